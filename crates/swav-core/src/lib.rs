@@ -1,0 +1,2 @@
+//! SwAV math (work in progress in this commit).
+#![no_std]
