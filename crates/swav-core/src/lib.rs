@@ -1,2 +1,100 @@
-//! SwAV math (work in progress in this commit).
+//! # swav-core: the SwAV math, `no_std`
+//!
+//! The algorithmic core of SwAV (Caron et al., *Unsupervised Learning of Visual Features by
+//! Contrasting Cluster Assignments*, NeurIPS 2020), reproducing the official implementation
+//! (`facebookresearch/swav`) exactly, and usable on its own for **balanced online clustering**
+//! of any embeddings:
+//!
+//! * [`sinkhorn`]: Sinkhorn-Knopp codes (equipartitioned soft assignments of samples to
+//!   prototypes), distributed over ranks through a [`Collective`], stable for any ε;
+//! * [`swapped_prediction_loss`]: the multi-crop swapped-prediction loss and its exact
+//!   gradient with respect to the scores;
+//! * [`assign_codes`] with a [`FeatureQueue`]: the code-assignment step of a training
+//!   iteration, with the small-batch queue;
+//! * [`normalize_prototypes`] and [`PrototypeFreeze`]; [`LrSchedule`]; [`Lars`] (LARC + SGD);
+//! * [`diagnostics`](crate::CollapseReport) that reveal collapse.
+//!
+//! Everything is generic over the float type ([`Real`]: `f32`, `f64`) and over the device:
+//! the algorithms are written against the [`HeadOps`] trait, implemented here on plain host
+//! vectors by [`SliceOps`] and by the CPU and CUDA backends of the `swav` workspace.
+//!
+//! ## Features
+//! * `alloc`: [`SliceOps`], the queue, code assignment and diagnostics (needs a heap).
+//! * `std` (default): `std::error::Error` impls and [`ThreadGroup`], a collective between
+//!   threads.
+//!
+//! Without features the crate needs neither `std` nor a heap: the traits, [`sinkhorn`],
+//! [`swapped_prediction_loss`], [`LrSchedule`], [`Lars`] and the prototype rules remain.
+//!
+//! ## Example: balanced soft clustering of your own embeddings
+//!
+//! ```
+//! use swav_core::{sinkhorn, HeadOps, SinkhornConfig, SinkhornWorkspace, SingleProcess, SliceOps};
+//!
+//! // 4 unit embeddings in 2-D and 2 unit prototypes.
+//! let z = vec![1.0f32, 0.0, 0.8, 0.6, 0.0, 1.0, 0.6, 0.8];
+//! let prototypes = vec![1.0f32, 0.0, 0.0, 1.0];
+//! let (n, k, d) = (4, 2, 2);
+//!
+//! let mut ops = SliceOps;
+//! let mut scores = vec![0.0f32; n * k];
+//! ops.matmul_nt(&z, &prototypes, n, k, d, &mut scores).unwrap();
+//!
+//! let mut codes = vec![0.0f32; n * k];
+//! let mut ws = SinkhornWorkspace::new(&mut ops, n, k).unwrap();
+//! let config = SinkhornConfig { epsilon: 0.05, ..Default::default() };
+//! sinkhorn(&mut ops, &SingleProcess, &scores, n, k, &config, &mut ws, &mut codes).unwrap();
+//!
+//! // Two samples per prototype: the batch is split evenly.
+//! let mass: Vec<f32> = (0..k).map(|j| codes.iter().skip(j).step_by(k).sum()).collect();
+//! assert!((mass[0] - 2.0).abs() < 0.05 && (mass[1] - 2.0).abs() < 0.05);
+//! ```
 #![no_std]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod collective;
+mod head_ops;
+mod lars;
+mod prototypes;
+mod real;
+mod schedule;
+mod sinkhorn;
+mod swapped_loss;
+
+#[cfg(feature = "alloc")]
+mod codes;
+#[cfg(feature = "alloc")]
+mod diagnostics;
+#[cfg(feature = "alloc")]
+mod queue;
+#[cfg(feature = "alloc")]
+mod slice_ops;
+#[cfg(feature = "std")]
+mod thread_group;
+
+pub use collective::{Collective, SingleProcess};
+pub use head_ops::HeadOps;
+pub use lars::{Lars, LarsScaling, MomentumState, ParamKind};
+pub use prototypes::{NORMALIZE_EPS, PrototypeFreeze, normalize_prototypes};
+pub use real::Real;
+pub use schedule::{LrSchedule, iterations_per_epoch};
+pub use sinkhorn::{
+    SinkhornConfig, SinkhornError, SinkhornPath, SinkhornWorkspace, Stabilization, sinkhorn,
+};
+pub use swapped_loss::{LossWorkspace, SwappedPrediction, swapped_prediction_loss};
+
+#[cfg(feature = "alloc")]
+pub use codes::{AssignmentLayout, AssignmentWorkspace, assign_codes};
+#[cfg(feature = "alloc")]
+pub use diagnostics::{CollapseReport, mean_code_entropy, prototypes_in_use, uniform_loss};
+#[cfg(feature = "alloc")]
+pub use queue::FeatureQueue;
+#[cfg(feature = "alloc")]
+pub use slice_ops::SliceOps;
+#[cfg(feature = "std")]
+pub use thread_group::{ThreadGroup, ThreadGroupError};

@@ -1,0 +1,128 @@
+//! LARC (layer-wise adaptive rate control) around SGD with momentum, exactly as apex's
+//! `LARC(SGD, trust_coefficient=0.001, clip=False)` in the official code (SWAV_SPEC §4.1).
+//!
+//! Per parameter tensor `p` with gradient `g` (whole-tensor Frobenius norms):
+//!
+//! ```text
+//! if ‖p‖ ≠ 0 and ‖g‖ ≠ 0:
+//!     λ = trust · ‖p‖ / (‖g‖ + wd·‖p‖ + eps)          (clip: λ = min(λ / lr, 1))
+//!     g = λ · (g + wd·p)
+//! else:
+//!     g unchanged, and no weight decay               (e.g. BN biases at initialisation)
+//! buf = g (first step) or momentum·buf + g;  p -= lr · buf
+//! ```
+//!
+//! A parameter without a gradient (the frozen prototypes) is skipped entirely: no decay, no
+//! momentum buffer. Optionally, biases and normalisation parameters are excluded from both
+//! the adaptation and the decay, as some peer implementations do.
+
+use crate::{HeadOps, Real};
+
+/// What a parameter tensor is, for the optional exclusion of biases and norm parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A weight matrix or convolution kernel.
+    Weight,
+    /// A bias, or a normalisation layer's scale or shift.
+    BiasOrNorm,
+}
+
+/// The LARC + SGD hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lars<T> {
+    /// The trust coefficient η (SwAV: 0.001).
+    pub trust_coefficient: T,
+    /// apex's eps in the denominator (1e-8).
+    pub eps: T,
+    /// Weight decay, folded into the gradient before the trust scaling (SwAV: 1e-6).
+    pub weight_decay: T,
+    /// SGD momentum (0.9), no dampening, no Nesterov.
+    pub momentum: T,
+    /// apex's clipping mode: the adapted rate never exceeds the schedule's (SwAV: off).
+    pub clip: bool,
+    /// Skip adaptation and decay for biases and norm parameters (SwAV: off).
+    pub exclude_bias_and_norm: bool,
+}
+
+impl<T: Real> Default for Lars<T> {
+    fn default() -> Self {
+        Self {
+            trust_coefficient: T::of(0.001),
+            eps: T::of(1e-8),
+            weight_decay: T::of(1e-6),
+            momentum: T::of(0.9),
+            clip: false,
+            exclude_bias_and_norm: false,
+        }
+    }
+}
+
+/// How one tensor's gradient is transformed before the SGD step: `scale · (g + decay · p)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LarsScaling<T> {
+    /// The factor λ applied to the decayed gradient (1 when not adapted).
+    pub grad_scale: T,
+    /// The weight decay folded into the gradient (0 when not adapted).
+    pub weight_decay: T,
+}
+
+impl<T: Real> Lars<T> {
+    /// The scaling for a tensor with norm `param_norm`, gradient norm `grad_norm`, at
+    /// learning rate `lr`. Backends with fused multi-tensor updates use this to stay exact.
+    pub fn scaling(&self, param_norm: T, grad_norm: T, kind: ParamKind, lr: T) -> LarsScaling<T> {
+        let excluded = self.exclude_bias_and_norm && kind == ParamKind::BiasOrNorm;
+        if excluded || param_norm == T::zero() || grad_norm == T::zero() {
+            return LarsScaling {
+                grad_scale: T::one(),
+                weight_decay: T::zero(),
+            };
+        }
+        let mut rate = self.trust_coefficient * param_norm
+            / (grad_norm + param_norm * self.weight_decay + self.eps);
+        if self.clip {
+            rate = (rate / lr).min(T::one());
+        }
+        LarsScaling {
+            grad_scale: rate,
+            weight_decay: self.weight_decay,
+        }
+    }
+
+    /// One LARC + SGD step of a single tensor on the device. `state` tracks whether its
+    /// momentum buffer exists yet (the first step initialises it with the gradient).
+    pub fn step<O: HeadOps<T>>(
+        &self,
+        ops: &mut O,
+        param: &mut O::Buf,
+        grad: &O::Buf,
+        momentum_buf: &mut O::Buf,
+        state: &mut MomentumState,
+        kind: ParamKind,
+        lr: T,
+    ) -> Result<(), O::Error> {
+        let param_norm = ops.sum_squares(param)?.sqrt();
+        let grad_norm = ops.sum_squares(grad)?.sqrt();
+        let s = self.scaling(param_norm, grad_norm, kind, lr);
+        let first = !state.initialised;
+        ops.sgd_momentum_step(
+            param,
+            grad,
+            momentum_buf,
+            s.grad_scale,
+            s.weight_decay,
+            lr,
+            self.momentum,
+            first,
+        )?;
+        state.initialised = true;
+        Ok(())
+    }
+}
+
+/// Whether a parameter's momentum buffer has been created (PyTorch creates it at the first
+/// step that sees a gradient). Part of the optimiser state a checkpoint must keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MomentumState {
+    /// True once a step has written the buffer.
+    pub initialised: bool,
+}
