@@ -3,4 +3,4 @@
 //! This facade re-exports the workspace's library crates under one name and owns the
 //! workspace-level end-to-end tests in `tests/`. See the README for the `swav` binary.
 
-pub use swav_core as core_math;
+pub use swav_core;

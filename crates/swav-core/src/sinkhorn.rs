@@ -262,8 +262,7 @@ where
     let dev = SinkhornError::Device;
     let col = SinkhornError::Collective;
     let eps = config.epsilon;
-    let n_global = T::of_usize(rows * comm.world_size());
-    let ln_n = n_global.ln();
+    let ln_n = T::of_usize(rows * comm.world_size()).ln();
     let ln_k = T::of_usize(cols).ln();
     // b (per sample) lives in `per_sample`, a (per prototype) in `per_prototype`.
     ops.fill(&mut ws.per_sample, T::zero()).map_err(dev)?;
@@ -357,6 +356,17 @@ where
         codes,
     )
     .map_err(dev)?;
-    ops.scale(codes, n_global).map_err(dev)?;
+    if config.iterations == 0 {
+        ops.scale(codes, T::of_usize(rows * comm.world_size()))
+            .map_err(dev)?;
+        return Ok(());
+    }
+    // Mathematically every row now sums to 1/N and the linear path's `× N` would finish.
+    // Dividing by the row sums instead is the same in exact arithmetic, and keeps the rows
+    // summing to 1 when huge `s / ε` values cost the exponents their absolute precision.
+    ops.row_sums(codes, rows, cols, &mut ws.per_sample)
+        .map_err(dev)?;
+    ops.div_rows(codes, rows, cols, &ws.per_sample, T::one())
+        .map_err(dev)?;
     Ok(())
 }

@@ -408,28 +408,36 @@ impl<T: Real> HeadOps<T> for SliceOps {
     }
 }
 
-/// The maximum of a slice (`-inf` when empty; NaN-propagating like `torch.max`).
+/// The maximum of a slice (`-inf` when empty; NaN when any element is NaN, like
+/// `torch.max`). Eight independent lanes and a separate NaN flag keep it vectorisable.
 fn max_of<T: Real>(x: &[T]) -> T {
-    let mut m = T::neg_infinity();
-    for &v in x {
-        if v.is_nan() {
-            return v;
-        }
-        m = m.max(v);
-    }
-    m
+    extreme_of(x, T::neg_infinity(), |m, v| if v > m { v } else { m })
 }
 
-/// The minimum of a slice (`inf` when empty; NaN-propagating like `torch.min`).
+/// The minimum of a slice (`inf` when empty; NaN when any element is NaN, like `torch.min`).
 fn min_of<T: Real>(x: &[T]) -> T {
-    let mut m = T::infinity();
-    for &v in x {
-        if v.is_nan() {
-            return v;
+    extreme_of(x, T::infinity(), |m, v| if v < m { v } else { m })
+}
+
+/// A NaN-propagating reduction by `pick` (which ignores NaN) over eight lanes.
+#[inline(always)]
+fn extreme_of<T: Real>(x: &[T], start: T, pick: impl Fn(T, T) -> T) -> T {
+    let mut lanes = [start; 8];
+    let mut nan = false;
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            lanes[i] = pick(lanes[i], c[i]);
+            nan |= c[i].is_nan();
         }
-        m = m.min(v);
     }
-    m
+    let mut m = start;
+    for &v in lanes.iter().chain(tail) {
+        m = pick(m, v);
+        nan |= v.is_nan();
+    }
+    if nan { T::nan() } else { m }
 }
 
 /// Sum with eight independent accumulators: vectorisable, and more accurate than a
