@@ -6,6 +6,7 @@ pub mod checkpoint_file;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod distributed;
 pub mod eval;
 pub mod launcher;
 pub mod metrics;
