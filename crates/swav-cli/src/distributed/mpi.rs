@@ -270,7 +270,7 @@ impl MpiCollective {
             len: data.len(),
         })?;
         // MPI_IN_PLACE in Open MPI is the address 1.
-        let in_place = 1usize as *const c_void;
+        let in_place = std::ptr::without_provenance::<c_void>(1);
         // SAFETY: `data` is a valid buffer of `count` elements of `datatype`, reduced in place.
         let code = unsafe {
             (self.library.allreduce)(
