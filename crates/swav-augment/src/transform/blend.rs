@@ -1,0 +1,51 @@
+//! PIL's `Image.blend`, the primitive behind every `ImageEnhance` operation.
+//!
+//! Pillow evaluates `degenerate + factor * (value - degenerate)` in single precision
+//! (the factor is passed to C as a `float`) and converts to `u8` by truncation toward
+//! zero, clamping to 0..=255 when the factor extrapolates (outside `[0, 1]`).
+
+/// Blends `value` with `degenerate` by `factor` exactly as Pillow does for 8-bit bands.
+#[inline]
+pub fn pil_blend(degenerate: u8, value: u8, factor: f32) -> u8 {
+    let mixed = degenerate as f32 + factor * (value as i32 - degenerate as i32) as f32;
+    if mixed <= 0.0 {
+        0
+    } else if mixed >= 255.0 {
+        255
+    } else {
+        mixed as u8
+    }
+}
+
+/// The 256-entry table of `pil_blend(degenerate, v, factor)` for every `v`: blending with a
+/// constant image is a pointwise map.
+pub fn blend_table(degenerate: u8, factor: f32) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    for (v, out) in table.iter_mut().enumerate() {
+        *out = pil_blend(degenerate, v as u8, factor);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_and_clamps() {
+        assert_eq!(pil_blend(0, 100, 0.5), 50);
+        assert_eq!(pil_blend(0, 101, 0.5), 50); // 50.5 truncates
+        assert_eq!(pil_blend(0, 200, 1.8), 255);
+        assert_eq!(pil_blend(100, 0, 1.8), 0); // 100 - 180 clamps to 0
+        assert_eq!(pil_blend(37, 200, 0.0), 37);
+        assert_eq!(pil_blend(37, 200, 1.0), 200);
+    }
+
+    #[test]
+    fn table_matches_pointwise() {
+        let table = blend_table(90, 1.37);
+        for v in 0..=255u8 {
+            assert_eq!(table[v as usize], pil_blend(90, v, 1.37));
+        }
+    }
+}
