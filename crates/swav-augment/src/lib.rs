@@ -16,6 +16,7 @@
 //! stream ([`rng`]), so batches are bit-identical for any number of worker threads.
 //!
 
+pub mod dataset;
 pub mod error;
 pub mod rgb_image;
 pub mod rng;
