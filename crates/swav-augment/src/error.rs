@@ -148,7 +148,9 @@ pub enum LoaderError {
     #[error("the dataset is empty")]
     EmptyDataset,
     /// A resume point past the end of the epoch.
-    #[error("start iteration {iteration} is past the end of the epoch ({iters_per_epoch} iterations)")]
+    #[error(
+        "start iteration {iteration} is past the end of the epoch ({iters_per_epoch} iterations)"
+    )]
     StartPastEnd {
         /// The requested start iteration.
         iteration: usize,

@@ -56,10 +56,12 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage, DatasetError>
         });
     }
     let decoded = image::load_from_memory_with_format(bytes, format).map_err(|e| match e {
-        ImageError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => DatasetError::Truncated {
-            path: path.to_path_buf(),
-            detail: io.to_string(),
-        },
+        ImageError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
+            DatasetError::Truncated {
+                path: path.to_path_buf(),
+                detail: io.to_string(),
+            }
+        }
         other => DatasetError::Decode {
             path: path.to_path_buf(),
             reason: other.to_string(),

@@ -36,9 +36,17 @@ impl ExportFormat {
 
 /// The path sample `index` is written to under `root`: `root/<class>/<index>.<ext>` for a
 /// labelled dataset, `root/<index>.<ext>` otherwise (index zero-padded to 7 digits).
-pub fn export_path(dataset: &dyn Dataset, root: &Path, index: usize, format: ExportFormat) -> PathBuf {
+pub fn export_path(
+    dataset: &dyn Dataset,
+    root: &Path,
+    index: usize,
+    format: ExportFormat,
+) -> PathBuf {
     let file = format!("{index:07}.{}", format.extension());
-    match dataset.label(index).and_then(|l| dataset.class_names().get(l)) {
+    match dataset
+        .label(index)
+        .and_then(|l| dataset.class_names().get(l))
+    {
         Some(class) => root.join(class).join(file),
         None => root.join(file),
     }
@@ -46,7 +54,11 @@ pub fn export_path(dataset: &dyn Dataset, root: &Path, index: usize, format: Exp
 
 /// Writes every sample of `dataset` under `root` (created if needed), in parallel.
 /// Returns the number of files written.
-pub fn export_image_folder(dataset: &dyn Dataset, root: &Path, format: ExportFormat) -> Result<usize, DatasetError> {
+pub fn export_image_folder(
+    dataset: &dyn Dataset,
+    root: &Path,
+    format: ExportFormat,
+) -> Result<usize, DatasetError> {
     let write_error = |path: &Path, reason: String| DatasetError::Write {
         path: path.to_path_buf(),
         reason,
@@ -67,8 +79,14 @@ pub fn export_image_folder(dataset: &dyn Dataset, root: &Path, format: ExportFor
                 image.height(),
                 image::ExtendedColorType::Rgb8,
             ),
-            ExportFormat::Jpeg { quality } => JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100))
-                .write_image(image.pixels(), image.width(), image.height(), image::ExtendedColorType::Rgb8),
+            ExportFormat::Jpeg { quality } => {
+                JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100)).write_image(
+                    image.pixels(),
+                    image.width(),
+                    image.height(),
+                    image::ExtendedColorType::Rgb8,
+                )
+            }
         };
         encoded.map_err(|e| write_error(&path, e.to_string()))?;
         std::fs::write(&path, bytes).map_err(|e| write_error(&path, e.to_string()))

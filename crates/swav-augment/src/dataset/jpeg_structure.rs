@@ -30,7 +30,10 @@ pub fn jpeg_is_complete(data: &[u8]) -> bool {
             0x00 | 0x01 | 0xD0..=0xD8 => continue,
             _ => {}
         }
-        let Some(length) = data.get(pos..pos + 2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize) else {
+        let Some(length) = data
+            .get(pos..pos + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        else {
             return false;
         };
         if length < 2 || pos + length > data.len() {
@@ -77,7 +80,10 @@ mod tests {
     fn every_truncation_is_rejected() {
         let full = tiny_jpeg_like();
         for n in 0..full.len() {
-            assert!(!jpeg_is_complete(&full[..n]), "prefix of {n} bytes accepted");
+            assert!(
+                !jpeg_is_complete(&full[..n]),
+                "prefix of {n} bytes accepted"
+            );
         }
     }
 

@@ -12,13 +12,17 @@ use std::path::{Path, PathBuf};
 use crate::error::DatasetError;
 
 /// File extensions accepted as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "webp", "bmp", "ppm", "pgm", "pbm", "pnm"];
+pub const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "webp", "bmp", "ppm", "pgm", "pbm", "pnm",
+];
 
 /// Whether `path` has one of [`IMAGE_EXTENSIONS`], in any case.
 pub fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        IMAGE_EXTENSIONS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(e))
+    })
 }
 
 /// Fails unless `path` is an existing folder.
@@ -75,13 +79,19 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
             continue;
         }
         let (folders, files) = read_folder(&folder)?;
-        let images: Vec<PathBuf> = files.into_iter().filter(|f| has_image_extension(f)).collect();
+        let images: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|f| has_image_extension(f))
+            .collect();
         per_folder.push((folder.clone().into_os_string(), images));
         pending.extend(folders);
     }
     // Python sorts the walk's folder paths as strings (by code point, i.e. UTF-8 bytes).
     per_folder.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
-    Ok(per_folder.into_iter().flat_map(|(_, files)| files).collect())
+    Ok(per_folder
+        .into_iter()
+        .flat_map(|(_, files)| files)
+        .collect())
 }
 
 #[cfg(test)]

@@ -76,7 +76,11 @@ impl fmt::Display for BadInputSummary {
 }
 
 /// Loads sample `index` and rejects images smaller than the policy allows.
-fn load_checked(dataset: &dyn Dataset, index: usize, policy: &BadInputPolicy) -> Result<RgbImage, DatasetError> {
+fn load_checked(
+    dataset: &dyn Dataset,
+    index: usize,
+    policy: &BadInputPolicy,
+) -> Result<RgbImage, DatasetError> {
     let image = dataset.load(index)?;
     if image.width() < policy.min_image_side || image.height() < policy.min_image_side {
         return Err(DatasetError::TooSmall {
@@ -99,7 +103,9 @@ impl BadInputLog {
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, (String, String)>> {
         // A worker that panicked while holding the lock cannot have left the map half
         // updated (inserts are atomic), so the data stays usable.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn is_known_bad(&self, index: usize) -> bool {
@@ -109,10 +115,9 @@ impl BadInputLog {
     /// Records a bad sample; warns the first time it is seen.
     fn record(&self, index: usize, name: String, error: &DatasetError) {
         let reason = error.to_string();
-        let mut entries = self.entries();
-        if !entries.contains_key(&index) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.entries().entry(index) {
             tracing::warn!(sample = %name, "skipping bad input: {reason}");
-            entries.insert(index, (name, reason));
+            entry.insert((name, reason));
         }
     }
 
@@ -129,7 +134,11 @@ impl BadInputLog {
         let entries = self.entries();
         BadInputSummary {
             count: entries.len(),
-            examples: entries.values().take(BadInputSummary::MAX_EXAMPLES).cloned().collect(),
+            examples: entries
+                .values()
+                .take(BadInputSummary::MAX_EXAMPLES)
+                .cloned()
+                .collect(),
         }
     }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::transform::multi_crop::ResolutionGroup;
 
@@ -20,50 +20,45 @@ pub(crate) struct BatchStorage {
     pub(crate) labels: Vec<usize>,
 }
 
-/// A bounded set of batch buffers, created on demand up to `capacity` and recycled when
-/// batches are dropped. Acquiring blocks while all buffers are in use; that is the
-/// loader's back-pressure (bounded prefetch).
+/// Recycled batch buffers. A batch dropped by the consumer returns its storage here; a
+/// new storage is allocated only when none is free. At most `spares` free storages are
+/// kept, so memory follows what is in flight plus what the consumer holds.
 #[derive(Debug)]
 pub(crate) struct BufferPool {
     free: (Sender<BatchStorage>, Receiver<BatchStorage>),
-    created: AtomicUsize,
-    capacity: usize,
+    allocated: AtomicUsize,
     group_lens: Vec<usize>,
     batch_size: usize,
 }
 
 impl BufferPool {
-    pub(crate) fn new(groups: &[ResolutionGroup], batch_size: usize, capacity: usize) -> Self {
+    pub(crate) fn new(groups: &[ResolutionGroup], batch_size: usize, spares: usize) -> Self {
         Self {
-            free: crossbeam_channel::bounded(capacity),
-            created: AtomicUsize::new(0),
-            capacity,
-            group_lens: groups.iter().map(|g| g.crops * batch_size * g.crop_len()).collect(),
+            free: crossbeam_channel::bounded(spares),
+            allocated: AtomicUsize::new(0),
+            group_lens: groups
+                .iter()
+                .map(|g| g.crops * batch_size * g.crop_len())
+                .collect(),
             batch_size,
         }
     }
 
-    /// A free buffer: a recycled one, a new one while under capacity, or the next one
-    /// returned. `None` if `cancel` is signalled (disconnected) first.
-    pub(crate) fn acquire(&self, cancel: &Receiver<()>) -> Option<BatchStorage> {
-        if let Ok(storage) = self.free.1.try_recv() {
-            return Some(storage);
-        }
-        if self
-            .created
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
-            .is_ok()
-        {
-            return Some(BatchStorage {
+    /// A free storage, or a new one.
+    pub(crate) fn acquire(&self) -> BatchStorage {
+        self.free.1.try_recv().unwrap_or_else(|_| {
+            self.allocated.fetch_add(1, Ordering::Relaxed);
+            BatchStorage {
                 groups: self.group_lens.iter().map(|&len| vec![0.0; len]).collect(),
                 indices: Vec::with_capacity(self.batch_size),
                 labels: Vec::with_capacity(self.batch_size),
-            });
-        }
-        select! {
-            recv(self.free.1) -> storage => storage.ok(),
-            recv(cancel) -> _ => None,
-        }
+            }
+        })
+    }
+
+    /// Storages allocated so far.
+    pub(crate) fn allocated(&self) -> usize {
+        self.allocated.load(Ordering::Relaxed)
     }
 
     /// Where dropped batches send their storage.
@@ -170,7 +165,7 @@ impl Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(storage) = self.storage.take() {
-            // The loader may be gone; then the memory is simply freed.
+            // With the spares full or the loader gone, the memory is simply freed.
             let _ = self.recycle.try_send(storage);
         }
     }

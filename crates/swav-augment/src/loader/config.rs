@@ -80,15 +80,25 @@ impl Default for EvalLoaderConfig {
 }
 
 /// Checks the settings both loaders share.
-pub(crate) fn validate_common(batch_size: usize, workers: usize, prefetch: usize) -> Result<(), ConfigError> {
+pub(crate) fn validate_common(
+    batch_size: usize,
+    workers: usize,
+    prefetch: usize,
+) -> Result<(), ConfigError> {
     if batch_size == 0 {
         return Err(ConfigError::new("batch_size", "must be at least 1"));
     }
     if workers == 0 || workers > 1024 {
-        return Err(ConfigError::new("workers", format!("{workers} is outside 1..=1024")));
+        return Err(ConfigError::new(
+            "workers",
+            format!("{workers} is outside 1..=1024"),
+        ));
     }
     if prefetch == 0 || prefetch > 64 {
-        return Err(ConfigError::new("prefetch", format!("{prefetch} is outside 1..=64")));
+        return Err(ConfigError::new(
+            "prefetch",
+            format!("{prefetch} is outside 1..=64"),
+        ));
     }
     Ok(())
 }

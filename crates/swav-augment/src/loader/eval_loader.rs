@@ -57,7 +57,11 @@ pub struct EvalLoader {
 
 impl EvalLoader {
     /// A loader over `dataset` with `transform`.
-    pub fn new(dataset: Arc<dyn Dataset>, transform: EvalTransform, config: EvalLoaderConfig) -> Result<Self, LoaderError> {
+    pub fn new(
+        dataset: Arc<dyn Dataset>,
+        transform: EvalTransform,
+        config: EvalLoaderConfig,
+    ) -> Result<Self, LoaderError> {
         if dataset.is_empty() {
             return Err(LoaderError::EmptyDataset);
         }
@@ -68,11 +72,16 @@ impl EvalLoader {
         if config.rank >= config.world_size {
             return Err(ConfigError::new(
                 "rank",
-                format!("{} is not below world_size {}", config.rank, config.world_size),
+                format!(
+                    "{} is not below world_size {}",
+                    config.rank, config.world_size
+                ),
             )
             .into());
         }
-        let indices: Vec<usize> = (config.rank..dataset.len()).step_by(config.world_size).collect();
+        let indices: Vec<usize> = (config.rank..dataset.len())
+            .step_by(config.world_size)
+            .collect();
         let group = ResolutionGroup {
             size: transform.size(),
             first_crop: 0,
@@ -85,7 +94,14 @@ impl EvalLoader {
             policy: config.bad_input,
             log: Arc::clone(&log),
         });
-        let engine = Engine::new(dataset, filler, vec![group], config.batch_size, config.workers, config.prefetch)?;
+        let engine = Engine::new(
+            dataset,
+            filler,
+            vec![group],
+            config.batch_size,
+            config.workers,
+            config.prefetch,
+        )?;
         Ok(Self {
             config,
             indices,
@@ -114,7 +130,11 @@ impl EvalLoader {
         self.engine.run(EpochPlan {
             epoch: 0,
             first_iteration: 0,
-            batches: self.indices.chunks(self.config.batch_size).map(<[usize]>::to_vec).collect(),
+            batches: self
+                .indices
+                .chunks(self.config.batch_size)
+                .map(<[usize]>::to_vec)
+                .collect(),
         })
     }
 
@@ -125,6 +145,6 @@ impl EvalLoader {
 
     /// Throughput counters since creation.
     pub fn stats(&self) -> LoaderStats {
-        self.engine.stats.snapshot()
+        self.engine.stats.snapshot(self.engine.buffers.allocated())
     }
 }

@@ -29,7 +29,9 @@ impl ImageFiller for MultiCropFiller {
         outputs: &mut [&mut [f32]],
         scratch: &mut CropScratch,
     ) -> Result<Option<usize>, LoaderError> {
-        let (used, image) = self.log.load_or_substitute(&*self.dataset, index, &self.policy)?;
+        let (used, image) = self
+            .log
+            .load_or_substitute(&*self.dataset, index, &self.policy)?;
         let key = SampleKey {
             seed: self.seed,
             epoch,
@@ -63,12 +65,22 @@ pub struct MultiCropLoader {
 
 impl MultiCropLoader {
     /// A loader over `dataset` with `transform`.
-    pub fn new(dataset: Arc<dyn Dataset>, transform: MultiCropTransform, config: LoaderConfig) -> Result<Self, LoaderError> {
+    pub fn new(
+        dataset: Arc<dyn Dataset>,
+        transform: MultiCropTransform,
+        config: LoaderConfig,
+    ) -> Result<Self, LoaderError> {
         if dataset.is_empty() {
             return Err(LoaderError::EmptyDataset);
         }
         validate_common(config.batch_size, config.workers, config.prefetch)?;
-        let sampler = DistributedSampler::new(dataset.len(), config.rank, config.world_size, true, config.seed)?;
+        let sampler = DistributedSampler::new(
+            dataset.len(),
+            config.rank,
+            config.world_size,
+            true,
+            config.seed,
+        )?;
         if iterations(sampler.num_samples(), config.batch_size, config.drop_last) == 0 {
             return Err(ConfigError::new(
                 "batch_size",
@@ -123,7 +135,11 @@ impl MultiCropLoader {
 
     /// Batches per epoch: `floor(ceil(N / world_size) / batch_size)` with `drop_last`.
     pub fn iters_per_epoch(&self) -> usize {
-        iterations(self.sampler.num_samples(), self.config.batch_size, self.config.drop_last)
+        iterations(
+            self.sampler.num_samples(),
+            self.config.batch_size,
+            self.config.drop_last,
+        )
     }
 
     /// The scheduled dataset indices of every batch of `epoch` on this rank (before any
@@ -167,7 +183,7 @@ impl MultiCropLoader {
 
     /// Throughput counters since creation or the last [`Self::reset_stats`].
     pub fn stats(&self) -> LoaderStats {
-        self.engine.stats.snapshot()
+        self.engine.stats.snapshot(self.engine.buffers.allocated())
     }
 
     /// Restarts the throughput counters.

@@ -1,6 +1,10 @@
 //! The machinery shared by the loaders: a feeder thread that schedules batches onto a rayon
-//! pool as buffers become free, workers that fill each batch's images in parallel, and the
-//! consumer-side iterator that hands batches out in order.
+//! pool, workers that fill each batch's images in parallel, and the consumer-side iterator
+//! that hands batches out in order.
+//!
+//! Prefetch is bounded by credits: the feeder needs one to start a batch, and the consumer
+//! returns one each time it takes a batch. At most `prefetch` batches are therefore being
+//! filled or waiting, however long the consumer keeps the batches it took.
 //!
 //! Every image is written to a slot fixed by its position in the batch and every random
 //! draw is keyed by (seed, epoch, sample, crop), so the output is bit-identical whatever
@@ -61,11 +65,12 @@ pub(crate) struct Engine {
     pub(crate) groups: Arc<[ResolutionGroup]>,
     pub(crate) dataset: Arc<dyn Dataset>,
     pub(crate) filler: Arc<dyn ImageFiller>,
+    prefetch: usize,
 }
 
 impl Engine {
-    /// Builds the worker pool and buffer pool (`prefetch + 1` buffers: the prefetched
-    /// batches plus the one the consumer holds).
+    /// Builds the worker pool and the buffer pool (which keeps `prefetch + 1` spare
+    /// buffers: the prefetched batches plus the one the consumer holds).
     pub(crate) fn new(
         dataset: Arc<dyn Dataset>,
         filler: Arc<dyn ImageFiller>,
@@ -89,21 +94,26 @@ impl Engine {
             groups: groups.into(),
             dataset,
             filler,
+            prefetch,
         })
     }
 
     /// Starts producing the batches of `plan`.
     pub(crate) fn run(&self, plan: EpochPlan) -> Result<EpochBatches, LoaderError> {
         let count = plan.batches.len();
-        // Unbounded, yet never longer than the buffer pool: every result holds a buffer.
+        // Unbounded, yet never longer than the prefetch depth: each result used a credit.
         let (results_tx, results_rx) = crossbeam_channel::unbounded();
         let (cancel_tx, cancel_rx) = crossbeam_channel::bounded::<()>(0);
+        let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(self.prefetch);
+        for _ in 0..self.prefetch {
+            let _ = credit_tx.try_send(());
+        }
         let engine = self.clone();
         let epoch = plan.epoch;
         let first_iteration = plan.first_iteration;
         let feeder = std::thread::Builder::new()
             .name("swav-loader-feed".into())
-            .spawn(move || engine.feed(plan, results_tx, cancel_rx))
+            .spawn(move || engine.feed(plan, results_tx, credit_rx, cancel_rx))
             .map_err(|e| LoaderError::ThreadPool {
                 workers: 1,
                 reason: e.to_string(),
@@ -117,17 +127,29 @@ impl Engine {
             pending: BTreeMap::new(),
             stats: Arc::clone(&self.stats),
             failed: false,
+            credits: credit_tx,
             cancel: Some(cancel_tx),
             feeder: Some(feeder),
         })
     }
 
-    /// Feeder thread: one pool task per batch, each started once a buffer is free.
-    fn feed(self, plan: EpochPlan, results: Sender<(usize, Result<Batch, LoaderError>)>, cancel: Receiver<()>) {
+    /// Feeder thread: one pool task per batch, each started once a credit is available.
+    fn feed(
+        self,
+        plan: EpochPlan,
+        results: Sender<(usize, Result<Batch, LoaderError>)>,
+        credits: Receiver<()>,
+        cancel: Receiver<()>,
+    ) {
         for (position, indices) in plan.batches.into_iter().enumerate() {
-            let Some(storage) = self.buffers.acquire(&cancel) else {
-                return;
+            let granted = crossbeam_channel::select! {
+                recv(credits) -> credit => credit.is_ok(),
+                recv(cancel) -> _ => false,
             };
+            if !granted {
+                return;
+            }
+            let storage = self.buffers.acquire();
             let iteration = plan.first_iteration + position;
             let batch = Batch::new(
                 plan.epoch,
@@ -148,8 +170,15 @@ impl Engine {
     }
 
     /// Fills every image of `batch` in parallel. A panic in a worker becomes an error.
-    fn fill_batch(&self, mut batch: Batch, epoch: u64, indices: &[usize]) -> Result<Batch, LoaderError> {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.fill_images(&mut batch, epoch, indices)));
+    fn fill_batch(
+        &self,
+        mut batch: Batch,
+        epoch: u64,
+        indices: &[usize],
+    ) -> Result<Batch, LoaderError> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.fill_images(&mut batch, epoch, indices)
+        }));
         match outcome {
             Ok(Ok(())) => Ok(batch),
             Ok(Err(error)) => Err(error),
@@ -160,7 +189,12 @@ impl Engine {
         }
     }
 
-    fn fill_images(&self, batch: &mut Batch, epoch: u64, indices: &[usize]) -> Result<(), LoaderError> {
+    fn fill_images(
+        &self,
+        batch: &mut Batch,
+        epoch: u64,
+        indices: &[usize],
+    ) -> Result<(), LoaderError> {
         let groups = Arc::clone(&self.groups);
         let n = indices.len();
         let Some(storage) = batch.storage_mut() else {
@@ -171,7 +205,10 @@ impl Engine {
         let mut slots: Vec<Vec<&mut [f32]>> = (0..n).map(|_| Vec::new()).collect();
         for (group, buffer) in groups.iter().zip(storage.groups.iter_mut()) {
             let len = group.crop_len();
-            for (k, slot) in buffer[..group.crops * n * len].chunks_exact_mut(len).enumerate() {
+            for (k, slot) in buffer[..group.crops * n * len]
+                .chunks_exact_mut(len)
+                .enumerate()
+            {
                 slots[k % n].push(slot);
             }
         }
@@ -184,13 +221,16 @@ impl Engine {
                 // image while the scratch is borrowed; that image gets fresh buffers.
                 let result = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
                     Ok(mut scratch) => self.filler.fill(epoch, index, outputs, &mut scratch),
-                    Err(_) => self.filler.fill(epoch, index, outputs, &mut CropScratch::new()),
+                    Err(_) => self
+                        .filler
+                        .fill(epoch, index, outputs, &mut CropScratch::new()),
                 });
                 (result, started.elapsed())
             })
             .collect();
         drop(slots);
-        self.stats.record_work(n, filled.iter().map(|(_, busy)| *busy).sum());
+        self.stats
+            .record_work(n, filled.iter().map(|(_, busy)| *busy).sum());
         let mut kept = Vec::with_capacity(n);
         for (position, (result, _)) in filled.into_iter().enumerate() {
             if let Some(index) = result? {
@@ -203,9 +243,10 @@ impl Engine {
         storage.indices.clear();
         storage.indices.extend(kept.iter().map(|&(_, index)| index));
         storage.labels.clear();
-        storage
-            .labels
-            .extend(kept.iter().map(|&(_, index)| self.dataset.label(index).unwrap_or(0)));
+        storage.labels.extend(
+            kept.iter()
+                .map(|&(_, index)| self.dataset.label(index).unwrap_or(0)),
+        );
         batch.set_len(kept.len());
         Ok(())
     }
@@ -213,7 +254,12 @@ impl Engine {
 
 /// Moves the kept images of a batch of `n` down so that the buffers hold a batch of
 /// `kept.len()` in the crop-major layout. Destinations never pass their sources.
-fn compact(groups: &[ResolutionGroup], buffers: &mut [Vec<f32>], n: usize, kept: &[(usize, usize)]) {
+fn compact(
+    groups: &[ResolutionGroup],
+    buffers: &mut [Vec<f32>],
+    n: usize,
+    kept: &[(usize, usize)],
+) {
     let m = kept.len();
     for (group, buffer) in groups.iter().zip(buffers.iter_mut()) {
         let len = group.crop_len();
@@ -237,6 +283,7 @@ pub struct EpochBatches {
     pending: BTreeMap<usize, Result<Batch, LoaderError>>,
     stats: Arc<StatsCollector>,
     failed: bool,
+    credits: Sender<()>,
     cancel: Option<Sender<()>>,
     feeder: Option<JoinHandle<()>>,
 }
@@ -254,7 +301,11 @@ impl EpochBatches {
 
     /// Batches not yet handed out.
     pub fn remaining(&self) -> usize {
-        if self.failed { 0 } else { self.count - self.next }
+        if self.failed {
+            0
+        } else {
+            self.count - self.next
+        }
     }
 }
 
@@ -284,6 +335,8 @@ impl Iterator for EpochBatches {
         };
         let waited = requested.elapsed();
         self.next += 1;
+        // The batch left the prefetch window: the feeder may start another.
+        let _ = self.credits.try_send(());
         match &result {
             Ok(batch) => self.stats.record_delivery(requested, waited, batch.len()),
             Err(_) => {

@@ -22,7 +22,13 @@ pub struct DistributedSampler {
 impl DistributedSampler {
     /// A sampler over `len` samples for `rank` of `world_size`; with `shuffle`, each epoch is
     /// permuted by the stream of (`seed`, epoch).
-    pub fn new(len: usize, rank: usize, world_size: usize, shuffle: bool, seed: u64) -> Result<Self, ConfigError> {
+    pub fn new(
+        len: usize,
+        rank: usize,
+        world_size: usize,
+        shuffle: bool,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
         if len == 0 {
             return Err(ConfigError::new("dataset", "has no samples"));
         }
@@ -30,7 +36,10 @@ impl DistributedSampler {
             return Err(ConfigError::new("world_size", "must be at least 1"));
         }
         if rank >= world_size {
-            return Err(ConfigError::new("rank", format!("{rank} is not below world_size {world_size}")));
+            return Err(ConfigError::new(
+                "rank",
+                format!("{rank} is not below world_size {world_size}"),
+            ));
         }
         Ok(Self {
             len,
@@ -58,7 +67,9 @@ impl DistributedSampler {
         if self.shuffle {
             fisher_yates(&mut order, &mut shuffle_stream(self.seed, epoch));
         }
-        let padding: Vec<usize> = (self.len..self.total_size()).map(|p| order[p % self.len]).collect();
+        let padding: Vec<usize> = (self.len..self.total_size())
+            .map(|p| order[p % self.len])
+            .collect();
         order.extend(padding);
         order
     }
@@ -90,7 +101,9 @@ mod tests {
     #[test]
     fn imagenet_iterations_match_swav_table() {
         // SWAV_SPEC 4.2: 64 GPUs x 64 -> 312; 4 x 64 -> 5004; 1 x 64 -> 20018.
-        for (world, batch, expected) in [(64, 64, 312), (4, 64, 5004), (1, 64, 20018), (8, 32, 5004)] {
+        for (world, batch, expected) in
+            [(64, 64, 312), (4, 64, 5004), (1, 64, 20018), (8, 32, 5004)]
+        {
             let s = DistributedSampler::new(1_281_167, 0, world, true, 0).expect("valid");
             assert_eq!(iterations(s.num_samples(), batch, true), expected);
         }
@@ -100,7 +113,11 @@ mod tests {
     fn shards_cover_the_epoch_without_overlap_beyond_padding() {
         let world = 3;
         let mut all: Vec<usize> = (0..world)
-            .flat_map(|rank| DistributedSampler::new(10, rank, world, true, 5).expect("valid").indices(2))
+            .flat_map(|rank| {
+                DistributedSampler::new(10, rank, world, true, 5)
+                    .expect("valid")
+                    .indices(2)
+            })
             .collect();
         assert_eq!(all.len(), 12);
         all.sort_unstable();
@@ -120,8 +137,17 @@ mod tests {
     #[test]
     fn invalid_arguments_are_named() {
         let e = |r: Result<DistributedSampler, ConfigError>| r.map_err(|e| e.parameter).err();
-        assert_eq!(e(DistributedSampler::new(0, 0, 1, true, 0)), Some("dataset".into()));
-        assert_eq!(e(DistributedSampler::new(5, 0, 0, true, 0)), Some("world_size".into()));
-        assert_eq!(e(DistributedSampler::new(5, 2, 2, true, 0)), Some("rank".into()));
+        assert_eq!(
+            e(DistributedSampler::new(0, 0, 1, true, 0)),
+            Some("dataset".into())
+        );
+        assert_eq!(
+            e(DistributedSampler::new(5, 0, 0, true, 0)),
+            Some("world_size".into())
+        );
+        assert_eq!(
+            e(DistributedSampler::new(5, 2, 2, true, 0)),
+            Some("rank".into())
+        );
     }
 }

@@ -22,6 +22,8 @@ pub struct LoaderStats {
     pub busy: Duration,
     /// Worker threads.
     pub workers: usize,
+    /// Batch buffers allocated so far (the rest of the batches reused them).
+    pub buffers_allocated: usize,
 }
 
 impl LoaderStats {
@@ -42,7 +44,11 @@ impl LoaderStats {
 }
 
 fn ratio(numerator: f64, denominator: f64) -> f64 {
-    if denominator > 0.0 { numerator / denominator } else { 0.0 }
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
+    }
 }
 
 impl fmt::Display for LoaderStats {
@@ -88,28 +94,34 @@ impl StatsCollector {
     }
 
     fn window(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Instant)>> {
-        self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A worker finished `samples` samples in `busy` time.
     pub(crate) fn record_work(&self, samples: usize, busy: Duration) {
         self.produced.fetch_add(samples as u64, Ordering::Relaxed);
-        self.busy_nanos.fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+        self.busy_nanos
+            .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// The consumer asked for a batch at `requested`, waited `waited`, and got `samples`.
     pub(crate) fn record_delivery(&self, requested: Instant, waited: Duration, samples: usize) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.samples.fetch_add(samples as u64, Ordering::Relaxed);
-        self.waiting_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+        self.waiting_nanos
+            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
         let now = Instant::now();
         let mut window = self.window();
         let start = window.map_or(requested, |(start, _)| start);
         *window = Some((start, now));
     }
 
-    pub(crate) fn snapshot(&self) -> LoaderStats {
-        let elapsed = self.window().map_or(Duration::ZERO, |(start, end)| end - start);
+    pub(crate) fn snapshot(&self, buffers_allocated: usize) -> LoaderStats {
+        let elapsed = self
+            .window()
+            .map_or(Duration::ZERO, |(start, end)| end - start);
         LoaderStats {
             batches: self.batches.load(Ordering::Relaxed),
             samples: self.samples.load(Ordering::Relaxed),
@@ -118,11 +130,18 @@ impl StatsCollector {
             produced: self.produced.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
             workers: self.workers,
+            buffers_allocated,
         }
     }
 
     pub(crate) fn reset(&self) {
-        for counter in [&self.batches, &self.samples, &self.produced, &self.busy_nanos, &self.waiting_nanos] {
+        for counter in [
+            &self.batches,
+            &self.samples,
+            &self.produced,
+            &self.busy_nanos,
+            &self.waiting_nanos,
+        ] {
             counter.store(0, Ordering::Relaxed);
         }
         *self.window() = None;
@@ -139,12 +158,21 @@ mod tests {
         let t0 = Instant::now();
         stats.record_work(10, Duration::from_millis(500));
         stats.record_delivery(t0, Duration::from_millis(1), 10);
-        let s = stats.snapshot();
-        assert_eq!((s.batches, s.samples, s.produced, s.workers), (1, 10, 10, 2));
+        let s = stats.snapshot(3);
+        assert_eq!(
+            (
+                s.batches,
+                s.samples,
+                s.produced,
+                s.workers,
+                s.buffers_allocated
+            ),
+            (1, 10, 10, 2, 3)
+        );
         assert!((s.samples_per_core_second() - 20.0).abs() < 1e-9);
         assert!(s.to_string().contains("10 samples"));
         stats.reset();
-        assert_eq!(stats.snapshot().samples, 0);
-        assert_eq!(stats.snapshot().samples_per_second(), 0.0);
+        assert_eq!(stats.snapshot(0).samples, 0);
+        assert_eq!(stats.snapshot(0).samples_per_second(), 0.0);
     }
 }

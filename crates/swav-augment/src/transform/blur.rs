@@ -60,7 +60,13 @@ pub struct BlurScratch {
 
 /// Blurs an interleaved RGB image (`width * height * 3` bytes) in place exactly as Pillow's
 /// `GaussianBlur(sigma)`. A `sigma` of zero or less leaves the image unchanged.
-pub fn gaussian_blur(pixels: &mut [u8], width: usize, height: usize, sigma: f32, scratch: &mut BlurScratch) {
+pub fn gaussian_blur(
+    pixels: &mut [u8],
+    width: usize,
+    height: usize,
+    sigma: f32,
+    scratch: &mut BlurScratch,
+) {
     if width == 0 || height == 0 || sigma <= 0.0 || !sigma.is_finite() {
         return;
     }
@@ -209,7 +215,10 @@ mod tests {
         for sigma in [0.1f32, 0.5, 1.0, 1.7, 2.0] {
             let w = BoxWeights::new(extended_box_radius(sigma, 3));
             let total = (2 * w.radius as u32 + 1) * w.inner + 2 * w.outer;
-            assert!(total <= 1 << 24 && total > (1 << 24) - 4, "{sigma}: {total}");
+            assert!(
+                total <= 1 << 24 && total > (1 << 24) - 4,
+                "{sigma}: {total}"
+            );
         }
     }
 

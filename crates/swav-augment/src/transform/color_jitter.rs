@@ -30,7 +30,12 @@ pub enum JitterOp {
 
 impl JitterOp {
     /// The four operations in torchvision's index order.
-    pub const ALL: [JitterOp; 4] = [Self::Brightness, Self::Contrast, Self::Saturation, Self::Hue];
+    pub const ALL: [JitterOp; 4] = [
+        Self::Brightness,
+        Self::Contrast,
+        Self::Saturation,
+        Self::Hue,
+    ];
 }
 
 /// The ranges ColorJitter draws its factors from; `None` disables an operation (torchvision
@@ -61,7 +66,12 @@ impl ColorJitter {
 
     /// SwAV's `get_color_distortion(s)`: `ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s)`.
     pub fn from_strength(strength: f32) -> Self {
-        Self::new(0.8 * strength, 0.8 * strength, 0.8 * strength, 0.2 * strength)
+        Self::new(
+            0.8 * strength,
+            0.8 * strength,
+            0.8 * strength,
+            0.2 * strength,
+        )
     }
 
     /// Draws an operation order and the factors (order first, then brightness, contrast,

@@ -142,7 +142,10 @@ impl MultiCropConfig {
                 return Err(ConfigError::new(name("count"), "must be at least 1"));
             }
             if group.size == 0 || group.size > 4096 {
-                return Err(ConfigError::new(name("size"), format!("{} is outside 1..=4096", group.size)));
+                return Err(ConfigError::new(
+                    name("size"),
+                    format!("{} is outside 1..=4096", group.size),
+                ));
             }
             let scale_ok = group.min_scale > 0.0
                 && group.min_scale <= group.max_scale
@@ -201,7 +204,8 @@ mod tests {
         let config = MultiCropConfig::default();
         assert_eq!(config.num_crops(), 8);
         assert!(config.validate().is_ok());
-        let same = MultiCropConfig::from_swav_lists(&[2, 6], &[224, 96], &[0.14, 0.05], &[1.0, 0.14]);
+        let same =
+            MultiCropConfig::from_swav_lists(&[2, 6], &[224, 96], &[0.14, 0.05], &[1.0, 0.14]);
         assert_eq!(same, Ok(config));
     }
 
@@ -211,13 +215,26 @@ mod tests {
         assert_eq!(bad.map_err(|e| e.parameter), Err("size_crops".to_string()));
         let mut config = MultiCropConfig::default();
         config.crops[1].min_scale = 0.5;
-        assert_eq!(config.validate().map_err(|e| e.parameter), Err("crops[1].min_scale".into()));
-        let mut config = MultiCropConfig::default();
-        config.blur_probability = 1.5;
-        assert_eq!(config.validate().map_err(|e| e.parameter), Err("blur_probability".into()));
-        let mut config = MultiCropConfig::default();
-        config.jitter_strength = 3.0;
-        assert_eq!(config.validate().map_err(|e| e.parameter), Err("jitter_strength".into()));
+        assert_eq!(
+            config.validate().map_err(|e| e.parameter),
+            Err("crops[1].min_scale".into())
+        );
+        let config = MultiCropConfig {
+            blur_probability: 1.5,
+            ..MultiCropConfig::default()
+        };
+        assert_eq!(
+            config.validate().map_err(|e| e.parameter),
+            Err("blur_probability".into())
+        );
+        let config = MultiCropConfig {
+            jitter_strength: 3.0,
+            ..MultiCropConfig::default()
+        };
+        assert_eq!(
+            config.validate().map_err(|e| e.parameter),
+            Err("jitter_strength".into())
+        );
     }
 
     #[test]

@@ -51,7 +51,11 @@ impl CropScratch {
 
 impl CropParams {
     /// Renders every step but the flip and the normalisation into `scratch.pixels`.
-    fn render_unflipped(&self, image: &RgbImage, scratch: &mut CropScratch) -> Result<(), TransformError> {
+    fn render_unflipped(
+        &self,
+        image: &RgbImage,
+        scratch: &mut CropScratch,
+    ) -> Result<(), TransformError> {
         if self.size == 0 {
             return Err(self.error("the output size is zero"));
         }
@@ -78,7 +82,11 @@ impl CropParams {
     }
 
     /// The augmented crop as an 8-bit image (what torchvision holds just before `ToTensor`).
-    pub fn render_rgb(&self, image: &RgbImage, scratch: &mut CropScratch) -> Result<RgbImage, TransformError> {
+    pub fn render_rgb(
+        &self,
+        image: &RgbImage,
+        scratch: &mut CropScratch,
+    ) -> Result<RgbImage, TransformError> {
         self.render_unflipped(image, scratch)?;
         let mut pixels = scratch.pixels.clone();
         if self.flip {

@@ -72,7 +72,10 @@ impl EvalTransform {
     /// Validates `config` and prepares the transform.
     pub fn new(config: EvalConfig) -> Result<Self, ConfigError> {
         if config.size == 0 || config.size > 4096 {
-            return Err(ConfigError::new("size", format!("{} is outside 1..=4096", config.size)));
+            return Err(ConfigError::new(
+                "size",
+                format!("{} is outside 1..=4096", config.size),
+            ));
         }
         config.normalization.validate("normalization")?;
         Ok(Self {
@@ -104,11 +107,17 @@ impl EvalTransform {
 
     /// Resizes into `scratch.pixels`; returns the resized size and the crop window
     /// `[left, top, width, height]`.
-    fn resize(&self, image: &RgbImage, scratch: &mut CropScratch) -> Result<(u32, [usize; 4]), TransformError> {
+    fn resize(
+        &self,
+        image: &RgbImage,
+        scratch: &mut CropScratch,
+    ) -> Result<(u32, [usize; 4]), TransformError> {
         let size = self.config.size;
         let (width, height) = match self.config.mode {
             EvalMode::Resize => (size, size),
-            EvalMode::ResizeCenterCrop => resize_short_side(image.width(), image.height(), self.resize_size()),
+            EvalMode::ResizeCenterCrop => {
+                resize_short_side(image.width(), image.height(), self.resize_size())
+            }
         };
         scratch.resizer.crop_resize(
             image,
@@ -127,7 +136,11 @@ impl EvalTransform {
     }
 
     /// The transformed image as bytes (before `ToTensor`).
-    pub fn render_rgb(&self, image: &RgbImage, scratch: &mut CropScratch) -> Result<RgbImage, TransformError> {
+    pub fn render_rgb(
+        &self,
+        image: &RgbImage,
+        scratch: &mut CropScratch,
+    ) -> Result<RgbImage, TransformError> {
         let (stride, [left, top, width, height]) = self.resize(image, scratch)?;
         let stride = stride as usize;
         let pixels: Vec<u8> = (top..top + height)
@@ -140,9 +153,15 @@ impl EvalTransform {
     }
 
     /// Writes the normalised output into `out` (`size * size * 3` values, HWC).
-    pub fn render(&self, image: &RgbImage, scratch: &mut CropScratch, out: &mut [f32]) -> Result<(), TransformError> {
+    pub fn render(
+        &self,
+        image: &RgbImage,
+        scratch: &mut CropScratch,
+        out: &mut [f32],
+    ) -> Result<(), TransformError> {
         let (stride, window) = self.resize(image, scratch)?;
-        self.table.write(&scratch.pixels, stride as usize, window, false, out);
+        self.table
+            .write(&scratch.pixels, stride as usize, window, false, out);
         Ok(())
     }
 }
@@ -153,7 +172,13 @@ mod tests {
 
     #[test]
     fn resize_size_follows_256_over_224() {
-        let t = |size| EvalTransform::new(EvalConfig { size, ..EvalConfig::default() }).expect("valid");
+        let t = |size| {
+            EvalTransform::new(EvalConfig {
+                size,
+                ..EvalConfig::default()
+            })
+            .expect("valid")
+        };
         assert_eq!(t(224).resize_size(), 256);
         assert_eq!(t(96).resize_size(), 110);
         assert_eq!(t(32).resize_size(), 37);
@@ -178,7 +203,12 @@ mod tests {
         let image = RgbImage::from_raw(50, 40, (0..50 * 40 * 3).map(|i| (i % 251) as u8).collect())
             .expect("sized");
         for mode in [EvalMode::Resize, EvalMode::ResizeCenterCrop] {
-            let t = EvalTransform::new(EvalConfig { size: 24, mode, ..EvalConfig::default() }).expect("valid");
+            let t = EvalTransform::new(EvalConfig {
+                size: 24,
+                mode,
+                ..EvalConfig::default()
+            })
+            .expect("valid");
             let mut scratch = CropScratch::new();
             let rgb = t.render_rgb(&image, &mut scratch).expect("render");
             assert_eq!((rgb.width(), rgb.height()), (24, 24));

@@ -71,7 +71,11 @@ pub fn rgb_to_hsv(r: u8, g: u8, b: u8) -> [u8; 3] {
     // C: fmod(h / 6.0 + 1.0, 1.0). The argument lies in [5/6, 11/6], where fmod is one exact
     // subtraction (Sterbenz) or nothing.
     let wrapped = h as f64 / 6.0 + 1.0;
-    let h = (if wrapped >= 1.0 { wrapped - 1.0 } else { wrapped }) as f32;
+    let h = (if wrapped >= 1.0 {
+        wrapped - 1.0
+    } else {
+        wrapped
+    }) as f32;
     [
         clip8((h as f64 * 255.0) as i32),
         clip8((s as f64 * 255.0) as i32),
@@ -153,7 +157,11 @@ mod tests {
         for r in (0..=255u8).step_by(3) {
             for g in (0..=255u8).step_by(5) {
                 for b in 0..=255u8 {
-                    assert_eq!(rgb_to_hsv(r, g, b), rgb_to_hsv_direct(r, g, b), "{r} {g} {b}");
+                    assert_eq!(
+                        rgb_to_hsv(r, g, b),
+                        rgb_to_hsv_direct(r, g, b),
+                        "{r} {g} {b}"
+                    );
                 }
             }
         }

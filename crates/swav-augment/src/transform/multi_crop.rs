@@ -105,12 +105,19 @@ impl MultiCropTransform {
     /// Draws the parameters of crop `crop` of a `width x height` image from `rng`, in this
     /// order: crop box, flip, jitter (apply?, then order and factors), greyscale, blur
     /// (apply?, then sigma). `None` if `crop` is out of range.
-    pub fn sample(&self, crop: usize, width: u32, height: u32, rng: &mut impl Rng) -> Option<CropParams> {
+    pub fn sample(
+        &self,
+        crop: usize,
+        width: u32,
+        height: u32,
+        rng: &mut impl Rng,
+    ) -> Option<CropParams> {
         let &(size, scale) = self.crops.get(crop)?;
         let config = &self.config;
         let crop_box = sample_crop_box(rng, width, height, scale, config.aspect_ratio);
         let flip = rng.random::<f64>() < config.flip_probability;
-        let jitter = (rng.random::<f64>() < config.jitter_probability).then(|| self.jitter.sample(rng));
+        let jitter =
+            (rng.random::<f64>() < config.jitter_probability).then(|| self.jitter.sample(rng));
         let grayscale = rng.random::<f64>() < config.grayscale_probability;
         let blur_sigma = (rng.random::<f64>() < config.blur_probability).then(|| {
             let [low, high] = config.blur_sigma;
@@ -137,7 +144,12 @@ impl MultiCropTransform {
         width: u32,
         height: u32,
     ) -> Option<CropParams> {
-        self.sample(crop, width, height, &mut crop_stream(seed, epoch, index, crop as u64))
+        self.sample(
+            crop,
+            width,
+            height,
+            &mut crop_stream(seed, epoch, index, crop as u64),
+        )
     }
 
     /// Renders crop `params` of `image` normalised into `out` (`size * size * 3`, HWC).
@@ -162,7 +174,14 @@ impl MultiCropTransform {
     ) -> Result<(), TransformError> {
         for (crop, out) in outputs.iter_mut().enumerate().take(self.num_crops()) {
             let params = self
-                .params_for(key.seed, key.epoch, key.index, crop, image.width(), image.height())
+                .params_for(
+                    key.seed,
+                    key.epoch,
+                    key.index,
+                    crop,
+                    image.width(),
+                    image.height(),
+                )
                 .ok_or_else(|| TransformError {
                     src_width: image.width(),
                     src_height: image.height(),
@@ -203,7 +222,12 @@ mod tests {
 
     #[test]
     fn consecutive_equal_sizes_merge() {
-        let config = MultiCropConfig::with_crops(vec![group(2, 64), group(1, 64), group(3, 32), group(1, 64)]);
+        let config = MultiCropConfig::with_crops(vec![
+            group(2, 64),
+            group(1, 64),
+            group(3, 32),
+            group(1, 64),
+        ]);
         let t = MultiCropTransform::new(config).expect("valid");
         let g = t.resolution_groups();
         assert_eq!(g.len(), 3);

@@ -29,7 +29,10 @@ impl Normalization {
             return Err(ConfigError::new(parameter, "mean and std must be finite"));
         }
         if self.std.iter().any(|&s| s <= 0.0) {
-            return Err(ConfigError::new(format!("{parameter}.std"), "must be positive"));
+            return Err(ConfigError::new(
+                format!("{parameter}.std"),
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -86,7 +89,10 @@ impl NormalizeTable {
                 out_px[2] = self.table[2][px[2] as usize];
             };
             if flip {
-                for (out_px, px) in out_row.chunks_exact_mut(3).zip(src_row.chunks_exact(3).rev()) {
+                for (out_px, px) in out_row
+                    .chunks_exact_mut(3)
+                    .zip(src_row.chunks_exact(3).rev())
+                {
                     write_px(out_px, px);
                 }
             } else {
@@ -111,15 +117,27 @@ mod tests {
 
     #[test]
     fn write_flips_rows_and_reads_a_window() {
-        let norm = Normalization { mean: [0.0; 3], std: [1.0 / 255.0; 3] };
+        let norm = Normalization {
+            mean: [0.0; 3],
+            std: [1.0 / 255.0; 3],
+        };
         let table = NormalizeTable::new(&norm);
         // 3x2 image, pixel value = 10 * x + y in all channels.
-        let src: Vec<u8> = (0..2).flat_map(|y| (0..3).flat_map(move |x| [10 * x + y; 3])).collect();
+        let src: Vec<u8> = (0..2)
+            .flat_map(|y| (0..3).flat_map(move |x| [10 * x + y; 3]))
+            .collect();
         let mut out = vec![0.0; 2 * 2 * 3];
         table.write(&src, 3, [1, 0, 2, 2], true, &mut out);
         let firsts: Vec<f32> = out.chunks(3).map(|p| p[0].round()).collect();
         assert_eq!(firsts, vec![20.0, 10.0, 21.0, 11.0]);
         assert!(norm.validate("n").is_ok());
-        assert!(Normalization { mean: [0.0; 3], std: [1.0, 0.0, 1.0] }.validate("n").is_err());
+        assert!(
+            Normalization {
+                mean: [0.0; 3],
+                std: [1.0, 0.0, 1.0]
+            }
+            .validate("n")
+            .is_err()
+        );
     }
 }

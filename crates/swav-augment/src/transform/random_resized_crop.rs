@@ -84,9 +84,15 @@ pub fn sample_crop_box(
 pub fn centre_crop_fallback(width: u32, height: u32, ratio: [f64; 2]) -> CropBox {
     let in_ratio = width as f64 / height as f64;
     let (w, h) = if in_ratio < ratio[0] {
-        (width, (python_round(width as f64 / ratio[0]) as u32).clamp(1, height))
+        (
+            width,
+            (python_round(width as f64 / ratio[0]) as u32).clamp(1, height),
+        )
     } else if in_ratio > ratio[1] {
-        ((python_round(height as f64 * ratio[1]) as u32).clamp(1, width), height)
+        (
+            (python_round(height as f64 * ratio[1]) as u32).clamp(1, width),
+            height,
+        )
     } else {
         (width, height)
     };
@@ -125,14 +131,27 @@ mod tests {
         // Very wide: height kept, width = round(100 * 4/3) = 133.
         assert_eq!(
             centre_crop_fallback(1000, 100, RATIO),
-            CropBox { top: 0, left: 433, height: 100, width: 133 }
+            CropBox {
+                top: 0,
+                left: 433,
+                height: 100,
+                width: 133
+            }
         );
         // Very tall: width kept, height = round(100 / (3/4)) = 133.
         assert_eq!(
             centre_crop_fallback(100, 1000, RATIO),
-            CropBox { top: 433, left: 0, height: 133, width: 100 }
+            CropBox {
+                top: 433,
+                left: 0,
+                height: 133,
+                width: 100
+            }
         );
-        assert_eq!(centre_crop_fallback(300, 300, RATIO), CropBox::full(300, 300));
+        assert_eq!(
+            centre_crop_fallback(300, 300, RATIO),
+            CropBox::full(300, 300)
+        );
     }
 
     #[test]

@@ -55,8 +55,9 @@ impl CropResizer {
         out.resize(out_width as usize * out_height as usize * 3, 0);
         let src = TypedImageRef::<U8x3>::from_buffer(image.width(), image.height(), image.pixels())
             .map_err(|e| error(e.to_string()))?;
-        let cropped = TypedCroppedImage::from_ref(&src, crop.left, crop.top, crop.width, crop.height)
-            .map_err(|e| error(e.to_string()))?;
+        let cropped =
+            TypedCroppedImage::from_ref(&src, crop.left, crop.top, crop.width, crop.height)
+                .map_err(|e| error(e.to_string()))?;
         let mut dst = TypedImage::<U8x3>::from_buffer(out_width, out_height, out)
             .map_err(|e| error(e.to_string()))?;
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
@@ -81,7 +82,12 @@ mod tests {
     fn same_size_crop_is_a_copy() {
         let image = gradient(40, 30);
         let mut out = Vec::new();
-        let crop = CropBox { top: 5, left: 7, height: 10, width: 10 };
+        let crop = CropBox {
+            top: 5,
+            left: 7,
+            height: 10,
+            width: 10,
+        };
         CropResizer::new()
             .crop_resize(&image, crop, 10, 10, &mut out)
             .map_err(|e| e.to_string())
@@ -97,7 +103,16 @@ mod tests {
     #[test]
     fn out_of_bounds_crop_is_an_error() {
         let image = gradient(20, 20);
-        let crop = CropBox { top: 15, left: 0, height: 10, width: 10 };
-        assert!(CropResizer::new().crop_resize(&image, crop, 8, 8, &mut Vec::new()).is_err());
+        let crop = CropBox {
+            top: 15,
+            left: 0,
+            height: 10,
+            width: 10,
+        };
+        assert!(
+            CropResizer::new()
+                .crop_resize(&image, crop, 8, 8, &mut Vec::new())
+                .is_err()
+        );
     }
 }

@@ -89,7 +89,9 @@ impl SyntheticSplit {
 }
 
 /// The synthetic dataset. Sample `i` has label `i % num_classes` (classes interleave, so
-/// any prefix is balanced) and is a pure function of (seed, split, i).
+/// any prefix is balanced) and is a pure function of (seed, split, i). Class names are
+/// `<label>_<shape>` (`00_disc`, `01_square`, ...), so an exported ImageFolder, whose
+/// classes sort by name, keeps the same labels.
 #[derive(Debug, Clone)]
 pub struct SyntheticDataset {
     config: SyntheticConfig,
@@ -104,7 +106,8 @@ impl SyntheticDataset {
         Ok(Self {
             class_names: Shape::ALL[..config.num_classes]
                 .iter()
-                .map(|s| s.name().to_string())
+                .enumerate()
+                .map(|(label, shape)| format!("{label:02}_{}", shape.name()))
                 .collect(),
             config,
             split,
@@ -113,7 +116,10 @@ impl SyntheticDataset {
 
     /// A training set as `config` describes and a validation set with the same classes and
     /// image size and `val_images_per_class` images per class.
-    pub fn train_val(config: SyntheticConfig, val_images_per_class: usize) -> Result<(Self, Self), ConfigError> {
+    pub fn train_val(
+        config: SyntheticConfig,
+        val_images_per_class: usize,
+    ) -> Result<(Self, Self), ConfigError> {
         let train = Self::new(config, SyntheticSplit::Train)?;
         let val_config = SyntheticConfig {
             images_per_class: val_images_per_class,
@@ -194,8 +200,11 @@ mod tests {
         assert_ne!(a.generate(4), a.generate(14));
         let val = SyntheticDataset::new(small(), SyntheticSplit::Val).expect("valid");
         assert_ne!(a.generate(4), val.generate(4));
-        let other_seed = SyntheticDataset::new(SyntheticConfig { seed: 8, ..small() }, SyntheticSplit::Train)
-            .expect("valid");
+        let other_seed = SyntheticDataset::new(
+            SyntheticConfig { seed: 8, ..small() },
+            SyntheticSplit::Train,
+        )
+        .expect("valid");
         assert_ne!(a.generate(4), other_seed.generate(4));
     }
 
@@ -205,7 +214,7 @@ mod tests {
         assert_eq!(d.len(), 30);
         assert_eq!(d.label(13), Some(3));
         assert_eq!(d.label(30), None);
-        assert_eq!(d.class_names()[5], "star");
+        assert_eq!(d.class_names()[5], "05_star");
         assert!(d.load(30).is_err());
         assert_eq!(d.sample_name(13), "synthetic/train/13 (ring)");
     }
@@ -213,14 +222,36 @@ mod tests {
     #[test]
     fn invalid_configs_name_the_field() {
         for (config, field) in [
-            (SyntheticConfig { image_size: 4, ..small() }, "image_size"),
-            (SyntheticConfig { num_classes: 11, ..small() }, "num_classes"),
-            (SyntheticConfig { images_per_class: 0, ..small() }, "images_per_class"),
+            (
+                SyntheticConfig {
+                    image_size: 4,
+                    ..small()
+                },
+                "image_size",
+            ),
+            (
+                SyntheticConfig {
+                    num_classes: 11,
+                    ..small()
+                },
+                "num_classes",
+            ),
+            (
+                SyntheticConfig {
+                    images_per_class: 0,
+                    ..small()
+                },
+                "images_per_class",
+            ),
         ] {
-            let err = SyntheticDataset::new(config, SyntheticSplit::Train).map(|_| ()).map_err(|e| e.parameter);
+            let err = SyntheticDataset::new(config, SyntheticSplit::Train)
+                .map(|_| ())
+                .map_err(|e| e.parameter);
             assert_eq!(err, Err(field.to_string()));
         }
-        let err = SyntheticDataset::train_val(small(), 0).map(|_| ()).map_err(|e| e.parameter);
+        let err = SyntheticDataset::train_val(small(), 0)
+            .map(|_| ())
+            .map_err(|e| e.parameter);
         assert_eq!(err, Err("val_images_per_class".to_string()));
     }
 }

@@ -15,7 +15,11 @@ const NOISE_GRID: usize = 5;
 const SUPERSAMPLE: usize = 2;
 
 fn random_colour(rng: &mut impl Rng) -> [f32; 3] {
-    [rng.random::<f32>() * 255.0, rng.random::<f32>() * 255.0, rng.random::<f32>() * 255.0]
+    [
+        rng.random::<f32>() * 255.0,
+        rng.random::<f32>() * 255.0,
+        rng.random::<f32>() * 255.0,
+    ]
 }
 
 fn distance2(a: [f32; 3], b: [f32; 3]) -> f32 {
@@ -35,13 +39,19 @@ pub fn render(shape: Shape, size: u32, rng: &mut impl Rng) -> RgbImage {
     // Value-noise texture of random amplitude and frequency.
     let amplitude = uniform(rng, 0.0, 45.0) as f32;
     let cells = uniform(rng, 1.0, (NOISE_GRID - 1) as f64) as f32;
-    let lattice: Vec<f32> = (0..NOISE_GRID * NOISE_GRID).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    let lattice: Vec<f32> = (0..NOISE_GRID * NOISE_GRID)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
     for y in 0..n {
         for x in 0..n {
             let (fx, fy) = ((x as f32 + 0.5) / s, (y as f32 + 0.5) / s);
-            let t = (((fx - 0.5) * dx + (fy - 0.5) * dy) * std::f32::consts::SQRT_2 + 0.5).clamp(0.0, 1.0);
+            let t = (((fx - 0.5) * dx + (fy - 0.5) * dy) * std::f32::consts::SQRT_2 + 0.5)
+                .clamp(0.0, 1.0);
             let (gx, gy) = (fx * cells, fy * cells);
-            let (ix, iy) = ((gx as usize).min(NOISE_GRID - 2), (gy as usize).min(NOISE_GRID - 2));
+            let (ix, iy) = (
+                (gx as usize).min(NOISE_GRID - 2),
+                (gy as usize).min(NOISE_GRID - 2),
+            );
             let (tx, ty) = (gx - ix as f32, gy - iy as f32);
             let at = |i: usize, j: usize| lattice[j * NOISE_GRID + i];
             let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;

@@ -112,7 +112,10 @@ fn star_contains(u: f32, v: f32) -> bool {
     let phi = (angle - sector / 2.0).abs();
     let phi = sector / 2.0 - phi;
     // Edge from the point P = (1, 0) to the inner vertex Q at angle sector / 2.
-    let (qx, qy) = (STAR_INNER * (sector / 2.0).cos(), STAR_INNER * (sector / 2.0).sin());
+    let (qx, qy) = (
+        STAR_INNER * (sector / 2.0).cos(),
+        STAR_INNER * (sector / 2.0).sin(),
+    );
     let (x, y) = (r * phi.cos(), r * phi.sin());
     // Inside when X is on the origin's side of the line PQ.
     let cross = |ax: f32, ay: f32| (qx - 1.0) * ay - (qy) * (ax - 1.0);
@@ -149,12 +152,25 @@ mod tests {
     fn silhouettes_differ_pairwise() {
         let n = 64;
         let grid: Vec<(f32, f32)> = (0..n * n)
-            .map(|k| (-1.0 + 2.0 * ((k % n) as f32 + 0.5) / n as f32, -1.0 + 2.0 * ((k / n) as f32 + 0.5) / n as f32))
+            .map(|k| {
+                (
+                    -1.0 + 2.0 * ((k % n) as f32 + 0.5) / n as f32,
+                    -1.0 + 2.0 * ((k / n) as f32 + 0.5) / n as f32,
+                )
+            })
             .collect();
         for (i, a) in Shape::ALL.iter().enumerate() {
             for b in &Shape::ALL[i + 1..] {
-                let differing = grid.iter().filter(|&&(u, v)| a.contains(u, v) != b.contains(u, v)).count();
-                assert!(differing > n * n / 20, "{} vs {}: {differing}", a.name(), b.name());
+                let differing = grid
+                    .iter()
+                    .filter(|&&(u, v)| a.contains(u, v) != b.contains(u, v))
+                    .count();
+                assert!(
+                    differing > n * n / 20,
+                    "{} vs {}: {differing}",
+                    a.name(),
+                    b.name()
+                );
             }
         }
     }
