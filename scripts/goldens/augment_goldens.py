@@ -126,6 +126,7 @@ def write_formats():
         "rgb.bmp": base,
         "lossless.webp": base,
         "palette.png": base.quantize(16),
+        "tiny_1x1.png": Image.new("RGB", (1, 1), (200, 10, 10)),
     }
     cases = []
     for name, img in fixtures.items():

@@ -5,6 +5,8 @@ mod common;
 
 use common::{byte_diff, manifest, npy, texture};
 use serde_json::Value;
+use swav_augment::loader::DistributedSampler;
+use swav_augment::loader::sampler::iterations;
 use swav_augment::rgb_image::RgbImage;
 use swav_augment::transform::blur::{BlurScratch, gaussian_blur};
 use swav_augment::transform::color_jitter::{
@@ -17,8 +19,6 @@ use swav_augment::transform::hsv::rgb_to_hsv;
 use swav_augment::transform::normalize::{Normalization, NormalizeTable};
 use swav_augment::transform::random_resized_crop::{CropBox, centre_crop_fallback};
 use swav_augment::transform::resize::CropResizer;
-use swav_augment::loader::DistributedSampler;
-use swav_augment::loader::sampler::iterations;
 
 fn uint(v: &Value, key: &str) -> u32 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}")) as u32
@@ -44,10 +44,15 @@ fn crop_and_bilinear_resize_match_pil_within_one_level() {
     let mut out = Vec::new();
     for case in manifest()["resize"].as_array().expect("resize cases") {
         let size = uint(case, "size");
-        resizer.crop_resize(&image, crop_box(case), size, size, &mut out).expect("resize");
+        resizer
+            .crop_resize(&image, crop_box(case), size, size, &mut out)
+            .expect("resize");
         let expected = npy(case["file"].as_str().expect("file"));
         let (max, count) = byte_diff(&out, expected.u8());
-        assert!(max <= 1, "{case}: max difference {max} ({count} bytes differ)");
+        assert!(
+            max <= 1,
+            "{case}: max difference {max} ({count} bytes differ)"
+        );
     }
 }
 
@@ -77,16 +82,33 @@ fn gaussian_blur_matches_pillow_exactly() {
     let full = texture();
     for case in m["blur"].as_array().expect("blur cases") {
         let (mut pixels, width, height) = if case["source"] == "tiny" {
-            let (left, top, w, h) = (uint(tiny, "left"), uint(tiny, "top"), uint(tiny, "width"), uint(tiny, "height"));
+            let (left, top, w, h) = (
+                uint(tiny, "left"),
+                uint(tiny, "top"),
+                uint(tiny, "width"),
+                uint(tiny, "height"),
+            );
             let full = &full;
             let px: Vec<u8> = (top..top + h)
-                .flat_map(|y| (left..left + w).flat_map(move |x| full.pixel(x, y).unwrap_or([0; 3])))
+                .flat_map(|y| {
+                    (left..left + w).flat_map(move |x| full.pixel(x, y).unwrap_or([0; 3]))
+                })
                 .collect();
             (px, w as usize, h as usize)
         } else {
-            (full.pixels().to_vec(), full.width() as usize, full.height() as usize)
+            (
+                full.pixels().to_vec(),
+                full.width() as usize,
+                full.height() as usize,
+            )
         };
-        gaussian_blur(&mut pixels, width, height, float(&case["sigma"]), &mut BlurScratch::default());
+        gaussian_blur(
+            &mut pixels,
+            width,
+            height,
+            float(&case["sigma"]),
+            &mut BlurScratch::default(),
+        );
         let expected = npy(case["file"].as_str().expect("file"));
         assert_eq!(byte_diff(&pixels, expected.u8()), (0, 0), "{case}");
     }
@@ -152,8 +174,13 @@ fn whole_crop_pipeline_matches_torchvision() {
 
         let pil_resized = npy(case["resized_file"].as_str().expect("resized_file"));
         let mut resized = Vec::new();
-        CropResizer::new().crop_resize(&image, params.crop, params.size, params.size, &mut resized).expect("resize");
-        assert!(byte_diff(&resized, pil_resized.u8()).0 <= 1, "{case}: resize");
+        CropResizer::new()
+            .crop_resize(&image, params.crop, params.size, params.size, &mut resized)
+            .expect("resize");
+        assert!(
+            byte_diff(&resized, pil_resized.u8()).0 <= 1,
+            "{case}: resize"
+        );
 
         let mut from_pil = pil_resized.u8().to_vec();
         params.apply_after_resize(&mut from_pil, &mut BlurScratch::default());
@@ -161,7 +188,9 @@ fn whole_crop_pipeline_matches_torchvision() {
         table.write(&from_pil, size, [0, 0, size, size], params.flip, &mut out);
         assert_eq!(out, expected, "{case}: steps after the resize");
 
-        params.render_normalized(&image, &table, &mut scratch, &mut out).expect("render");
+        params
+            .render_normalized(&image, &table, &mut scratch, &mut out)
+            .expect("render");
         let levels = max_level_difference(&out, &expected, &Normalization::SWAV.std);
         let within_one = out
             .iter()
@@ -170,10 +199,19 @@ fn whole_crop_pipeline_matches_torchvision() {
             .filter(|(i, (g, e))| (*g - *e).abs() * Normalization::SWAV.std[i % 3] * 255.0 <= 1.001)
             .count();
         assert!(levels <= 4.001, "{case}: off by {levels} levels");
-        assert!(within_one * 100 >= out.len() * 97, "{case}: {within_one} of {} within one level", out.len());
+        assert!(
+            within_one * 100 >= out.len() * 97,
+            "{case}: {within_one} of {} within one level",
+            out.len()
+        );
         // The byte rendering agrees with the normalised one.
         let rgb = params.render_rgb(&image, &mut scratch).expect("render rgb");
-        let renormalised: Vec<f32> = rgb.pixels().iter().enumerate().map(|(i, &v)| table.value(i % 3, v)).collect();
+        let renormalised: Vec<f32> = rgb
+            .pixels()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| table.value(i % 3, v))
+            .collect();
         assert_eq!(renormalised, out);
     }
 }
@@ -187,10 +225,16 @@ fn eval_transform_matches_torchvision_within_one_level() {
             "resize" => EvalMode::Resize,
             _ => EvalMode::ResizeCenterCrop,
         };
-        let config = EvalConfig { size: uint(case, "size"), mode, normalization: Normalization::SWAV };
+        let config = EvalConfig {
+            size: uint(case, "size"),
+            mode,
+            normalization: Normalization::SWAV,
+        };
         let transform = EvalTransform::new(config).expect("valid");
         let mut out = vec![0.0; transform.output_len()];
-        transform.render(&image, &mut scratch, &mut out).expect("render");
+        transform
+            .render(&image, &mut scratch, &mut out)
+            .expect("render");
         let expected = npy(case["file"].as_str().expect("file"));
         let levels = max_level_difference(&out, &expected.f32(), &Normalization::SWAV.std);
         assert!(levels <= 1.001, "{case}: off by {levels} levels");
@@ -219,7 +263,12 @@ fn every_rgb_colour_converts_like_pillow() {
     let checks = &m["colour_checksums"];
     let rows = checks["rows_per_block"].as_u64().expect("rows_per_block") as usize;
     let expected = |key: &str| -> Vec<u64> {
-        checks[key].as_array().unwrap_or_else(|| panic!("{key}")).iter().map(|v| v.as_u64().expect("u64")).collect()
+        checks[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key}"))
+            .iter()
+            .map(|v| v.as_u64().expect("u64"))
+            .collect()
     };
     let one = |f: &dyn Fn(&mut [u8]), r: u8, g: u8, b: u8| {
         let mut px = [r, g, b];
@@ -229,17 +278,35 @@ fn every_rgb_colour_converts_like_pillow() {
     let compare = |key: &str, got: Vec<u64>| {
         let want = expected(key);
         let bad: Vec<usize> = (0..want.len()).filter(|&i| want[i] != got[i]).collect();
-        assert!(bad.is_empty(), "{key}: {} of {} row blocks differ, first {:?}", bad.len(), want.len(), bad.first());
+        assert!(
+            bad.is_empty(),
+            "{key}: {} of {} row blocks differ, first {:?}",
+            bad.len(),
+            want.len(),
+            bad.first()
+        );
     };
-    compare("luma", block_checksums(|r, g, b| one(&grayscale_in_place, r, g, b), rows));
+    compare(
+        "luma",
+        block_checksums(|r, g, b| one(&grayscale_in_place, r, g, b), rows),
+    );
     compare("hsv", block_checksums(rgb_to_hsv, rows));
     for (key, value) in checks.as_object().expect("object") {
         if let Some(factor) = key.strip_prefix("hue ") {
             let factor: f32 = factor.parse().expect("factor");
-            compare(key, block_checksums(|r, g, b| one(&|px| adjust_hue(px, factor), r, g, b), rows));
+            compare(
+                key,
+                block_checksums(|r, g, b| one(&|px| adjust_hue(px, factor), r, g, b), rows),
+            );
         } else if let Some(factor) = key.strip_prefix("saturation ") {
             let factor: f32 = factor.parse().expect("factor");
-            compare(key, block_checksums(|r, g, b| one(&|px| adjust_saturation(px, factor), r, g, b), rows));
+            compare(
+                key,
+                block_checksums(
+                    |r, g, b| one(&|px| adjust_saturation(px, factor), r, g, b),
+                    rows,
+                ),
+            );
         } else {
             assert!(value.is_array() || key == "rows_per_block", "{key}");
         }
@@ -248,8 +315,15 @@ fn every_rgb_colour_converts_like_pillow() {
 
 #[test]
 fn random_resized_crop_fallback_matches_torchvision() {
-    for case in manifest()["fallback_boxes"].as_array().expect("fallback cases") {
-        let b = centre_crop_fallback(uint(case, "width"), uint(case, "height"), [3.0 / 4.0, 4.0 / 3.0]);
+    for case in manifest()["fallback_boxes"]
+        .as_array()
+        .expect("fallback cases")
+    {
+        let b = centre_crop_fallback(
+            uint(case, "width"),
+            uint(case, "height"),
+            [3.0 / 4.0, 4.0 / 3.0],
+        );
         let expected = CropBox {
             top: uint(case, "top"),
             left: uint(case, "left"),
@@ -263,19 +337,39 @@ fn random_resized_crop_fallback_matches_torchvision() {
 #[test]
 fn sharding_padding_and_iterations_match_pytorch() {
     for case in manifest()["sampler"].as_array().expect("sampler cases") {
-        let (len, world, batch) = (uint(case, "len") as usize, uint(case, "world_size") as usize, uint(case, "batch_size") as usize);
-        for (rank, shard) in case["shards"].as_array().expect("shards").iter().enumerate() {
+        let (len, world, batch) = (
+            uint(case, "len") as usize,
+            uint(case, "world_size") as usize,
+            uint(case, "batch_size") as usize,
+        );
+        for (rank, shard) in case["shards"]
+            .as_array()
+            .expect("shards")
+            .iter()
+            .enumerate()
+        {
             let sampler = DistributedSampler::new(len, rank, world, false, 0).expect("valid");
             match shard {
                 Value::Array(expected) => {
-                    let expected: Vec<usize> = expected.iter().map(|v| v.as_u64().expect("index") as usize).collect();
+                    let expected: Vec<usize> = expected
+                        .iter()
+                        .map(|v| v.as_u64().expect("index") as usize)
+                        .collect();
                     assert_eq!(sampler.indices(0), expected, "{case}");
                 }
-                other => assert_eq!(sampler.num_samples() as u64, other.as_u64().expect("length"), "{case}"),
+                other => assert_eq!(
+                    sampler.num_samples() as u64,
+                    other.as_u64().expect("length"),
+                    "{case}"
+                ),
             }
             let shuffled = DistributedSampler::new(len, rank, world, true, 0).expect("valid");
             let expected_iters = case["iters_per_epoch"].as_u64().expect("iters") as usize;
-            assert_eq!(iterations(shuffled.num_samples(), batch, true), expected_iters, "{case}");
+            assert_eq!(
+                iterations(shuffled.num_samples(), batch, true),
+                expected_iters,
+                "{case}"
+            );
         }
     }
 }

@@ -9,12 +9,15 @@ use swav_augment::rgb_image::RgbImage;
 
 /// The golden folder.
 pub fn goldens() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("goldens")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("goldens")
 }
 
 /// The parsed manifest.json.
 pub fn manifest() -> serde_json::Value {
-    let text = std::fs::read_to_string(goldens().join("manifest.json")).expect("read manifest.json");
+    let text =
+        std::fs::read_to_string(goldens().join("manifest.json")).expect("read manifest.json");
     serde_json::from_str(&text).expect("parse manifest.json")
 }
 
@@ -32,7 +35,11 @@ pub struct Npy {
 
 impl Npy {
     pub fn u8(&self) -> &[u8] {
-        assert!(self.dtype == "|u1" || self.dtype == "<u1", "dtype {}", self.dtype);
+        assert!(
+            self.dtype == "|u1" || self.dtype == "<u1",
+            "dtype {}",
+            self.dtype
+        );
         &self.data
     }
 
@@ -51,12 +58,23 @@ pub fn npy(name: &str) -> Npy {
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{name} is not .npy");
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).expect("ascii header");
-    assert!(header.contains("'fortran_order': False"), "{name}: Fortran order");
+    assert!(
+        header.contains("'fortran_order': False"),
+        "{name}: Fortran order"
+    );
     let field = |key: &str| {
-        let start = header.find(key).unwrap_or_else(|| panic!("{name}: no {key}")) + key.len();
+        let start = header
+            .find(key)
+            .unwrap_or_else(|| panic!("{name}: no {key}"))
+            + key.len();
         header[start..].trim_start_matches([':', ' '])
     };
-    let dtype = field("'descr'").trim_start_matches('\'').split('\'').next().unwrap_or("").to_string();
+    let dtype = field("'descr'")
+        .trim_start_matches('\'')
+        .split('\'')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let shape_text = field("'shape'");
     let shape = shape_text[1..shape_text.find(')').expect("shape tuple")]
         .split(',')
