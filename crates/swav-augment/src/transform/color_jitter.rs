@@ -151,12 +151,31 @@ pub fn adjust_contrast(pixels: &mut [u8], factor: f32) {
     apply_table(pixels, &blend_table(mean, factor));
 }
 
-/// `ImageEnhance.Color(img).enhance(factor)`.
+/// Pixels per de-interleaved chunk of [`adjust_saturation`].
+const CHUNK: usize = 64;
+
+/// `ImageEnhance.Color(img).enhance(factor)`. Works on de-interleaved chunks so the luma and
+/// the three blends vectorise.
 pub fn adjust_saturation(pixels: &mut [u8], factor: f32) {
-    for px in pixels.chunks_exact_mut(3) {
-        let l = pil_luma(px[0], px[1], px[2]);
-        for v in px.iter_mut() {
-            *v = pil_blend(l, *v, factor);
+    for chunk in pixels.chunks_mut(CHUNK * 3) {
+        let n = chunk.len() / 3;
+        let mut channels = [[0u8; CHUNK]; 3];
+        for (i, px) in chunk.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                channels[c][i] = px[c];
+            }
+        }
+        let [r, g, b] = &mut channels;
+        for i in 0..CHUNK {
+            let l = pil_luma(r[i], g[i], b[i]);
+            r[i] = pil_blend(l, r[i], factor);
+            g[i] = pil_blend(l, g[i], factor);
+            b[i] = pil_blend(l, b[i], factor);
+        }
+        for (i, px) in chunk.chunks_exact_mut(3).enumerate().take(n) {
+            for c in 0..3 {
+                px[c] = channels[c][i];
+            }
         }
     }
 }
@@ -200,6 +219,22 @@ mod tests {
         // Two grey pixels 10 and 11: mean 10.5 -> 11.
         assert_eq!(contrast_mean(&[10, 10, 10, 11, 11, 11]), 11);
         assert_eq!(contrast_mean(&[]), 0);
+    }
+
+    #[test]
+    fn chunked_saturation_equals_per_pixel_blends() {
+        let mut pixels: Vec<u8> = (0..(CHUNK + 5) * 3).map(|i| (i * 53 % 256) as u8).collect();
+        let expected: Vec<u8> = pixels
+            .chunks_exact(3)
+            .flat_map(|px| {
+                let l = pil_luma(px[0], px[1], px[2]);
+                px.iter()
+                    .map(move |&v| pil_blend(l, v, 1.7))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        adjust_saturation(&mut pixels, 1.7);
+        assert_eq!(pixels, expected);
     }
 
     #[test]
