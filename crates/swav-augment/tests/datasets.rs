@@ -236,3 +236,54 @@ fn jpeg_export_decodes_and_unlabelled_export_is_flat() {
     assert_eq!(FlatFolder::open(flat_dir.path()).expect("open").len(), 4);
     assert!(flat_dir.path().join("0000000.png").is_file());
 }
+
+/// Mean colour and brightness spread of an image: what a shortcut learner could use.
+fn colour_features(image: &swav_augment::RgbImage) -> [f64; 4] {
+    let n = (image.width() * image.height()) as f64;
+    let mut f = [0.0; 4];
+    for px in image.pixels().chunks_exact(3) {
+        for c in 0..3 {
+            f[c] += px[c] as f64 / n;
+        }
+        let l = (px[0] as f64 + px[1] as f64 + px[2] as f64) / 3.0;
+        f[3] += l * l / n;
+    }
+    f[3] = (f[3] - ((f[0] + f[1] + f[2]) / 3.0).powi(2))
+        .max(0.0)
+        .sqrt();
+    f
+}
+
+#[test]
+fn synthetic_colour_statistics_do_not_reveal_the_class() {
+    let config = SyntheticConfig {
+        image_size: 32,
+        num_classes: 10,
+        images_per_class: 60,
+        seed: 21,
+    };
+    let (train, val) = SyntheticDataset::train_val(config, 60).expect("valid");
+    let mut centroids = vec![[0.0f64; 4]; 10];
+    for i in 0..train.len() {
+        let f = colour_features(&train.load(i).expect("generate"));
+        let label = train.label(i).expect("label");
+        for k in 0..4 {
+            centroids[label][k] += f[k] / 60.0;
+        }
+    }
+    let correct = (0..val.len())
+        .filter(|&i| {
+            let f = colour_features(&val.load(i).expect("generate"));
+            let distance = |c: &[f64; 4]| (0..4).map(|k| (f[k] - c[k]).powi(2)).sum::<f64>();
+            let nearest = (0..10)
+                .min_by(|&a, &b| distance(&centroids[a]).total_cmp(&distance(&centroids[b])))
+                .expect("ten classes");
+            Some(nearest) == val.label(i)
+        })
+        .count();
+    // Chance is 60 of 600; allow sampling noise, not a colour shortcut.
+    assert!(
+        correct < 100,
+        "colour statistics classify {correct} of 600 validation images"
+    );
+}

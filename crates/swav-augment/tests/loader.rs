@@ -404,3 +404,14 @@ fn evaluation_covers_each_sample_once_across_ranks_in_order() {
     all.sort_unstable();
     assert_eq!(all, (0..30).collect::<Vec<_>>());
 }
+
+#[test]
+fn loaders_and_batches_can_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_and_sync::<MultiCropLoader>();
+    send_and_sync::<EvalLoader>();
+    send::<swav_augment::loader::Batch>();
+    send::<swav_augment::loader::EpochBatches>();
+    send::<LoaderError>();
+}

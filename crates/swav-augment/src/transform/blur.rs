@@ -60,6 +60,10 @@ pub struct BlurScratch {
 
 /// Blurs an interleaved RGB image (`width * height * 3` bytes) in place exactly as Pillow's
 /// `GaussianBlur(sigma)`. A `sigma` of zero or less leaves the image unchanged.
+///
+/// # Panics
+///
+/// If `pixels` is shorter than `width * height * 3`.
 pub fn gaussian_blur(
     pixels: &mut [u8],
     width: usize,

@@ -108,7 +108,8 @@ impl CropParams {
         }
     }
 
-    /// Renders the crop normalised into `out` (`size * size * 3` values, HWC).
+    /// Renders the crop normalised into `out`, which must hold `size * size * 3` values
+    /// (HWC); extra values are left untouched.
     pub fn render_normalized(
         &self,
         image: &RgbImage,

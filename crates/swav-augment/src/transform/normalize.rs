@@ -71,6 +71,10 @@ impl NormalizeTable {
     /// Normalises the `width x height` window at (`left`, `top`) of an RGB image whose rows
     /// are `stride` pixels long into `out` (`width * height * 3` values, HWC), mirroring
     /// each row when `flip` is set.
+    ///
+    /// # Panics
+    ///
+    /// If the window reaches outside `src`.
     pub fn write(
         &self,
         src: &[u8],

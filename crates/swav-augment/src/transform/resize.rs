@@ -75,7 +75,7 @@ mod tests {
         let pixels = (0..height)
             .flat_map(|y| (0..width).flat_map(move |x| [x as u8, y as u8, (x + y) as u8]))
             .collect();
-        RgbImage::from_raw(width, height, pixels).unwrap_or_else(|| RgbImage::new(0, 0))
+        RgbImage::from_raw(width, height, pixels).expect("sized buffer")
     }
 
     #[test]
@@ -90,12 +90,11 @@ mod tests {
         };
         CropResizer::new()
             .crop_resize(&image, crop, 10, 10, &mut out)
-            .map_err(|e| e.to_string())
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("resize");
         for y in 0..10u32 {
             for x in 0..10u32 {
                 let at = ((y * 10 + x) * 3) as usize;
-                assert_eq!(out[at..at + 3], image.pixel(x + 7, y + 5).unwrap_or([0; 3]));
+                assert_eq!(out[at..at + 3], image.pixel(x + 7, y + 5).expect("inside"));
             }
         }
     }
