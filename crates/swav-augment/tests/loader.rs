@@ -415,3 +415,62 @@ fn loaders_and_batches_can_move_between_threads() {
     send::<swav_augment::loader::EpochBatches>();
     send::<LoaderError>();
 }
+
+/// A dataset whose sample 7 panics when loaded.
+struct PanicsOnSeven(ConstantImages);
+
+impl Dataset for PanicsOnSeven {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn label(&self, index: usize) -> Option<usize> {
+        self.0.label(index)
+    }
+    fn class_names(&self) -> &[String] {
+        self.0.class_names()
+    }
+    fn sample_name(&self, index: usize) -> String {
+        self.0.sample_name(index)
+    }
+    fn load(&self, index: usize) -> Result<RgbImage, DatasetError> {
+        assert_ne!(index, 7, "a buggy dataset");
+        self.0.load(index)
+    }
+}
+
+#[test]
+fn a_panicking_dataset_becomes_an_error_at_its_batch() {
+    let data = Arc::new(PanicsOnSeven(ConstantImages(12)));
+    let cfg = EvalLoaderConfig {
+        batch_size: 4,
+        workers: 2,
+        ..EvalLoaderConfig::default()
+    };
+    let eval = EvalTransform::new(EvalConfig {
+        size: 8,
+        mode: EvalMode::Resize,
+        ..EvalConfig::default()
+    })
+    .expect("valid");
+    let loader = EvalLoader::new(data, eval, cfg).expect("loader");
+    let results: Vec<_> = loader.batches().expect("batches").collect();
+    assert_eq!(results.len(), 2, "the epoch stops at the failed batch");
+    assert!(results[0].is_ok());
+    assert!(matches!(
+        results[1],
+        Err(LoaderError::WorkerLost {
+            epoch: 0,
+            iteration: 1
+        })
+    ));
+    // The loader is still usable.
+    assert_eq!(
+        loader
+            .batches()
+            .expect("batches")
+            .take(1)
+            .filter(Result::is_ok)
+            .count(),
+        1
+    );
+}
