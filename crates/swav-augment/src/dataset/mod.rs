@@ -1,0 +1,70 @@
+//! Datasets: where samples come from, independent of how they are augmented.
+//!
+//! * [`ImageFolder`]: torchvision's ImageFolder layout (one sub-folder per class), labelled;
+//! * [`FlatFolder`]: every image under a folder, unlabelled;
+//! * [`SyntheticDataset`]: procedural shapes generated on the fly, labelled, no files.
+//!
+//! All implement [`Dataset`], which is what the loaders and the trainer use.
+
+pub mod decode;
+pub mod export;
+pub mod flat_folder;
+pub mod image_folder;
+pub mod jpeg_structure;
+pub mod scan;
+pub mod synthetic;
+
+pub use flat_folder::FlatFolder;
+pub use image_folder::ImageFolder;
+pub use synthetic::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
+
+use crate::error::DatasetError;
+use crate::rgb_image::RgbImage;
+
+/// A finite, indexable set of images with optional class labels.
+///
+/// Implementations are shared between loader threads, so `load` takes `&self`.
+pub trait Dataset: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// Whether the dataset has no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The class of sample `index`: `None` for unlabelled datasets or an index out of range.
+    fn label(&self, index: usize) -> Option<usize>;
+
+    /// Class names, indexed by label; empty for unlabelled datasets.
+    fn class_names(&self) -> &[String];
+
+    /// Number of classes (0 for unlabelled datasets).
+    fn num_classes(&self) -> usize {
+        self.class_names().len()
+    }
+
+    /// A human-readable name of sample `index` for messages: its path, or a synthetic id.
+    fn sample_name(&self, index: usize) -> String;
+
+    /// Decodes sample `index` to RGB8.
+    fn load(&self, index: usize) -> Result<RgbImage, DatasetError>;
+}
+
+impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn label(&self, index: usize) -> Option<usize> {
+        (**self).label(index)
+    }
+    fn class_names(&self) -> &[String] {
+        (**self).class_names()
+    }
+    fn sample_name(&self, index: usize) -> String {
+        (**self).sample_name(index)
+    }
+    fn load(&self, index: usize) -> Result<RgbImage, DatasetError> {
+        (**self).load(index)
+    }
+}

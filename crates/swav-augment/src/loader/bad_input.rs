@@ -1,0 +1,202 @@
+//! What happens when a sample cannot be used: a corrupt, truncated, empty, non-image or
+//! too-small file.
+//!
+//! * strict: the loader stops with an error naming the file;
+//! * otherwise the file is skipped with a warning (`tracing::warn!`, once per file) and
+//!   counted in a [`BadInputSummary`]:
+//!   * training: the sample is replaced by the next readable index (`index + 1`, `+ 2`, ...
+//!     modulo the dataset length), so batches stay full. Whether a file is readable does
+//!     not depend on timing, so the substitution, and hence every batch, is deterministic;
+//!     the substitute's crops are still drawn from the scheduled index's streams;
+//!   * evaluation: the sample is left out of its batch (the batch carries the indices it
+//!     holds), so no image is counted twice.
+//!
+//! Known-bad indices are remembered, so a bad file is read once per loader.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Dataset;
+use crate::error::{DatasetError, LoaderError};
+use crate::rgb_image::RgbImage;
+
+/// Images with a side below this are rejected by default.
+pub const DEFAULT_MIN_IMAGE_SIDE: u32 = 8;
+
+/// How bad samples are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BadInputPolicy {
+    /// Stop at the first bad sample instead of skipping it.
+    pub strict: bool,
+    /// Images whose width or height is below this are bad (default 8).
+    pub min_image_side: u32,
+}
+
+impl Default for BadInputPolicy {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            min_image_side: DEFAULT_MIN_IMAGE_SIDE,
+        }
+    }
+}
+
+/// Bad samples met so far: how many, and the first few (lowest index first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BadInputSummary {
+    /// Distinct bad samples.
+    pub count: usize,
+    /// Up to [`BadInputSummary::MAX_EXAMPLES`] (sample name, reason) pairs.
+    pub examples: Vec<(String, String)>,
+}
+
+impl BadInputSummary {
+    /// Examples kept in a summary.
+    pub const MAX_EXAMPLES: usize = 5;
+}
+
+impl fmt::Display for BadInputSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.count == 0 {
+            return write!(f, "no bad input files");
+        }
+        write!(f, "{} bad input file(s) skipped", self.count)?;
+        for (name, reason) in &self.examples {
+            write!(f, "\n  {name}: {reason}")?;
+        }
+        if self.count > self.examples.len() {
+            write!(f, "\n  ... and {} more", self.count - self.examples.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads sample `index` and rejects images smaller than the policy allows.
+fn load_checked(
+    dataset: &dyn Dataset,
+    index: usize,
+    policy: &BadInputPolicy,
+) -> Result<RgbImage, DatasetError> {
+    let image = dataset.load(index)?;
+    if image.width() < policy.min_image_side || image.height() < policy.min_image_side {
+        return Err(DatasetError::TooSmall {
+            name: dataset.sample_name(index),
+            width: image.width(),
+            height: image.height(),
+            min_side: policy.min_image_side,
+        });
+    }
+    Ok(image)
+}
+
+/// The record of bad samples shared by a loader's workers.
+#[derive(Debug, Default)]
+pub(crate) struct BadInputLog {
+    entries: Mutex<BTreeMap<usize, (String, String)>>,
+}
+
+impl BadInputLog {
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, (String, String)>> {
+        // A worker that panicked while holding the lock cannot have left the map half
+        // updated (inserts are atomic), so the data stays usable.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_known_bad(&self, index: usize) -> bool {
+        self.entries().contains_key(&index)
+    }
+
+    /// Records a bad sample; warns the first time it is seen.
+    fn record(&self, index: usize, name: String, error: &DatasetError) {
+        let reason = error.to_string();
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.entries().entry(index) {
+            tracing::warn!(sample = %name, "skipping bad input: {reason}");
+            entry.insert((name, reason));
+        }
+    }
+
+    fn first_reason(&self) -> String {
+        self.entries()
+            .values()
+            .next()
+            .map(|(name, reason)| format!("{name}: {reason}"))
+            .unwrap_or_default()
+    }
+
+    /// Count and first examples.
+    pub(crate) fn summary(&self) -> BadInputSummary {
+        let entries = self.entries();
+        BadInputSummary {
+            count: entries.len(),
+            examples: entries
+                .values()
+                .take(BadInputSummary::MAX_EXAMPLES)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Training policy: sample `index`, or the next readable one. Returns the index used.
+    pub(crate) fn load_or_substitute(
+        &self,
+        dataset: &dyn Dataset,
+        index: usize,
+        policy: &BadInputPolicy,
+    ) -> Result<(usize, RgbImage), LoaderError> {
+        let len = dataset.len();
+        for step in 0..len {
+            let candidate = (index + step) % len;
+            if let Some(image) = self.load_or_skip(dataset, candidate, policy)? {
+                return Ok((candidate, image));
+            }
+        }
+        Err(LoaderError::NoReadableSample {
+            len,
+            first: self.first_reason(),
+        })
+    }
+
+    /// Evaluation policy: sample `index`, or `None` if it is bad (and not strict).
+    pub(crate) fn load_or_skip(
+        &self,
+        dataset: &dyn Dataset,
+        index: usize,
+        policy: &BadInputPolicy,
+    ) -> Result<Option<RgbImage>, LoaderError> {
+        if self.is_known_bad(index) {
+            return Ok(None);
+        }
+        match load_checked(dataset, index, policy) {
+            Ok(image) => Ok(Some(image)),
+            Err(error) if policy.strict => Err(LoaderError::BadSample(error)),
+            Err(error) => {
+                self.record(index, dataset.sample_name(index), &error);
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_display_lists_examples_and_the_rest() {
+        let summary = BadInputSummary {
+            count: 7,
+            examples: vec![("a.jpg".into(), "truncated".into())],
+        };
+        let text = summary.to_string();
+        assert!(text.starts_with("7 bad input file(s) skipped"));
+        assert!(text.contains("a.jpg: truncated"));
+        assert!(text.ends_with("... and 6 more"));
+        assert_eq!(BadInputSummary::default().to_string(), "no bad input files");
+    }
+}
