@@ -3,4 +3,5 @@
 //! This facade re-exports the workspace's library crates under one name and owns the
 //! workspace-level end-to-end tests in `tests/`. See the README for the `swav` binary.
 
+pub use swav_augment;
 pub use swav_core;
