@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::{CudaSlice, DevicePtr};
 use half::bf16;
 
 use crate::DType;
