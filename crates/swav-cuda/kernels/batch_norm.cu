@@ -11,19 +11,21 @@
 //
 // with g = dy masked by the forward's ReLU output when it had one. Activations are f32 or bf16
 // (any mix; kernel names carry the element types in argument order), statistics and parameters
-// are always f32 and every sum runs in f32. The element-wise kernels also come in an 8-wide
+// are always f32. The per-channel sums accumulate in f64 (E[x^2] - E[x]^2 loses too much in
+// f32 over a million rows), and the expressions follow swav-cpu's so that the f32
+// configuration agrees with it to rounding. The element-wise kernels also come in an 8-wide
 // vectorised form ("_v8_") for the all-f32 and all-bf16 cases when channels % 8 == 0.
 
 // ----- statistics -----
 
 template <class X>
 __device__ void bn_stats_impl(const X* x, size_t rows, size_t channels, float* stats,
-                              float* partials, u32* counters, u32 chunks, size_t rows_per_chunk) {
+                              double* partials, u32* counters, u32 chunks, size_t rows_per_chunk) {
     const size_t col = (size_t)blockIdx.x * COL_TILE + threadIdx.x;
-    float v[2] = {0.0f, 0.0f};
+    double v[2] = {0.0, 0.0};
     if (col < channels) {
         CHUNK_ROWS(r, rows, rows_per_chunk) {
-            const float a = load(x, r * channels + col);
+            const double a = load(x, r * channels + col);
             v[0] += a;
             v[1] += a * a;
         }
@@ -31,27 +33,27 @@ __device__ void bn_stats_impl(const X* x, size_t rows, size_t channels, float* s
     column_block_partials<2, SumOp>(v, partials, channels, chunks);
     if (!arrive_last(counters + blockIdx.x, chunks)) return;
     if (threadIdx.y == 0 && col < channels) {
-        stats[col] = column_total<SumOp>(partials, 0, channels, chunks, col);
-        stats[channels + col] = column_total<SumOp>(partials, 1, channels, chunks, col);
+        stats[col] = (float)column_total<SumOp>(partials, 0, channels, chunks, col);
+        stats[channels + col] = (float)column_total<SumOp>(partials, 1, channels, chunks, col);
     }
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) stats[2 * channels] = (float)rows;
 }
 
-// One thread per channel.
+// One thread per channel, in f64 like swav-cpu; the unbiased correction is 1 for a count of 1.
 extern "C" __global__ void bn_finalize(const float* stats, size_t channels, float eps,
                                        float momentum, float* running_mean, float* running_var,
                                        float* saved) {
     const size_t c = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const float count = stats[2 * channels];
-    if (c == 0) saved[2 * channels] = count;
+    const double count = stats[2 * channels];
+    if (c == 0) saved[2 * channels] = (float)count;
     if (c >= channels) return;
-    const float mean = stats[c] / count;
-    const float var = fmaxf(stats[channels + c] / count - mean * mean, 0.0f);
-    saved[c] = mean;
-    saved[channels + c] = 1.0f / sqrtf(var + eps);
-    const float unbiased = var * count / (count - 1.0f);
-    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
-    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+    const double correction = count > 1.0 ? count / (count - 1.0) : 1.0;
+    const double mean = (double)stats[c] / count;
+    const double var = fmax((double)stats[channels + c] / count - mean * mean, 0.0);
+    saved[c] = (float)mean;
+    saved[channels + c] = (float)(1.0 / sqrt(var + (double)eps));
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)(var * correction);
 }
 
 extern "C" __global__ void bn_frozen(const float* running_mean, const float* running_var,
@@ -65,6 +67,8 @@ extern "C" __global__ void bn_frozen(const float* running_mean, const float* run
 
 // ----- forward application -----
 
+// y = x * scale + shift with scale = weight * invstd, shift = bias - mean * scale (+ residual),
+// then ReLU (NaN passes through, as in swav-cpu).
 template <int V, class X, class R, class Y>
 __device__ void bn_apply_impl(const X* x, size_t rows, size_t channels, const float* saved,
                               const float* weight, const float* bias, const R* residual,
@@ -80,9 +84,11 @@ __device__ void bn_apply_impl(const X* x, size_t rows, size_t channels, const fl
 #pragma unroll
         for (int k = 0; k < V; ++k) {
             const size_t c = c0 + k;
-            float o = (v[k] - saved[c]) * saved[channels + c] * weight[c] + bias[c];
+            const float scale = weight[c] * saved[channels + c];
+            const float shift = bias[c] - saved[c] * scale;
+            float o = v[k] * scale + shift;
             if (residual != nullptr) o += r[k];
-            if (relu != 0) o = o > 0.0f ? o : 0.0f;
+            if (relu != 0 && o < 0.0f) o = 0.0f;
             v[k] = o;
         }
         storev<V>(y, i, v);
@@ -91,40 +97,41 @@ __device__ void bn_apply_impl(const X* x, size_t rows, size_t channels, const fl
 
 // ----- backward -----
 
+// sum g and sum g * (x - mean) accumulate in f64; the latter is scaled by invstd at the end.
 template <class DY, class X, class M>
 __device__ void bn_backward_reduce_impl(const DY* dy, const X* x, const M* relu_output,
                                         size_t rows, size_t channels, const float* saved,
                                         float* sums, float* dweight, float* dbias,
-                                        float* partials, u32* counters, u32 chunks,
+                                        double* partials, u32* counters, u32 chunks,
                                         size_t rows_per_chunk) {
     const size_t col = (size_t)blockIdx.x * COL_TILE + threadIdx.x;
-    float v[2] = {0.0f, 0.0f};
+    double v[2] = {0.0, 0.0};
     if (col < channels) {
         const float mean = saved[col];
-        const float invstd = saved[channels + col];
         CHUNK_ROWS(r, rows, rows_per_chunk) {
             const size_t i = r * channels + col;
             float g = load(dy, i);
             if (relu_output != nullptr && load(relu_output, i) <= 0.0f) g = 0.0f;
-            const float xhat = (load(x, i) - mean) * invstd;
-            v[0] += g;
-            v[1] += g * xhat;
+            v[0] += (double)g;
+            v[1] += (double)g * (double)(load(x, i) - mean);
         }
     }
     column_block_partials<2, SumOp>(v, partials, channels, chunks);
     if (!arrive_last(counters + blockIdx.x, chunks)) return;
     if (threadIdx.y == 0 && col < channels) {
-        const float sum_g = column_total<SumOp>(partials, 0, channels, chunks, col);
-        const float sum_gx = column_total<SumOp>(partials, 1, channels, chunks, col);
+        const float sum_g = (float)column_total<SumOp>(partials, 0, channels, chunks, col);
+        const float sum_gx = (float)(column_total<SumOp>(partials, 1, channels, chunks, col) *
+                                     (double)saved[channels + col]);
         sums[col] = sum_g;
         sums[channels + col] = sum_gx;
-        dweight[col] += sum_gx;
         dbias[col] += sum_g;
+        dweight[col] += sum_gx;
     }
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) sums[2 * channels] = 0.0f;
 }
 
-// `sums` null: frozen statistics, dx = weight * invstd * g.
+// dx = a * (g - mean(g) - (x - mean) * mean(g * xhat) * invstd) with a = weight * invstd;
+// `sums` null (frozen statistics): dx = a * g.
 template <int V, class DY, class X, class M, class DX>
 __device__ void bn_backward_apply_impl(const DY* dy, const X* x, const M* relu_output,
                                        size_t rows, size_t channels, const float* saved,
@@ -144,18 +151,15 @@ __device__ void bn_backward_apply_impl(const DY* dy, const X* x, const M* relu_o
                 if (m[k] <= 0.0f) g[k] = 0.0f;
         }
         float xv[V];
-        if (sums != nullptr) loadv<V>(x, i, xv);
+        loadv<V>(x, i, xv);
 #pragma unroll
         for (int k = 0; k < V; ++k) {
             const size_t c = c0 + k;
             const float invstd = saved[channels + c];
-            const float scale = weight[c] * invstd;
-            if (sums == nullptr) {
-                g[k] = scale * g[k];
-            } else {
-                const float xhat = (xv[k] - saved[c]) * invstd;
-                g[k] = scale * (g[k] - sums[c] / count - xhat * sums[channels + c] / count);
-            }
+            const float a = weight[c] * invstd;
+            const float mean_g = sums != nullptr ? sums[c] / count : 0.0f;
+            const float mean_gx = sums != nullptr ? sums[channels + c] / count * invstd : 0.0f;
+            g[k] = a * (g[k] - mean_g - (xv[k] - saved[c]) * mean_gx);
         }
         storev<V>(dx, i, g);
     }
@@ -165,7 +169,7 @@ __device__ void bn_backward_apply_impl(const DY* dy, const X* x, const M* relu_o
 
 #define BN_STATS(XS, X)                                                                         \
     extern "C" __global__ void bn_stats_##XS(const X* x, size_t rows, size_t channels,           \
-                                             float* stats, float* partials, u32* counters,       \
+                                             float* stats, double* partials, u32* counters,      \
                                              u32 chunks, size_t rows_per_chunk) {                \
         bn_stats_impl(x, rows, channels, stats, partials, counters, chunks, rows_per_chunk);     \
     }
@@ -192,7 +196,7 @@ BN_APPLY(bn_apply_v8_bf16, 8, bf16, bf16, bf16)
 #define BN_BACKWARD_REDUCE(NAME, DY, X, M)                                                      \
     extern "C" __global__ void NAME(const DY* dy, const X* x, const M* relu_output, size_t rows,  \
                                     size_t channels, const float* saved, float* sums,            \
-                                    float* dweight, float* dbias, float* partials,               \
+                                    float* dweight, float* dbias, double* partials,              \
                                     u32* counters, u32 chunks, size_t rows_per_chunk) {          \
         bn_backward_reduce_impl(dy, x, relu_output, rows, channels, saved, sums, dweight, dbias, \
                                 partials, counters, chunks, rows_per_chunk);                    \

@@ -1,35 +1,37 @@
 // Row-wise L2 normalisation, F.normalize(dim=1): z = x / max(||x||, eps), and its backward
 // dx = (dz - z * <z, dz>) / ||x|| when ||x|| > eps, else dz / eps. One block per row; buffers
-// f32 or bf16 in any mix (names carry the element types in argument order); sums in f32.
+// f32 or bf16 in any mix (names carry the element types in argument order); the norm and the
+// dot product accumulate in f64, as in swav-cpu.
 
 template <class X, class Z>
 __device__ void l2_forward_impl(const X* x, size_t cols, float eps, Z* z) {
-    __shared__ float scratch[32];
+    __shared__ double scratch[32];
     const size_t base = (size_t)blockIdx.x * cols;
-    float s = 0.0f;
+    double s = 0.0;
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) {
-        const float v = load(x, base + c);
+        const double v = load(x, base + c);
         s += v * v;
     }
     s = block_reduce<SumOp>(s, scratch);
-    const float denom = fmaxf(sqrtf(s), eps);
+    const float denom = fmaxf((float)sqrt(s), eps);
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) store(z, base + c, load(x, base + c) / denom);
 }
 
 template <class DZ, class X, class Z, class DX>
 __device__ void l2_backward_impl(const DZ* dz, const X* x, const Z* z, size_t cols, float eps,
                                  DX* dx) {
-    __shared__ float scratch[32];
+    __shared__ double scratch[32];
     const size_t base = (size_t)blockIdx.x * cols;
-    float ss = 0.0f, dot = 0.0f;
+    double ss = 0.0, dot_sum = 0.0;
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) {
-        const float v = load(x, base + c);
+        const double v = load(x, base + c);
         ss += v * v;
-        dot += load(z, base + c) * load(dz, base + c);
+        dot_sum += (double)load(z, base + c) * (double)load(dz, base + c);
     }
     ss = block_reduce<SumOp>(ss, scratch);
-    dot = block_reduce<SumOp>(dot, scratch);
-    const float norm = sqrtf(ss);
+    dot_sum = block_reduce<SumOp>(dot_sum, scratch);
+    const float norm = (float)sqrt(ss);
+    const float dot = (float)dot_sum;
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) {
         const float g = load(dz, base + c);
         const float out = norm > eps ? (g - load(z, base + c) * dot) / norm : g / eps;

@@ -2,7 +2,8 @@
 // argument order).
 //
 // Max pooling: windows that overlap the padding only see their valid pixels; the first maximum
-// in window order wins ties and the first NaN wins over everything (it propagates). The
+// in window order wins ties and a NaN wins over everything (the last NaN in window order, as
+// in swav-cpu; the value propagates). The
 // backward pass is deterministic without atomics: max_pool_argmax records, per output, the
 // window position of its maximum (one byte), then max_pool_backward gathers, for each input
 // pixel, the gradients of the (at most ceil(k/s)^2) windows whose maximum it is, in window
@@ -28,8 +29,7 @@ __device__ __forceinline__ int window_argmax(const X* x, const PoolGeometry& g, 
             const long long iw = (long long)(ow * g.stride) - g.padding + kw;
             if (iw < 0 || iw >= (long long)g.in_w) continue;
             const float v = load(x, ((n * g.in_h + ih) * g.in_w + iw) * g.channels + c);
-            const bool m_is_nan = m != m;
-            if (arg < 0 || (!m_is_nan && (v > m || v != v))) {
+            if (arg < 0 || v > m || v != v) {
                 m = v;
                 arg = kh * g.kernel + kw;
             }

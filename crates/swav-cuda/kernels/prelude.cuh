@@ -74,6 +74,7 @@ __device__ __forceinline__ void storev(T* p, size_t i, const float v[V]) {
 
 // Loads that bypass L1, for data another block wrote during this launch.
 __device__ __forceinline__ float load_fresh(const float* p, size_t i) { return __ldcg(p + i); }
+__device__ __forceinline__ double load_fresh(const double* p, size_t i) { return __ldcg(p + i); }
 
 // ----- NaN handling -----
 
@@ -89,55 +90,46 @@ __device__ __forceinline__ float min_nan(float a, float b) { return (a < b || a 
          i += (size_t)blockDim.x * gridDim.x)
 
 // ----- warp and block reductions (butterfly order: deterministic, result in every lane) -----
+//
+// An operator has `combine` and `identity` for float and double accumulators.
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ float warp_max_nan(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float warp_min_nan(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = min_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float warp_fmax(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
+struct SumOp {
+    template <class T> __device__ static T combine(T a, T b) { return a + b; }
+    template <class T> __device__ static T identity() { return T(0); }
+};
+struct MaxNanOp {  // torch.max: NaN propagates
+    __device__ static float combine(float a, float b) { return max_nan(a, b); }
+    template <class T> __device__ static T identity() { return -INFINITY; }
+};
+struct MinNanOp {  // torch.min: NaN propagates
+    __device__ static float combine(float a, float b) { return min_nan(a, b); }
+    template <class T> __device__ static T identity() { return INFINITY; }
+};
+struct FmaxOp {  // f32::max: NaN is ignored
+    __device__ static float combine(float a, float b) { return fmaxf(a, b); }
+    template <class T> __device__ static T identity() { return -INFINITY; }
+};
 
-// Reduction operators for block_reduce.
-struct SumOp { __device__ static float warp(float v) { return warp_sum(v); }
-               __device__ static float combine(float a, float b) { return a + b; }
-               __device__ static float identity() { return 0.0f; } };
-struct MaxNanOp { __device__ static float warp(float v) { return warp_max_nan(v); }
-                  __device__ static float combine(float a, float b) { return max_nan(a, b); }
-                  __device__ static float identity() { return -INFINITY; } };
-struct MinNanOp { __device__ static float warp(float v) { return warp_min_nan(v); }
-                  __device__ static float combine(float a, float b) { return min_nan(a, b); }
-                  __device__ static float identity() { return INFINITY; } };
-struct FmaxOp { __device__ static float warp(float v) { return warp_fmax(v); }
-                __device__ static float combine(float a, float b) { return fmaxf(a, b); }
-                __device__ static float identity() { return -INFINITY; } };
+template <class Op, class T>
+__device__ __forceinline__ T warp_reduce(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = Op::combine(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
 
 // Reduces one value per thread over a 1-D block (blockDim.x a multiple of 32, at most 1024);
-// every thread gets the result. `scratch` holds at least 32 floats and is reused afterwards.
-template <class Op>
-__device__ __forceinline__ float block_reduce(float v, float* scratch) {
+// every thread gets the result. `scratch` holds at least 32 values and may be reused.
+template <class Op, class T>
+__device__ __forceinline__ T block_reduce(T v, T* scratch) {
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int warps = blockDim.x >> 5;
-    v = Op::warp(v);
+    v = warp_reduce<Op>(v);
     __syncthreads();  // scratch may still be read by a previous call
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    v = lane < warps ? scratch[lane] : Op::identity();
-    return Op::warp(v);
+    v = lane < warps ? scratch[lane] : Op::template identity<T>();
+    return warp_reduce<Op>(v);
 }
 
 // The "last block" pattern: each block publishes its partial results, then the block that
@@ -170,10 +162,10 @@ __device__ __forceinline__ bool arrive_last(u32* counter, u32 blocks_in_group) {
 
 // Combines `values[q]` (q < Q) over the 8 row lanes of the block and writes the block's
 // partials. Call arrive_last next.
-template <int Q, class Op>
-__device__ __forceinline__ void column_block_partials(const float values[Q], float* partials,
+template <int Q, class Op, class Acc>
+__device__ __forceinline__ void column_block_partials(const Acc values[Q], Acc* partials,
                                                       size_t cols, u32 chunks) {
-    __shared__ float tile[Q][COL_LANES][COL_TILE];
+    __shared__ Acc tile[Q][COL_LANES][COL_TILE];
 #pragma unroll
     for (int q = 0; q < Q; ++q) tile[q][threadIdx.y][threadIdx.x] = values[q];
     __syncthreads();
@@ -181,7 +173,7 @@ __device__ __forceinline__ void column_block_partials(const float values[Q], flo
     if (threadIdx.y == 0 && col < cols) {
 #pragma unroll
         for (int q = 0; q < Q; ++q) {
-            float s = tile[q][0][threadIdx.x];
+            Acc s = tile[q][0][threadIdx.x];
 #pragma unroll
             for (int l = 1; l < COL_LANES; ++l) s = Op::combine(s, tile[q][l][threadIdx.x]);
             partials[((size_t)q * chunks + blockIdx.y) * cols + col] = s;
@@ -190,10 +182,10 @@ __device__ __forceinline__ void column_block_partials(const float values[Q], flo
 }
 
 // In the last block: quantity q combined over every chunk, for one column.
-template <class Op>
-__device__ __forceinline__ float column_total(const float* partials, int q, size_t cols,
-                                              u32 chunks, size_t col) {
-    float s = load_fresh(partials, (size_t)q * chunks * cols + col);
+template <class Op, class Acc>
+__device__ __forceinline__ Acc column_total(const Acc* partials, int q, size_t cols,
+                                            u32 chunks, size_t col) {
+    Acc s = load_fresh(partials, (size_t)q * chunks * cols + col);
     for (u32 c = 1; c < chunks; ++c) s = Op::combine(s, load_fresh(partials, ((size_t)q * chunks + c) * cols + col));
     return s;
 }

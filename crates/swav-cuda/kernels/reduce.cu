@@ -13,12 +13,12 @@ struct Square { __device__ static float map(float v) { return v * v; } };
 template <class Op, class Map, class T>
 __device__ void reduce_impl(const T* x, size_t n, float* partials, u32* counter, float* out) {
     __shared__ float scratch[32];
-    float acc = Op::identity();
+    float acc = Op::template identity<float>();
     GRID_STRIDE(i, n) acc = Op::combine(acc, Map::map(load(x, i)));
     acc = block_reduce<Op>(acc, scratch);
     if (threadIdx.x == 0) partials[blockIdx.x] = acc;
     if (!arrive_last(counter, gridDim.x)) return;
-    float total = Op::identity();
+    float total = Op::template identity<float>();
     for (u32 b = threadIdx.x; b < gridDim.x; b += blockDim.x) total = Op::combine(total, load_fresh(partials, b));
     total = block_reduce<Op>(total, scratch);
     if (threadIdx.x == 0) out[0] = total;

@@ -42,7 +42,7 @@ impl CudaBackend {
     ) -> Result<(), CudaError> {
         check_params(&[(stats, batch_norm_stats_len(channels), "stats")]);
         assert!(x.len() >= rows * channels, "batch norm: input too short");
-        let (plan, partials, counters) = self.column_scratch(rows, channels, 2)?;
+        let (plan, partials, counters) = self.column_scratch_f64(rows, channels, 2)?;
         let (grid, block) = plan.grid();
         let name = format!("bn_stats_{}", x.dtype().suffix());
         let stats_ptr = stats.ptr_mut();
@@ -218,7 +218,7 @@ impl CudaBackend {
         );
         let mask_dtype = relu_output.map_or(x.dtype(), CudaBuffer::dtype);
         let mask_ptr: u64 = relu_output.map_or(0, CudaBuffer::ptr);
-        let (plan, partials, counters) = self.column_scratch(rows, channels, 2)?;
+        let (plan, partials, counters) = self.column_scratch_f64(rows, channels, 2)?;
         let (grid, block) = plan.grid();
         let name = format!(
             "bn_backward_reduce_{}_{}_{}",

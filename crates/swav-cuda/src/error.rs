@@ -4,7 +4,6 @@ use cudarc::cublas::result::CublasError;
 use cudarc::cudnn::result::CudnnError;
 use cudarc::driver::DriverError;
 use cudarc::nccl::result::NcclError;
-use cudarc::nvrtc::CompileError;
 
 /// A failure of the CUDA backend. Its `Display` is one line a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -108,16 +107,5 @@ impl CudaError {
             operation,
             detail: format!("{:?}", error.0),
         }
-    }
-
-    /// Wraps an NVRTC failure of one module.
-    pub(crate) fn compile(module: &'static str, error: CompileError) -> CudaError {
-        let message = match error {
-            CompileError::CompileError { nvrtc, log, .. } => {
-                format!("{nvrtc:?}\n{}", log.to_string_lossy())
-            }
-            other => format!("{other:?}"),
-        };
-        CudaError::Compile { module, message }
     }
 }

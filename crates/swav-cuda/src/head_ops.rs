@@ -42,17 +42,37 @@ impl CudaBackend {
         )
     }
 
-    /// Scratch for a column reduction of `rows × cols` with `quantities` sums per column.
+    /// Scratch for a column reduction of `rows × cols` with `quantities` f32 sums per column.
     pub(crate) fn column_scratch(
         &mut self,
         rows: usize,
         cols: usize,
         quantities: usize,
     ) -> Result<(ColumnPlan, u64, u64), CudaError> {
+        self.column_scratch_of(rows, cols, quantities, 1)
+    }
+
+    /// Scratch for a column reduction with `quantities` f64 sums per column.
+    pub(crate) fn column_scratch_f64(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        quantities: usize,
+    ) -> Result<(ColumnPlan, u64, u64), CudaError> {
+        self.column_scratch_of(rows, cols, quantities, 2)
+    }
+
+    fn column_scratch_of(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        quantities: usize,
+        floats_per_partial: usize,
+    ) -> Result<(ColumnPlan, u64, u64), CudaError> {
         let plan = ColumnPlan::new(rows, cols);
         let (partials, counters) = self.reduction.ensure(
             &self.device.stream,
-            plan.partials(cols, quantities),
+            plan.partials(cols, quantities) * floats_per_partial,
             plan.col_blocks as usize,
         )?;
         Ok((plan, partials, counters))

@@ -21,7 +21,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
+use std::ffi::{CString, c_char};
+
+use cudarc::nvrtc::Ptx;
+use cudarc::nvrtc::result::{self, NvrtcError};
 
 use crate::CudaError;
 use crate::libraries::require_nvrtc;
@@ -93,6 +96,8 @@ pub struct CompiledModule {
     pub ptx: Ptx,
     /// The `extern "C"` kernels (`.entry` directives) of the PTX.
     pub kernels: Vec<String>,
+    /// NVRTC's log (warnings; empty for a clean compile).
+    pub log: String,
 }
 
 /// The environment variable naming the folder(s) that hold `cuda_bf16.h` (`:`-separated).
@@ -157,29 +162,68 @@ fn compile_module(
     arch: &str,
     include: &str,
 ) -> Result<CompiledModule, CudaError> {
-    let source = format!(
+    let failed = |what: &str, e: NvrtcError| CudaError::Compile {
+        module: module.name,
+        message: format!("{what}: {e:?}"),
+    };
+    let source = CString::new(format!(
         "{PRELUDE}\n// ---- {}.cu ----\n{}",
         module.name, module.source
-    );
-    let options = CompileOptions {
-        fmad: module.exact.then_some(false),
-        include_paths: vec![include.to_string()],
-        name: Some(format!("{}.cu", module.name)),
-        options: vec![
-            format!("--gpu-architecture={arch}"),
-            "--std=c++17".to_string(),
-            "--generate-line-info".to_string(),
-        ],
-        ..Default::default()
-    };
-    let ptx =
-        compile_ptx_with_opts(source, options).map_err(|e| CudaError::compile(module.name, e))?;
-    let kernels = entry_names(&ptx.to_src());
+    ))
+    .expect("kernel sources contain no NUL byte");
+    let name = CString::new(format!("{}.cu", module.name)).expect("module names contain no NUL");
+    let mut options = vec![
+        format!("--gpu-architecture={arch}"),
+        format!("--include-path={include}"),
+        "--std=c++17".to_string(),
+        "--generate-line-info".to_string(),
+    ];
+    if module.exact {
+        options.push("--fmad=false".to_string());
+    }
+    let program =
+        Program(result::create_program(&source, Some(&name)).map_err(|e| failed("create", e))?);
+    // SAFETY: the program is live until `program` drops; source and name outlive it.
+    let compiled = unsafe { result::compile_program(program.0, &options) };
+    // SAFETY: as above.
+    let log = unsafe { result::get_program_log(program.0) }
+        .map(|raw| text(&raw))
+        .map_err(|e| failed("log", e))?;
+    if let Err(e) = compiled {
+        return Err(CudaError::Compile {
+            module: module.name,
+            message: format!("{e:?}\n{log}"),
+        });
+    }
+    // SAFETY: as above; the program compiled.
+    let ptx = text(&unsafe { result::get_ptx(program.0) }.map_err(|e| failed("PTX", e))?);
+    let kernels = entry_names(&ptx);
     Ok(CompiledModule {
         name: module.name,
-        ptx,
+        ptx: Ptx::from_src(ptx),
         kernels,
+        log,
     })
+}
+
+/// An NVRTC program, destroyed on drop.
+struct Program(cudarc::nvrtc::sys::nvrtcProgram);
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // SAFETY: created by `create_program`, destroyed once; a failure leaks at worst.
+        let _ = unsafe { result::destroy_program(self.0) };
+    }
+}
+
+/// A NUL-terminated C character buffer as text.
+fn text(raw: &[c_char]) -> String {
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The kernel names of a PTX text: the identifiers after `.entry`.

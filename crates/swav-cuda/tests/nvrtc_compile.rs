@@ -1,4 +1,5 @@
-//! CI's GPU-less check: every kernel module compiles with NVRTC for sm_90 (H100/H200).
+//! CI's GPU-less check: every kernel module compiles with NVRTC for sm_90 (H100/H200),
+//! without a single warning.
 //!
 //! Runs wherever NVRTC and the CUDA headers are installed (`scripts/ci/install-nvrtc.sh`
 //! installs both from NVIDIA's pip wheels); no GPU or driver is needed. Where NVRTC is absent
@@ -10,7 +11,8 @@ use swav_cuda::nvrtc::{KERNEL_MODULES, compile_all};
 fn every_kernel_module_compiles_for_sm_90() {
     // SAFETY: only tries to dlopen libnvrtc and closes it again.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        let message = "skipped: libnvrtc.so.13 is not loadable (run scripts/ci/install-nvrtc.sh and export what it prints)";
+        let message = "skipped: libnvrtc.so.13 is not loadable \
+                       (run scripts/ci/install-nvrtc.sh and export what it prints)";
         assert!(
             std::env::var("SWAV_REQUIRE_NVRTC").as_deref() != Ok("1"),
             "SWAV_REQUIRE_NVRTC=1 but {message}"
@@ -27,6 +29,12 @@ fn every_kernel_module_compiles_for_sm_90() {
             "{} defines no kernel",
             module.name
         );
+        assert!(
+            module.log.trim().is_empty(),
+            "NVRTC reported for {}:\n{}",
+            module.name,
+            module.log
+        );
         let ptx = module.ptx.to_src();
         assert!(
             ptx.contains(".target sm_90"),
@@ -41,7 +49,7 @@ fn every_kernel_module_compiles_for_sm_90() {
         );
     }
     eprintln!(
-        "compiled {} modules in {:.2?}",
+        "compiled {} modules for sm_90 in {:.2?}",
         modules.len(),
         start.elapsed()
     );
