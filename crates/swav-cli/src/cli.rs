@@ -1,0 +1,390 @@
+//! The command line: subcommands and flags (clap).
+//!
+//! Hyper-parameter flags carry the official `main_swav.py` names with dashes
+//! (`--nmb-prototypes`); the official underscore spellings (`--nmb_prototypes`) are accepted
+//! too, so existing launch scripts translate directly.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Arch, Device, SinkhornMode, SyncBn};
+use crate::presets::Preset;
+
+/// SwAV self-supervised pretraining, evaluation and export.
+#[derive(Debug, Parser)]
+#[command(name = "swav", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pretrain a ResNet with SwAV (with no arguments: the demo on the built-in dataset).
+    Pretrain(Box<PretrainArgs>),
+    /// Evaluate frozen features: k-NN or a linear probe.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Write the pooled trunk features of a folder of images to a .npy file.
+    Extract(ExtractArgs),
+    /// Cluster assignments: of images through a trained model, or Sinkhorn codes of given
+    /// embeddings and prototypes (.npy), soft or hard.
+    Assign(AssignArgs),
+    /// Export a checkpoint's weights as torchvision-compatible safetensors.
+    Export(ExportArgs),
+    /// Import torchvision or official SwAV weights (safetensors) as a swav checkpoint.
+    Import(ImportArgs),
+    /// Time training steps on synthetic inputs (images/s), for speed comparisons.
+    Bench(BenchArgs),
+}
+
+/// `swav pretrain`.
+#[derive(Debug, Args)]
+pub struct PretrainArgs {
+    /// Start from this preset [default: demo without --data/--config, else defaults].
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// A TOML file of settings (official key names; any subset; may set `preset`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Training images: an ImageFolder-style or flat folder [default: the built-in
+    /// synthetic dataset].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Where checkpoints, metrics and the resolved config go.
+    #[arg(long, value_name = "DIR", default_value = "runs/swav")]
+    pub output: PathBuf,
+    /// Continue the run in --output from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start from the weights of this checkpoint or safetensors file (not its optimizer).
+    #[arg(long, value_name = "FILE")]
+    pub init_weights: Option<PathBuf>,
+    /// Stop after this many iterations of this invocation (the run can be resumed).
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<u64>,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Hyper-parameter overrides.
+    #[command(flatten)]
+    pub overrides: Box<Overrides>,
+}
+
+/// Every hyper-parameter as an optional override (SwAV defaults in brackets).
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Hyper-parameters (official names; SwAV defaults in brackets)")]
+pub struct Overrides {
+    /// Crops per resolution group [2] (recipe: 2 6).
+    #[arg(long, alias = "nmb_crops", num_args = 1.., value_name = "N")]
+    pub nmb_crops: Option<Vec<usize>>,
+    /// Crop sizes per group [224] (recipe: 224 96).
+    #[arg(long, alias = "size_crops", num_args = 1.., value_name = "PX")]
+    pub size_crops: Option<Vec<usize>>,
+    /// RandomResizedCrop min scale per group [0.14] (recipe: 0.14 0.05).
+    #[arg(long, alias = "min_scale_crops", num_args = 1.., value_name = "S")]
+    pub min_scale_crops: Option<Vec<f64>>,
+    /// RandomResizedCrop max scale per group [1] (recipe: 1 0.14).
+    #[arg(long, alias = "max_scale_crops", num_args = 1.., value_name = "S")]
+    pub max_scale_crops: Option<Vec<f64>>,
+    /// Colour distortion strength s [1.0]: jitter 0.8·s, hue 0.2·s.
+    #[arg(long, value_name = "S")]
+    pub color_jitter_strength: Option<f64>,
+    /// Gaussian blur probability [0.5].
+    #[arg(long, value_name = "P")]
+    pub blur_probability: Option<f64>,
+    /// Crops whose codes are targets [0 1].
+    #[arg(long, alias = "crops_for_assign", num_args = 1.., value_name = "I")]
+    pub crops_for_assign: Option<Vec<usize>>,
+    /// Softmax temperature τ [0.1].
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Sinkhorn ε [0.05].
+    #[arg(long, value_name = "E")]
+    pub epsilon: Option<f64>,
+    /// Sinkhorn iterations [3].
+    #[arg(long, alias = "sinkhorn_iterations", value_name = "N")]
+    pub sinkhorn_iterations: Option<usize>,
+    /// Sinkhorn numerics [stable]; `plain` is the official code as is.
+    #[arg(long, value_enum)]
+    pub sinkhorn_mode: Option<SinkhornMode>,
+    /// Embedding dimension D [128].
+    #[arg(long, alias = "feat_dim", value_name = "D")]
+    pub feat_dim: Option<usize>,
+    /// Number of prototypes K [3000].
+    #[arg(long, alias = "nmb_prototypes", value_name = "K")]
+    pub nmb_prototypes: Option<usize>,
+    /// Total queue length, rounded down to a multiple of the global batch; 0 = none [0].
+    #[arg(long, alias = "queue_length", value_name = "N")]
+    pub queue_length: Option<usize>,
+    /// Epoch at which the queue starts [15].
+    #[arg(long, alias = "epoch_queue_starts", value_name = "EPOCH")]
+    pub epoch_queue_starts: Option<u64>,
+    /// Training epochs [100].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<u64>,
+    /// Images per rank per step [64].
+    #[arg(long, alias = "batch_size", value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate, absolute [4.8].
+    #[arg(long, alias = "base_lr", value_name = "LR")]
+    pub base_lr: Option<f64>,
+    /// Final learning rate of the cosine [0].
+    #[arg(long, alias = "final_lr", value_name = "LR")]
+    pub final_lr: Option<f64>,
+    /// Iterations with frozen prototypes [313].
+    #[arg(long, alias = "freeze_prototypes_niters", value_name = "N")]
+    pub freeze_prototypes_niters: Option<u64>,
+    /// Weight decay [1e-6].
+    #[arg(long, value_name = "WD")]
+    pub wd: Option<f64>,
+    /// Warm-up epochs [10].
+    #[arg(long, alias = "warmup_epochs", value_name = "N")]
+    pub warmup_epochs: Option<u64>,
+    /// First warm-up learning rate [0].
+    #[arg(long, alias = "start_warmup", value_name = "LR")]
+    pub start_warmup: Option<f64>,
+    /// SGD momentum [0.9].
+    #[arg(long, value_name = "M")]
+    pub momentum: Option<f64>,
+    /// LARC trust coefficient [0.001].
+    #[arg(long, value_name = "ETA")]
+    pub lars_trust: Option<f64>,
+    /// Exclude biases and norm parameters from LARC and weight decay [off].
+    #[arg(long, value_name = "BOOL")]
+    pub lars_exclude_bias_and_norm: Option<bool>,
+    /// Trunk [resnet50].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Channels of the first stage [64].
+    #[arg(long, value_name = "C")]
+    pub base_width: Option<usize>,
+    /// 3×3 stride-1 stem without max-pool, for 32-96 px images [off].
+    #[arg(long, value_name = "BOOL")]
+    pub small_stem: Option<bool>,
+    /// Projection head hidden width; 0 = a single linear layer [2048].
+    #[arg(long, alias = "hidden_mlp", value_name = "N")]
+    pub hidden_mlp: Option<usize>,
+    /// Backend [cpu].
+    #[arg(long, value_enum)]
+    pub device: Option<Device>,
+    /// Data-loading threads [10].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Seed of initialisation, shuffles and augmentations [31].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Keep a numbered checkpoint copy every N epochs [25].
+    #[arg(long, alias = "checkpoint_freq", value_name = "N")]
+    pub checkpoint_freq: Option<u64>,
+    /// Also checkpoint every N iterations; 0 = epoch ends only [0].
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every_iters: Option<u64>,
+    /// BatchNorm synchronisation across ranks [global].
+    #[arg(long, alias = "sync_bn", value_enum)]
+    pub sync_bn: Option<SyncBn>,
+    /// Ranks per SyncBN group with --sync-bn groups [8].
+    #[arg(long, alias = "syncbn_process_group_size", value_name = "N")]
+    pub syncbn_process_group_size: Option<usize>,
+    /// Log metrics every N iterations [50].
+    #[arg(long, value_name = "N")]
+    pub log_every: Option<u64>,
+    /// After training, compare k-NN accuracy of the trained and a random network.
+    #[arg(long, value_name = "BOOL")]
+    pub eval_knn: Option<bool>,
+    /// Synthetic dataset: classes [10].
+    #[arg(long, value_name = "N")]
+    pub synthetic_classes: Option<usize>,
+    /// Synthetic dataset: training images per class [200].
+    #[arg(long, value_name = "N")]
+    pub synthetic_images_per_class: Option<usize>,
+    /// Synthetic dataset: image side [32].
+    #[arg(long, value_name = "PX")]
+    pub synthetic_image_size: Option<usize>,
+    /// Stop on the first unreadable image instead of skipping it.
+    #[arg(long)]
+    pub strict_data: bool,
+}
+
+/// `swav eval ...`.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Weighted k-NN on frozen features (cosine, exp(sim/0.07) votes, k 20 and 200).
+    Knn(KnnArgs),
+    /// A linear classifier on frozen features (SGD lr 0.3, cosine, wd 1e-6; shorter than
+    /// the official 100 epochs by default).
+    Linear(LinearArgs),
+}
+
+/// Where the evaluated weights and images come from.
+#[derive(Debug, Args)]
+pub struct ModelAndData {
+    /// A swav checkpoint, or torchvision / official SwAV weights as safetensors.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// A folder with `train/` and `val/` image folders [default: the synthetic dataset's
+    /// train and validation splits].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Evaluation crop size [the model's training size for checkpoints, else 224].
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<usize>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub batch_size: usize,
+    /// Decoding threads.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub workers: usize,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+}
+
+/// `swav eval knn`.
+#[derive(Debug, Args)]
+pub struct KnnArgs {
+    /// Model and images.
+    #[command(flatten)]
+    pub source: ModelAndData,
+    /// Neighbour counts.
+    #[arg(long, num_args = 1.., default_values_t = [20, 200], value_name = "K")]
+    pub k: Vec<usize>,
+    /// Vote temperature.
+    #[arg(long, default_value_t = 0.07, value_name = "T")]
+    pub temperature: f32,
+}
+
+/// `swav eval linear`.
+#[derive(Debug, Args)]
+pub struct LinearArgs {
+    /// Model and images.
+    #[command(flatten)]
+    pub source: ModelAndData,
+    /// Epochs of the classifier (official: 100).
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub epochs: usize,
+    /// Learning rate (official 0.3, cosine to 0, per epoch).
+    #[arg(long, default_value_t = 0.3, value_name = "LR")]
+    pub lr: f64,
+    /// Weight decay (official 1e-6).
+    #[arg(long, default_value_t = 1e-6, value_name = "WD")]
+    pub wd: f64,
+    /// Classifier batch size (official 256).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub classifier_batch: usize,
+    /// Train on RandomResizedCrop + flip features recomputed every epoch (the official
+    /// protocol; slow on the CPU) instead of fixed centre-crop features.
+    #[arg(long)]
+    pub augment: bool,
+    /// Seed of the classifier's initialisation and shuffles.
+    #[arg(long, default_value_t = 31, value_name = "N")]
+    pub seed: u64,
+}
+
+/// `swav extract`.
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// A swav checkpoint, or torchvision / official SwAV weights as safetensors.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// A folder of images (ImageFolder layout or flat).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Output .npy of shape (images, features); labels go to `<output>.labels.npy`.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Evaluation crop size [the model's training size for checkpoints, else 224].
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<usize>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub batch_size: usize,
+    /// Decoding threads.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub workers: usize,
+}
+
+/// `swav assign`.
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// Embeddings (N × D .npy, f32 or f64): assign them with Sinkhorn.
+    #[arg(long, value_name = "FILE", requires = "prototypes", conflicts_with_all = ["weights", "data"])]
+    pub embeddings: Option<PathBuf>,
+    /// Prototypes (K × D .npy, f32 or f64), with --embeddings.
+    #[arg(long, value_name = "FILE")]
+    pub prototypes: Option<PathBuf>,
+    /// A trained swav checkpoint: assign images to its prototypes.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub weights: Option<PathBuf>,
+    /// Images to assign, with --weights.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Output .npy: soft codes (N × K, f32) or, with --hard, cluster indices (N, i64).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Write the arg-max cluster of each sample instead of soft codes.
+    #[arg(long)]
+    pub hard: bool,
+    /// Sinkhorn ε.
+    #[arg(long, default_value_t = 0.05, value_name = "E")]
+    pub epsilon: f64,
+    /// Sinkhorn iterations.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub iterations: usize,
+    /// L2-normalise embeddings and prototypes first (SwAV scores are cosines) [on].
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub normalize: bool,
+    /// Evaluation crop size for --data [the model's training size].
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<usize>,
+}
+
+/// `swav export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A swav checkpoint.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The official SwAV layout: `module.`-prefixed keys with the projection head and the
+    /// prototypes, instead of a torchvision trunk.
+    #[arg(long)]
+    pub official_layout: bool,
+}
+
+/// `swav import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// torchvision or official SwAV weights as safetensors (`module.` prefixes are stripped;
+    /// convert .pth files with scripts/convert_pth_to_safetensors.py).
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// The swav checkpoint to write.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `swav bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Start from this preset's model and crops.
+    #[arg(long, value_enum, default_value = "imagenet-64gpu")]
+    pub preset: Preset,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+    /// Images per step.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch_size: usize,
+    /// Timed steps (after two warm-up steps).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub steps: usize,
+    /// Hyper-parameter overrides (crops, architecture, ...).
+    #[command(flatten)]
+    pub overrides: Box<Overrides>,
+}

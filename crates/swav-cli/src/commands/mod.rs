@@ -1,0 +1,3 @@
+//! The subcommands' implementations.
+
+pub mod assign_embeddings;

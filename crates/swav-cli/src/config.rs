@@ -1,0 +1,468 @@
+//! The pretraining configuration: every hyper-parameter of the official `main_swav.py`
+//! (SWAV_SPEC §4.7) under its official name, plus what a Rust run needs on top.
+//!
+//! A configuration is built in three layers: a [preset](crate::presets), then an optional
+//! TOML file (`--config`, same keys, any subset, `preset = "..."` allowed), then the
+//! command-line flags. Unknown keys and invalid values are errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::presets::Preset;
+
+/// The model architecture (trunk) to pretrain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// ResNet-18 (basic blocks, 512-d features).
+    Resnet18,
+    /// ResNet-34 (basic blocks, 512-d features).
+    Resnet34,
+    /// ResNet-50 v1.5 (bottlenecks, 2048-d features): the SwAV default.
+    Resnet50,
+    /// ResNet-50 with width ×2 (4096-d features).
+    Resnet50w2,
+    /// ResNet-50 with width ×4 (8192-d features).
+    Resnet50w4,
+}
+
+impl Arch {
+    /// The official name (`resnet50w2`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Resnet18 => "resnet18",
+            Self::Resnet34 => "resnet34",
+            Self::Resnet50 => "resnet50",
+            Self::Resnet50w2 => "resnet50w2",
+            Self::Resnet50w4 => "resnet50w4",
+        }
+    }
+}
+
+/// Where the training step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The CPU reference backend (f32, deterministic).
+    Cpu,
+    /// The CUDA backend (bf16 trunk, f32 head, Sinkhorn and loss).
+    Cuda,
+}
+
+/// How Sinkhorn guards its exponentials (see `swav_core::Stabilization`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkhornMode {
+    /// Global-max subtraction with an exact log-domain fallback: never inf or NaN.
+    Stable,
+    /// The official code as is: overflows for ε below about 0.0113 with cosine scores.
+    Plain,
+}
+
+/// Batch-norm synchronisation across ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncBn {
+    /// Statistics over all ranks (PyTorch `SyncBatchNorm`, the official default).
+    Global,
+    /// Statistics over groups of `syncbn_process_group_size` ranks (apex SyncBN).
+    Groups,
+    /// Per-rank statistics.
+    Off,
+}
+
+/// Every setting of a pretraining run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    // ----- data -----
+    /// An image folder (ImageFolder layout or flat); `None`: the built-in synthetic dataset.
+    pub data: Option<PathBuf>,
+    /// Synthetic dataset: number of classes (shapes).
+    pub synthetic_classes: usize,
+    /// Synthetic dataset: training images per class.
+    pub synthetic_images_per_class: usize,
+    /// Synthetic dataset: image side in pixels.
+    pub synthetic_image_size: usize,
+    /// Stop on the first unreadable image instead of skipping it with a warning.
+    pub strict_data: bool,
+
+    // ----- multi-crop (official names) -----
+    /// Crops per resolution group (`--nmb_crops`; SwAV recipe: 2 6).
+    pub nmb_crops: Vec<usize>,
+    /// Crop side per group (`--size_crops`; 224 96).
+    pub size_crops: Vec<usize>,
+    /// RandomResizedCrop minimum scale per group (`--min_scale_crops`; 0.14 0.05).
+    pub min_scale_crops: Vec<f64>,
+    /// RandomResizedCrop maximum scale per group (`--max_scale_crops`; 1 0.14).
+    pub max_scale_crops: Vec<f64>,
+    /// Colour-distortion strength s (jitter 0.8·s, hue 0.2·s; official 1.0).
+    pub color_jitter_strength: f64,
+    /// Probability of the Gaussian blur (official 0.5).
+    pub blur_probability: f64,
+
+    // ----- SwAV -----
+    /// Crops whose codes are targets (`--crops_for_assign`; 0 1).
+    pub crops_for_assign: Vec<usize>,
+    /// Softmax temperature τ (0.1).
+    pub temperature: f64,
+    /// Sinkhorn ε (0.05).
+    pub epsilon: f64,
+    /// Sinkhorn iterations (3).
+    pub sinkhorn_iterations: usize,
+    /// Sinkhorn numerics.
+    pub sinkhorn_mode: SinkhornMode,
+    /// Embedding dimension D (`--feat_dim`; 128).
+    pub feat_dim: usize,
+    /// Number of prototypes K (`--nmb_prototypes`; 3000).
+    pub nmb_prototypes: usize,
+    /// Total queue length over all ranks, rounded down to a multiple of the global batch;
+    /// 0: no queue (`--queue_length`).
+    pub queue_length: usize,
+    /// Epoch from which the queue exists (`--epoch_queue_starts`; 15).
+    pub epoch_queue_starts: u64,
+
+    // ----- optimisation -----
+    /// Training epochs (100).
+    pub epochs: u64,
+    /// Images per rank per step (`--batch_size`; 64).
+    pub batch_size: usize,
+    /// Peak learning rate, absolute (`--base_lr`; 4.8).
+    pub base_lr: f64,
+    /// Final learning rate of the cosine (`--final_lr`; 0).
+    pub final_lr: f64,
+    /// Iterations during which prototypes get no update (`--freeze_prototypes_niters`; 313).
+    pub freeze_prototypes_niters: u64,
+    /// Weight decay (`--wd`; 1e-6).
+    pub wd: f64,
+    /// Linear warm-up epochs (`--warmup_epochs`; 10).
+    pub warmup_epochs: u64,
+    /// First learning rate of the warm-up (`--start_warmup`; 0).
+    pub start_warmup: f64,
+    /// SGD momentum (0.9).
+    pub momentum: f64,
+    /// LARC trust coefficient (0.001).
+    pub lars_trust: f64,
+    /// Exclude biases and norm parameters from LARC and weight decay (official: no).
+    pub lars_exclude_bias_and_norm: bool,
+
+    // ----- model -----
+    /// Trunk architecture (`--arch`; resnet50).
+    pub arch: Arch,
+    /// Stem/stage channel count of the first stage (64 for torchvision ResNets). Smaller
+    /// values give narrow ResNets for small data and CPU runs.
+    pub base_width: usize,
+    /// A 3×3 stride-1 stem without max-pool, for 32-96 px images.
+    pub small_stem: bool,
+    /// Hidden width of the projection head (`--hidden_mlp`; 2048). 0: one linear layer.
+    pub hidden_mlp: usize,
+
+    // ----- run -----
+    /// Backend.
+    pub device: Device,
+    /// Data-loading threads (`--workers`; official 10).
+    pub workers: usize,
+    /// Seed of the initialisation, the shuffles and the augmentations (31).
+    pub seed: u64,
+    /// Keep a numbered copy of the checkpoint every N epochs (`--checkpoint_freq`; 25).
+    pub checkpoint_freq: u64,
+    /// Also checkpoint every N iterations (0: only at epoch ends).
+    pub checkpoint_every_iters: u64,
+    /// BN synchronisation across ranks (`--sync_bn`; official pytorch = global).
+    pub sync_bn: SyncBn,
+    /// Ranks per SyncBN group with `sync_bn = groups` (8).
+    pub syncbn_process_group_size: usize,
+    /// Log a metrics line every N iterations (official: 50).
+    pub log_every: u64,
+    /// After training, report k-NN accuracy of the trained and of a random network.
+    pub eval_knn: bool,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid configuration: `{key}` {problem}")]
+    Invalid {
+        /// The offending key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML file does not parse or has an unknown key or a wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the key and line).
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl PretrainConfig {
+    /// Reads a TOML file over `base`: keys present in the file replace the base's values;
+    /// a `preset = "name"` key replaces the base by that preset first.
+    pub fn overlay_file(base: &PretrainConfig, path: &Path) -> Result<PretrainConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::overlay_toml(base, &text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// [`overlay_file`](Self::overlay_file) on TOML text; the error is the parser's message.
+    pub fn overlay_toml(base: &PretrainConfig, text: &str) -> Result<PretrainConfig, String> {
+        let mut file: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| one_line(&e.to_string()))?;
+        let base = match file.remove("preset") {
+            Some(toml::Value::String(name)) => Preset::from_name(&name)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown preset `{name}` (known: {})",
+                        Preset::names().join(", ")
+                    )
+                })?
+                .config(),
+            Some(other) => {
+                return Err(format!(
+                    "`preset` must be a string, found {}",
+                    other.type_str()
+                ));
+            }
+            None => base.clone(),
+        };
+        let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
+        for (key, value) in file {
+            merged.insert(key, value);
+        }
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| one_line(&e.to_string()))
+    }
+
+    /// The configuration as TOML (written next to every run and into checkpoints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a configuration always serialises")
+    }
+
+    /// Total crops per image (`V`).
+    pub fn total_crops(&self) -> usize {
+        self.nmb_crops.iter().sum()
+    }
+
+    /// Checks every value and every cross-constraint.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let groups = self.nmb_crops.len();
+        if groups == 0 {
+            return Err(invalid("nmb_crops", "is empty"));
+        }
+        for (key, len) in [
+            ("size_crops", self.size_crops.len()),
+            ("min_scale_crops", self.min_scale_crops.len()),
+            ("max_scale_crops", self.max_scale_crops.len()),
+        ] {
+            if len != groups {
+                return Err(invalid(
+                    key,
+                    format!("has {len} entries but nmb_crops has {groups}"),
+                ));
+            }
+        }
+        if self.nmb_crops.contains(&0) {
+            return Err(invalid("nmb_crops", "has a group of 0 crops"));
+        }
+        if self.total_crops() < 2 {
+            return Err(invalid("nmb_crops", "must give at least 2 crops per image"));
+        }
+        if let Some(s) = self.size_crops.iter().find(|&&s| s < 8) {
+            return Err(invalid(
+                "size_crops",
+                format!("{s} is smaller than 8 pixels"),
+            ));
+        }
+        for (i, (&lo, &hi)) in self
+            .min_scale_crops
+            .iter()
+            .zip(&self.max_scale_crops)
+            .enumerate()
+        {
+            if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
+                return Err(invalid(
+                    "min_scale_crops",
+                    format!("group {i}: need 0 < min ({lo}) <= max ({hi}) <= 1"),
+                ));
+            }
+        }
+        if self.crops_for_assign.is_empty() {
+            return Err(invalid("crops_for_assign", "is empty"));
+        }
+        if let Some(a) = self
+            .crops_for_assign
+            .iter()
+            .find(|&&a| a >= self.total_crops())
+        {
+            return Err(invalid(
+                "crops_for_assign",
+                format!(
+                    "crop {a} does not exist ({} crops per image)",
+                    self.total_crops()
+                ),
+            ));
+        }
+        let positive = [
+            ("temperature", self.temperature),
+            ("epsilon", self.epsilon),
+            ("base_lr", self.base_lr),
+            ("lars_trust", self.lars_trust),
+        ];
+        for (key, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(invalid(key, format!("must be positive, got {v}")));
+            }
+        }
+        let non_negative = [
+            ("final_lr", self.final_lr),
+            ("start_warmup", self.start_warmup),
+            ("wd", self.wd),
+            ("color_jitter_strength", self.color_jitter_strength),
+        ];
+        for (key, v) in non_negative {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(invalid(key, format!("must be >= 0, got {v}")));
+            }
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(invalid(
+                "momentum",
+                format!("must be in [0, 1), got {}", self.momentum),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.blur_probability) {
+            return Err(invalid("blur_probability", "must be in [0, 1]"));
+        }
+        for (key, v) in [
+            ("batch_size", self.batch_size),
+            ("feat_dim", self.feat_dim),
+            ("nmb_prototypes", self.nmb_prototypes),
+            ("sinkhorn_iterations", self.sinkhorn_iterations),
+            ("base_width", self.base_width),
+            ("workers", self.workers),
+            ("syncbn_process_group_size", self.syncbn_process_group_size),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
+        }
+        if self.epochs == 0 {
+            return Err(invalid("epochs", "must be positive"));
+        }
+        if self.warmup_epochs > self.epochs {
+            return Err(invalid(
+                "warmup_epochs",
+                format!("({}) exceeds epochs ({})", self.warmup_epochs, self.epochs),
+            ));
+        }
+        if self.data.is_none() {
+            if self.synthetic_classes < 2 {
+                return Err(invalid("synthetic_classes", "must be at least 2"));
+            }
+            if self.synthetic_images_per_class == 0 {
+                return Err(invalid("synthetic_images_per_class", "must be positive"));
+            }
+            if self.synthetic_image_size < 8 {
+                return Err(invalid("synthetic_image_size", "must be at least 8"));
+            }
+        }
+        if self.log_every == 0 {
+            return Err(invalid("log_every", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// The first line of a (multi-line) parser message, with the location kept.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid_and_round_trips_through_toml() {
+        for preset in Preset::all() {
+            let config = preset.config();
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", preset.name()));
+            let back =
+                PretrainConfig::overlay_toml(&Preset::Demo.config(), &config.to_toml()).unwrap();
+            assert_eq!(back, config, "{}", preset.name());
+        }
+    }
+
+    #[test]
+    fn a_file_overrides_only_its_keys_and_may_name_a_preset() {
+        let base = Preset::Demo.config();
+        let c =
+            PretrainConfig::overlay_toml(&base, "epsilon = 0.03\nnmb_prototypes = 30\n").unwrap();
+        assert_eq!(c.epsilon, 0.03);
+        assert_eq!(c.nmb_prototypes, 30);
+        assert_eq!(c.batch_size, base.batch_size);
+        let c = PretrainConfig::overlay_toml(&base, "preset = \"imagenet-64gpu\"\nepochs = 5\n")
+            .unwrap();
+        assert_eq!(c.epochs, 5);
+        assert_eq!(c.base_lr, 4.8);
+    }
+
+    #[test]
+    fn unknown_keys_wrong_types_and_bad_values_name_the_key() {
+        let base = Preset::Demo.config();
+        let e = PretrainConfig::overlay_toml(&base, "epsilonn = 0.05").unwrap_err();
+        assert!(e.contains("epsilonn"), "{e}");
+        let e = PretrainConfig::overlay_toml(&base, "epochs = \"ten\"").unwrap_err();
+        assert!(e.contains("epochs") || e.contains("integer"), "{e}");
+        let e = PretrainConfig::overlay_toml(&base, "preset = \"nope\"").unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        let mut c = base.clone();
+        c.size_crops.push(64);
+        assert!(c.validate().unwrap_err().to_string().contains("size_crops"));
+        let mut c = base.clone();
+        c.crops_for_assign = vec![0, 99];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("crops_for_assign")
+        );
+        let mut c = base;
+        c.epsilon = 0.0;
+        assert!(c.validate().unwrap_err().to_string().contains("epsilon"));
+    }
+}

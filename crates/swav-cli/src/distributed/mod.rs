@@ -1,0 +1,5 @@
+//! Running as one of several processes: the CPU transport (MPI) and the rendezvous that
+//! hands rank 0's NCCL id to the others.
+
+pub mod mpi;
+pub mod rendezvous;

@@ -1,0 +1,3 @@
+//! Evaluation of frozen features.
+
+pub mod knn;

@@ -1,0 +1,76 @@
+//! The metrics log: one JSON object per line, appended as training runs, flushed each time.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One logged training iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Epoch (from 0).
+    pub epoch: u64,
+    /// Global iteration (from 0).
+    pub iteration: u64,
+    /// Swapped-prediction loss of this iteration (rank 0's batch).
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Entropy of the batch's mean code (ln K at best; 0 when collapsed).
+    pub codes_entropy: f64,
+    /// Prototypes that win at least one sample of the batch.
+    pub prototypes_in_use: usize,
+    /// Training throughput over the last logging window (images per second, all crops).
+    pub samples_per_sec: f64,
+    /// Whether the queue's scores were used.
+    pub queue_in_use: bool,
+    /// Seconds since the run (or its resumption) started.
+    pub elapsed_s: f64,
+}
+
+/// An append-only JSON-lines file.
+#[derive(Debug)]
+pub struct MetricsLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+/// The log cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write metrics log {path}: {source}")]
+pub struct MetricsError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl MetricsLog {
+    /// Opens `path` for appending (creating it), or truncates it when `append` is false.
+    pub fn open(path: &Path, append: bool) -> Result<Self, MetricsError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(path)
+            .map_err(|source| MetricsError {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Appends one record and flushes it.
+    pub fn write<T: Serialize>(&mut self, record: &T) -> Result<(), MetricsError> {
+        let line = serde_json::to_string(record).expect("metrics serialise");
+        writeln!(self.out, "{line}")
+            .and_then(|_| self.out.flush())
+            .map_err(|source| MetricsError {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}

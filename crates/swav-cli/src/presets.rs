@@ -1,0 +1,201 @@
+//! Named starting points for a run: the official recipes and two small-scale ones.
+
+use crate::config::{Arch, Device, PretrainConfig, SinkhornMode, SyncBn};
+
+/// A named configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The argparse defaults of the official `main_swav.py` (2×224 crops, 100 epochs,
+    /// lr 4.8, no queue).
+    Defaults,
+    /// `swav_800ep_pretrain.sh`: 64 GPUs × 64 images, 2×224 + 6×96, 800 epochs, lr 4.8 →
+    /// 0.0048 after 10 warm-up epochs from 0.3, SyncBN in groups of 8 (75.3 % linear top-1).
+    #[value(name = "imagenet-64gpu")]
+    Imagenet64Gpu,
+    /// `swav_400ep_bs256_pretrain.sh`: 4 GPUs × 64 images (batch 256), 2×224 + 6×96,
+    /// 400 epochs, lr 0.6 → 0.0006 without warm-up, prototypes frozen 5005 iterations,
+    /// a 3840 queue from epoch 15 (74.3 %).
+    #[value(name = "imagenet-bs256")]
+    ImagenetBs256,
+    /// CIFAR / ImageNet-100 scale (32-96 px): ResNet-18 with the small stem, 2×32 + 4×16
+    /// crops, softer colour distortion, fewer prototypes (set `nmb_prototypes` to about
+    /// 10× the number of classes), a queue, batch 256.
+    Small,
+    /// The built-in demo: a narrow ResNet-18 on the synthetic dataset that learns in a few
+    /// minutes on two CPU cores (the recipe search behind it is in docs/demo-recipe.md).
+    Demo,
+}
+
+impl Preset {
+    /// Every preset, in the order they are documented.
+    pub fn all() -> [Preset; 5] {
+        [
+            Self::Defaults,
+            Self::Imagenet64Gpu,
+            Self::ImagenetBs256,
+            Self::Small,
+            Self::Demo,
+        ]
+    }
+
+    /// The preset's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Defaults => "defaults",
+            Self::Imagenet64Gpu => "imagenet-64gpu",
+            Self::ImagenetBs256 => "imagenet-bs256",
+            Self::Small => "small",
+            Self::Demo => "demo",
+        }
+    }
+
+    /// All preset names.
+    pub fn names() -> Vec<&'static str> {
+        Self::all().iter().map(|p| p.name()).collect()
+    }
+
+    /// The preset with this name.
+    pub fn from_name(name: &str) -> Option<Preset> {
+        Self::all().into_iter().find(|p| p.name() == name)
+    }
+
+    /// The configuration this preset stands for.
+    pub fn config(self) -> PretrainConfig {
+        match self {
+            Self::Defaults => official_defaults(),
+            Self::Imagenet64Gpu => PretrainConfig {
+                epochs: 800,
+                final_lr: 0.0048,
+                start_warmup: 0.3,
+                sync_bn: SyncBn::Groups,
+                device: Device::Cuda,
+                ..multi_crop(official_defaults())
+            },
+            Self::ImagenetBs256 => PretrainConfig {
+                epochs: 400,
+                base_lr: 0.6,
+                final_lr: 0.0006,
+                warmup_epochs: 0,
+                start_warmup: 0.0,
+                freeze_prototypes_niters: 5005,
+                queue_length: 3840,
+                epoch_queue_starts: 15,
+                device: Device::Cuda,
+                ..multi_crop(official_defaults())
+            },
+            Self::Small => PretrainConfig {
+                nmb_crops: vec![2, 4],
+                size_crops: vec![32, 16],
+                min_scale_crops: vec![0.2, 0.08],
+                max_scale_crops: vec![1.0, 0.4],
+                color_jitter_strength: 0.5,
+                epochs: 400,
+                batch_size: 256,
+                base_lr: 0.6,
+                final_lr: 0.0006,
+                warmup_epochs: 10,
+                start_warmup: 0.0,
+                freeze_prototypes_niters: 400,
+                nmb_prototypes: 100,
+                queue_length: 3840,
+                epoch_queue_starts: 30,
+                arch: Arch::Resnet18,
+                small_stem: true,
+                hidden_mlp: 512,
+                ..official_defaults()
+            },
+            Self::Demo => demo(),
+        }
+    }
+}
+
+/// `main_swav.py`'s argparse defaults (SWAV_SPEC §4.7), on the CPU.
+fn official_defaults() -> PretrainConfig {
+    PretrainConfig {
+        data: None,
+        synthetic_classes: 10,
+        synthetic_images_per_class: 200,
+        synthetic_image_size: 32,
+        strict_data: false,
+        nmb_crops: vec![2],
+        size_crops: vec![224],
+        min_scale_crops: vec![0.14],
+        max_scale_crops: vec![1.0],
+        color_jitter_strength: 1.0,
+        blur_probability: 0.5,
+        crops_for_assign: vec![0, 1],
+        temperature: 0.1,
+        epsilon: 0.05,
+        sinkhorn_iterations: 3,
+        sinkhorn_mode: SinkhornMode::Stable,
+        feat_dim: 128,
+        nmb_prototypes: 3000,
+        queue_length: 0,
+        epoch_queue_starts: 15,
+        epochs: 100,
+        batch_size: 64,
+        base_lr: 4.8,
+        final_lr: 0.0,
+        freeze_prototypes_niters: 313,
+        wd: 1e-6,
+        warmup_epochs: 10,
+        start_warmup: 0.0,
+        momentum: 0.9,
+        lars_trust: 0.001,
+        lars_exclude_bias_and_norm: false,
+        arch: Arch::Resnet50,
+        base_width: 64,
+        small_stem: false,
+        hidden_mlp: 2048,
+        device: Device::Cpu,
+        workers: 10,
+        seed: 31,
+        checkpoint_freq: 25,
+        checkpoint_every_iters: 0,
+        sync_bn: SyncBn::Global,
+        syncbn_process_group_size: 8,
+        log_every: 50,
+        eval_knn: false,
+    }
+}
+
+/// The official 2×224 (0.14, 1) + 6×96 (0.05, 0.14) multi-crop on top of `base`.
+fn multi_crop(base: PretrainConfig) -> PretrainConfig {
+    PretrainConfig {
+        nmb_crops: vec![2, 6],
+        size_crops: vec![224, 96],
+        min_scale_crops: vec![0.14, 0.05],
+        max_scale_crops: vec![1.0, 0.14],
+        ..base
+    }
+}
+
+/// The demo recipe (see docs/demo-recipe.md for how it was found).
+fn demo() -> PretrainConfig {
+    PretrainConfig {
+        synthetic_classes: 10,
+        synthetic_images_per_class: 200,
+        synthetic_image_size: 32,
+        nmb_crops: vec![2, 4],
+        size_crops: vec![32, 16],
+        min_scale_crops: vec![0.3, 0.1],
+        max_scale_crops: vec![1.0, 0.3],
+        color_jitter_strength: 0.5,
+        epochs: 10,
+        batch_size: 64,
+        base_lr: 0.3,
+        final_lr: 0.0003,
+        warmup_epochs: 1,
+        start_warmup: 0.0,
+        freeze_prototypes_niters: 30,
+        nmb_prototypes: 30,
+        arch: Arch::Resnet18,
+        base_width: 16,
+        small_stem: true,
+        hidden_mlp: 256,
+        workers: 2,
+        log_every: 10,
+        eval_knn: true,
+        ..official_defaults()
+    }
+}
