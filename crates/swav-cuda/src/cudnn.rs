@@ -543,7 +543,23 @@ fn choose_forward(
         }
     }
     .map_err(CudaError::cudnn("forward algorithm search"))?;
-    pick(&results[..count.max(0) as usize], policy, "forward", shape)
+    let mut choice = pick(&results[..count.max(0) as usize], policy, "forward", shape)?;
+    // SAFETY: descriptors belong to `plan`. The size depends on the math type.
+    let exact = unsafe {
+        dnn::set_convolution_math_type(plan.conv.0, choice.math)
+            .map_err(CudaError::cudnn("set math type"))?;
+        dnn::get_convolution_forward_workspace_size(
+            handle,
+            plan.x.0,
+            plan.w.0,
+            plan.conv.0,
+            plan.y.0,
+            choice.algo,
+        )
+    }
+    .map_err(CudaError::cudnn("forward workspace size"))?;
+    choice.workspace = choice.workspace.max(exact);
+    Ok(choice)
 }
 
 fn choose_backward_data(
@@ -595,12 +611,28 @@ fn choose_backward_data(
         }
     }
     .map_err(CudaError::cudnn("backward-data algorithm search"))?;
-    pick(
+    let mut choice = pick(
         &results[..count.max(0) as usize],
         policy,
         "backward-data",
         shape,
-    )
+    )?;
+    // SAFETY: descriptors belong to `plan`. The size depends on the math type.
+    let exact = unsafe {
+        dnn::set_convolution_math_type(plan.conv.0, choice.math)
+            .map_err(CudaError::cudnn("set math type"))?;
+        dnn::get_convolution_backward_data_workspace_size(
+            handle,
+            plan.w.0,
+            plan.y.0,
+            plan.conv.0,
+            plan.x.0,
+            choice.algo,
+        )
+    }
+    .map_err(CudaError::cudnn("backward-data workspace size"))?;
+    choice.workspace = choice.workspace.max(exact);
+    Ok(choice)
 }
 
 fn choose_backward_filter(
@@ -653,12 +685,28 @@ fn choose_backward_filter(
         }
     }
     .map_err(CudaError::cudnn("backward-filter algorithm search"))?;
-    pick(
+    let mut choice = pick(
         &results[..count.max(0) as usize],
         policy,
         "backward-filter",
         shape,
-    )
+    )?;
+    // SAFETY: descriptors belong to `plan`. The size depends on the math type.
+    let exact = unsafe {
+        dnn::set_convolution_math_type(plan.conv.0, choice.math)
+            .map_err(CudaError::cudnn("set math type"))?;
+        dnn::get_convolution_backward_filter_workspace_size(
+            handle,
+            plan.x.0,
+            plan.y.0,
+            plan.conv.0,
+            plan.w.0,
+            choice.algo,
+        )
+    }
+    .map_err(CudaError::cudnn("backward-filter workspace size"))?;
+    choice.workspace = choice.workspace.max(exact);
+    Ok(choice)
 }
 
 fn data_type(dtype: DType) -> cudnnDataType_t {

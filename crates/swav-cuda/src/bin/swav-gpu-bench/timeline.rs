@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaContext, CudaEvent, CudaStream};
 use swav_cuda::CudaError;
 
@@ -86,7 +87,9 @@ impl Timeline {
 
     fn record(&mut self) -> Result<(), CudaError> {
         if self.used == self.events.len() {
-            self.events.push(self.ctx.new_event(None)?);
+            // Timing must be asked for: cudarc's default event does not time.
+            self.events
+                .push(self.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?);
         }
         self.events[self.used].record(&self.stream)?;
         self.used += 1;
