@@ -2,7 +2,8 @@
 // Backend trait splits it so that synchronised batch norm only needs an all-reduce between the
 // steps:
 //
-//   bn_stats            stats = [sum x (C), sum x^2 (C), rows]            (local reduction)
+//   bn_stats            stats = [sum (x-k) (C), sum (x-k)^2 (C), rows]    (local reduction,
+//                       shifted by k = the running mean, which every rank holds identically)
 //   bn_finalize         saved = [mean (C), 1/sqrt(var + eps) (C), count], running stats updated
 //   bn_frozen           saved from the running statistics (evaluation)
 //   bn_apply            y = (x - mean) * invstd * weight + bias (+ residual) (ReLU), fused
@@ -19,15 +20,17 @@
 // ----- statistics -----
 
 template <class X>
-__device__ void bn_stats_impl(const X* x, size_t rows, size_t channels, float* stats,
-                              double* partials, u32* counters, u32 chunks, size_t rows_per_chunk) {
+__device__ void bn_stats_impl(const X* x, size_t rows, size_t channels, const float* shift,
+                              float* stats, double* partials, u32* counters, u32 chunks,
+                              size_t rows_per_chunk) {
     const size_t col = (size_t)blockIdx.x * COL_TILE + threadIdx.x;
     double v[2] = {0.0, 0.0};
     if (col < channels) {
+        const double k = shift[col];
         CHUNK_ROWS(r, rows, rows_per_chunk) {
-            const double a = load(x, r * channels + col);
-            v[0] += a;
-            v[1] += a * a;
+            const double d = (double)load(x, r * channels + col) - k;
+            v[0] += d;
+            v[1] += d * d;
         }
     }
     column_block_partials<2, SumOp>(v, partials, channels, chunks);
@@ -39,7 +42,8 @@ __device__ void bn_stats_impl(const X* x, size_t rows, size_t channels, float* s
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) stats[2 * channels] = (float)rows;
 }
 
-// One thread per channel, in f64 like swav-cpu; the unbiased correction is 1 for a count of 1.
+// One thread per channel, in f64 like swav-cpu; `stats` are shifted by the running mean; the
+// unbiased correction is 1 for a count of 1.
 extern "C" __global__ void bn_finalize(const float* stats, size_t channels, float eps,
                                        float momentum, float* running_mean, float* running_var,
                                        float* saved) {
@@ -48,8 +52,9 @@ extern "C" __global__ void bn_finalize(const float* stats, size_t channels, floa
     if (c == 0) saved[2 * channels] = (float)count;
     if (c >= channels) return;
     const double correction = count > 1.0 ? count / (count - 1.0) : 1.0;
-    const double mean = (double)stats[c] / count;
-    const double var = fmax((double)stats[channels + c] / count - mean * mean, 0.0);
+    const double shifted = (double)stats[c] / count;
+    const double var = fmax((double)stats[channels + c] / count - shifted * shifted, 0.0);
+    const double mean = (double)running_mean[c] + shifted;
     saved[c] = (float)mean;
     saved[channels + c] = (float)(1.0 / sqrt(var + (double)eps));
     running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
@@ -169,9 +174,10 @@ __device__ void bn_backward_apply_impl(const DY* dy, const X* x, const M* relu_o
 
 #define BN_STATS(XS, X)                                                                         \
     extern "C" __global__ void bn_stats_##XS(const X* x, size_t rows, size_t channels,           \
-                                             float* stats, double* partials, u32* counters,      \
-                                             u32 chunks, size_t rows_per_chunk) {                \
-        bn_stats_impl(x, rows, channels, stats, partials, counters, chunks, rows_per_chunk);     \
+                                             const float* shift, float* stats, double* partials, \
+                                             u32* counters, u32 chunks, size_t rows_per_chunk) { \
+        bn_stats_impl(x, rows, channels, shift, stats, partials, counters, chunks,              \
+                      rows_per_chunk);                                                           \
     }
 BN_STATS(f32, float)
 BN_STATS(bf16, bf16)

@@ -6,8 +6,18 @@
 use crate::kernels::len_arg;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
-/// The length of a batch-norm statistics buffer: `[Σx (C), Σx² (C), count]`, or in the
-/// backward pass `[Σg (C), Σg·x̂ (C), 0]`.
+/// Where a convolution writes the batch-norm statistics of its output (mirrors
+/// `swav_nn::StatsOutput`; see [`CudaBackend::batch_norm_stats`]).
+#[derive(Debug)]
+pub struct StatsOutput<'a, Buf> {
+    /// The per-channel shift `k` (the batch norm's running mean).
+    pub shift: &'a Buf,
+    /// The statistics, `[Σ(y-k), Σ(y-k)², rows]`.
+    pub stats: &'a mut Buf,
+}
+
+/// The length of a batch-norm statistics buffer: `[Σ(x-k) (C), Σ(x-k)² (C), count]` with `k`
+/// the per-channel shift, or in the backward pass `[Σg (C), Σg·x̂ (C), 0]`.
 pub const fn batch_norm_stats_len(channels: usize) -> usize {
     2 * channels + 1
 }
@@ -32,15 +42,23 @@ fn check_params(buffers: &[(&CudaBuffer, usize, &str)]) {
 }
 
 impl CudaBackend {
-    /// The local per-channel statistics of `x` (`rows × channels`): `stats = [Σx, Σx², rows]`.
+    /// The local per-channel statistics of `x` (`rows × channels`), shifted by `shift` (`C`
+    /// values, the running mean, which every rank holds identically):
+    /// `stats = [Σ(x-k), Σ(x-k)², rows]`, summed in f64. The shift keeps the variance free of
+    /// cancellation once the running mean tracks the batch mean. Sum the statistics over
+    /// ranks with the collective before [`Self::batch_norm_finalize`].
     pub fn batch_norm_stats(
         &mut self,
         x: &CudaBuffer,
         rows: usize,
         channels: usize,
+        shift: &CudaBuffer,
         stats: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
-        check_params(&[(stats, batch_norm_stats_len(channels), "stats")]);
+        check_params(&[
+            (shift, channels, "shift"),
+            (stats, batch_norm_stats_len(channels), "stats"),
+        ]);
         assert!(x.len() >= rows * channels, "batch norm: input too short");
         let (plan, partials, counters) = self.column_scratch_f64(rows, channels, 2)?;
         let (grid, block) = plan.grid();
@@ -54,6 +72,7 @@ impl CudaBackend {
                 &x.ptr(),
                 &len_arg(rows),
                 &len_arg(channels),
+                &shift.ptr(),
                 &stats_ptr,
                 &partials,
                 &counters,
@@ -63,9 +82,9 @@ impl CudaBackend {
         )
     }
 
-    /// Turns globally summed `stats` into `saved = [mean, 1/√(var + eps), count]` (biased
-    /// variance, clamped at 0) and updates the running statistics with the unbiased variance:
-    /// `r = (1 - momentum)·r + momentum·v`.
+    /// Turns globally summed `stats` (shifted by `running_mean`) into
+    /// `saved = [mean, 1/√(var + eps), count]` (biased variance, clamped at 0), then updates
+    /// the running statistics with the unbiased variance: `r = (1 - momentum)·r + momentum·v`.
     pub fn batch_norm_finalize(
         &mut self,
         stats: &CudaBuffer,

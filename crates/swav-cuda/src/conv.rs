@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaStream;
 
+use crate::batch_norm::StatsOutput;
 use crate::cudnn::{ConvEngine, ConvOperands};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
@@ -17,14 +18,15 @@ use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
 
 impl CudaBackend {
     /// `y = conv(x, weight)`. When `stats` is given it also receives the per-channel
-    /// statistics of `y` (`[Σy, Σy², rows]`, see [`Self::batch_norm_stats`]).
+    /// statistics of `y` as [`Self::batch_norm_stats`] computes them (a separate reduction
+    /// kernel after the convolution; fusing it into cuDNN's epilogue is GPU tuning work).
     pub fn conv2d_forward(
         &mut self,
         x: &CudaBuffer,
         weight: &CudaBuffer,
         shape: &Conv2dShape,
         y: &mut CudaBuffer,
-        stats: Option<&mut CudaBuffer>,
+        stats: Option<StatsOutput<'_, CudaBuffer>>,
     ) -> Result<(), CudaError> {
         assert!(y.len() >= shape.output_len(), "conv: output too short");
         if shape.batch == 0 {
@@ -55,8 +57,14 @@ impl CudaBackend {
         if converted {
             self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
         }
-        if let Some(stats) = stats {
-            self.batch_norm_stats(y, shape.output_pixels(), shape.out_channels, stats)?;
+        if let Some(out) = stats {
+            self.batch_norm_stats(
+                y,
+                shape.output_pixels(),
+                shape.out_channels,
+                out.shift,
+                out.stats,
+            )?;
         }
         Ok(())
     }

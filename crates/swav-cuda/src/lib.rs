@@ -70,7 +70,7 @@
 //! | `reduce` | whole-buffer sum, max, min, sum of squares, non-finite count, accumulated dot |
 //! | `head` | Sinkhorn's exp, row/column sums and divisions, row L2 normalisation, stable log-softmax, the log-domain Sinkhorn primitives |
 //! | `optimizer` | SGD-momentum step of one tensor; multi-tensor LARC norms + scaling and update |
-//! | `batch_norm` | NHWC statistics, finalise (running stats), frozen, apply + residual + ReLU, backward reduce and apply (with the ReLU mask) |
+//! | `batch_norm` | NHWC statistics (f64 sums, shifted by the running mean), finalise (running stats), frozen, apply + residual + ReLU, backward reduce and apply (with the ReLU mask) |
 //! | `pooling` | max pool 3×3/2/1 (any window) forward, argmax and gathering backward; global average pool forward/backward |
 //! | `l2_normalize` | `F.normalize` forward and backward |
 //! | `linear` | bias epilogue of the f32 product, bias gradient |
@@ -112,7 +112,7 @@ mod shapes;
 mod upload;
 
 pub use backend::{CudaBackend, CudaConfig, MemoryReport};
-pub use batch_norm::{batch_norm_saved_len, batch_norm_stats_len};
+pub use batch_norm::{StatsOutput, batch_norm_saved_len, batch_norm_stats_len};
 pub use buffer::CudaBuffer;
 pub use context::{DeviceInfo, device_count};
 pub use cudnn::{AlgorithmSearch, ConvPolicy};

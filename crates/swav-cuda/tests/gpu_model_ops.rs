@@ -9,11 +9,12 @@ mod common;
 
 use common::{
     Rng, assert_close, bf16_round, channel_sums, conv_backward, conv_forward, download, gpu,
-    max_pool, upload, upload_activation,
+    max_pool, shifted_channel_sums, upload, upload_activation,
 };
 use swav_core::HeadOps;
 use swav_cuda::{
-    Conv2dShape, CudaBackend, Pool2dShape, Precision, batch_norm_saved_len, batch_norm_stats_len,
+    Conv2dShape, CudaBackend, Pool2dShape, Precision, StatsOutput, batch_norm_saved_len,
+    batch_norm_stats_len,
 };
 
 /// One configuration under test.
@@ -109,26 +110,32 @@ fn convolutions_match() {
 
             let mut gy = b.alloc_activation(s.output_len()).unwrap();
             let mut stats = b.zeros(batch_norm_stats_len(s.out_channels)).unwrap();
-            b.conv2d_forward(&gx, &gw, s, &mut gy, Some(&mut stats))
-                .unwrap();
+            let shift = rng.vec(s.out_channels, 0.5, 0.0);
+            let gshift = upload(b, &shift);
+            let fused = StatsOutput {
+                shift: &gshift,
+                stats: &mut stats,
+            };
+            b.conv2d_forward(&gx, &gw, s, &mut gy, Some(fused)).unwrap();
             let want = conv_forward(&x, &w_used, s);
             let y = download(b, &gy, s.output_len());
             assert_close(&format!("{label} forward"), &y, &want, case.tol);
-            let (sum, sq) = channel_sums(&y, s.output_pixels(), s.out_channels);
+            let (sum, sq) = shifted_channel_sums(&y, s.output_pixels(), s.out_channels, &shift);
             let got_stats = download(b, &stats, batch_norm_stats_len(s.out_channels));
+            let c = s.out_channels;
             assert_close(
-                &format!("{label} fused stats Σ"),
-                &got_stats[..s.out_channels],
+                &format!("{label} fused stats Σ(y-k)"),
+                &got_stats[..c],
                 &sum,
                 1e-5,
             );
             assert_close(
-                &format!("{label} fused stats Σ²"),
-                &got_stats[s.out_channels..2 * s.out_channels],
+                &format!("{label} fused stats Σ(y-k)²"),
+                &got_stats[c..2 * c],
                 &sq,
                 1e-5,
             );
-            assert_eq!(got_stats[2 * s.out_channels], s.output_pixels() as f32);
+            assert_eq!(got_stats[2 * c], s.output_pixels() as f32);
 
             let (want_dx, want_dw) = conv_backward(&x, &w_used, &dy, s);
             let base = rng.vec(s.input_len(), 1.0, 0.0);
@@ -200,7 +207,8 @@ fn batch_norm_pipeline_matches() {
         let (mut grm, mut grv) = (upload(b, &rm0), upload(b, &rv0));
         let mut stats = b.zeros(batch_norm_stats_len(channels)).unwrap();
         let mut saved = b.zeros(batch_norm_saved_len(channels)).unwrap();
-        b.batch_norm_stats(&gx, rows, channels, &mut stats).unwrap();
+        b.batch_norm_stats(&gx, rows, channels, &grm, &mut stats)
+            .unwrap();
         b.batch_norm_finalize(
             &stats, channels, eps, momentum, &mut grm, &mut grv, &mut saved,
         )

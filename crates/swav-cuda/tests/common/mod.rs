@@ -208,6 +208,25 @@ pub fn channel_sums(x: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec<f
     (s, q)
 }
 
+/// Per-channel (Σ(x-k), Σ(x-k)²) of a `rows × channels` matrix.
+pub fn shifted_channel_sums(
+    x: &[f32],
+    rows: usize,
+    channels: usize,
+    k: &[f32],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut s = vec![0.0; channels];
+    let mut q = vec![0.0; channels];
+    for r in 0..rows {
+        for c in 0..channels {
+            let d = x[r * channels + c] as f64 - k[c] as f64;
+            s[c] += d;
+            q[c] += d * d;
+        }
+    }
+    (s, q)
+}
+
 /// Max pooling forward and the flat input index of each window's winner (first maximum,
 /// a NaN wins).
 pub fn max_pool(x: &[f32], s: &Pool2dShape) -> (Vec<f64>, Vec<usize>) {

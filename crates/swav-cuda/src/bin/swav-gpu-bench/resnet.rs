@@ -147,7 +147,7 @@ impl Norm {
     ) -> Result<CudaBuffer, CudaError> {
         let mut stats = b.zeros(batch_norm_stats_len(self.c))?;
         let mut saved = b.zeros(batch_norm_saved_len(self.c))?;
-        b.batch_norm_stats(x, rows, self.c, &mut stats)?;
+        b.batch_norm_stats(x, rows, self.c, &self.running_mean, &mut stats)?;
         b.batch_norm_finalize(
             &stats,
             self.c,
