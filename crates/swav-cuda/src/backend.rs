@@ -11,7 +11,7 @@ use crate::context::{Device, DeviceInfo};
 use crate::cudnn::{ConvEngine, ConvPolicy};
 use crate::kernels::{KernelArg, Kernels, len_arg};
 use crate::lars::LarsTable;
-use crate::memory::{Workspace, pool_reserved_bytes};
+use crate::memory::{Workspace, pool_usage, reset_pool_peak};
 use crate::reduction::ReductionScratch;
 use crate::{CudaBuffer, CudaError, DType, Precision};
 
@@ -57,6 +57,11 @@ pub struct MemoryReport {
     pub total_bytes: usize,
     /// Memory the stream-ordered pool holds (buffers in use plus freed memory it keeps).
     pub pool_reserved_bytes: u64,
+    /// Memory in live buffers (workspaces included).
+    pub pool_used_bytes: u64,
+    /// The most memory in live buffers at once since the backend opened or since
+    /// [`CudaBackend::reset_memory_peak`].
+    pub pool_peak_used_bytes: u64,
     /// The shared convolution workspace.
     pub conv_workspace_bytes: usize,
 }
@@ -142,12 +147,21 @@ impl CudaBackend {
     /// Device memory use now.
     pub fn memory_report(&self) -> Result<MemoryReport, CudaError> {
         let (free_bytes, total_bytes) = self.device.ctx.mem_get_info()?;
+        let pool = pool_usage(&self.device.ctx)?;
         Ok(MemoryReport {
             free_bytes,
             total_bytes,
-            pool_reserved_bytes: pool_reserved_bytes(&self.device.ctx)?,
+            pool_reserved_bytes: pool.reserved,
+            pool_used_bytes: pool.used,
+            pool_peak_used_bytes: pool.peak_used,
             conv_workspace_bytes: self.conv_workspace.size(),
         })
+    }
+
+    /// Restarts [`MemoryReport::pool_peak_used_bytes`] from the current use (to measure the
+    /// peak of a steady-state step after warm-up).
+    pub fn reset_memory_peak(&self) -> Result<(), CudaError> {
+        reset_pool_peak(&self.device.ctx)
     }
 
     /// The convolution algorithms chosen so far, one line per shape and direction.

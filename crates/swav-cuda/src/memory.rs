@@ -38,22 +38,65 @@ pub(crate) fn keep_freed_memory_in_pool(ctx: &Arc<CudaContext>) -> Result<(), Cu
     Ok(())
 }
 
-/// Bytes the default pool currently holds (in use plus cached), for memory reports.
-pub(crate) fn pool_reserved_bytes(ctx: &Arc<CudaContext>) -> Result<u64, CudaError> {
+/// One u64 attribute of the device's default pool (0 on devices without pools).
+fn pool_attribute(
+    ctx: &Arc<CudaContext>,
+    attribute: CUmemPool_attribute,
+) -> Result<u64, CudaError> {
     if !ctx.has_async_alloc() {
         return Ok(0);
     }
-    let mut reserved: u64 = 0;
-    // SAFETY: as above; the attribute is a u64.
+    let mut value: u64 = 0;
+    // SAFETY: the device handle is valid while `ctx` lives; these attributes are u64.
     unsafe {
         let pool = cudarc::driver::result::device::get_default_mem_pool(ctx.cu_device())?;
         cudarc::driver::result::mem_pool::get_attribute(
             pool,
-            CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
-            (&mut reserved as *mut u64).cast(),
+            attribute,
+            (&mut value as *mut u64).cast(),
         )?;
     }
-    Ok(reserved)
+    Ok(value)
+}
+
+/// What the default pool holds and hands out, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolUsage {
+    /// Held by the pool (in use plus freed memory it keeps).
+    pub reserved: u64,
+    /// In use by live allocations.
+    pub used: u64,
+    /// The most in use at once since the pool was created or the peak was reset.
+    pub peak_used: u64,
+}
+
+pub(crate) fn pool_usage(ctx: &Arc<CudaContext>) -> Result<PoolUsage, CudaError> {
+    Ok(PoolUsage {
+        reserved: pool_attribute(
+            ctx,
+            CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
+        )?,
+        used: pool_attribute(ctx, CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?,
+        peak_used: pool_attribute(ctx, CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH)?,
+    })
+}
+
+/// Restarts the pool's peak-use counter from the current use.
+pub(crate) fn reset_pool_peak(ctx: &Arc<CudaContext>) -> Result<(), CudaError> {
+    if !ctx.has_async_alloc() {
+        return Ok(());
+    }
+    // SAFETY: as above; the high watermark may only be set to zero.
+    unsafe {
+        let pool = cudarc::driver::result::device::get_default_mem_pool(ctx.cu_device())?;
+        let mut zero: u64 = 0;
+        cudarc::driver::result::mem_pool::set_attribute(
+            pool,
+            CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+            (&mut zero as *mut u64).cast(),
+        )?;
+    }
+    Ok(())
 }
 
 /// A device scratch area that only grows: one per library that needs a workspace.

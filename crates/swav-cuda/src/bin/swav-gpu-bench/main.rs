@@ -134,6 +134,7 @@ fn run(o: &Options) -> Result<(), CudaError> {
     );
 
     // Steps on inputs already on the GPU (the PyTorch baseline's setting).
+    b.reset_memory_peak()?;
     let start = Instant::now();
     let mut loss = 0.0;
     for _ in 0..o.steps {
@@ -142,6 +143,7 @@ fn run(o: &Options) -> Result<(), CudaError> {
     }
     b.synchronize()?;
     let step_ms = start.elapsed().as_secs_f64() * 1e3 / o.steps as f64;
+    let step_peak = b.memory_report()?.pool_peak_used_bytes;
 
     // Steps that upload every batch, overlapped with the previous step.
     let lens: Vec<usize> = groups.iter().map(GroupActs::input_len).collect();
@@ -199,7 +201,8 @@ fn run(o: &Options) -> Result<(), CudaError> {
         );
     }
     println!(
-        "memory: pool holds {:.2} GiB, device used {:.2} GiB of {:.2} GiB, conv workspace {:.0} MiB",
+        "memory: steady-state step peak {:.2} GiB in live buffers (workspaces included); pool holds {:.2} GiB, device used {:.2} GiB of {:.2} GiB, conv workspace {:.0} MiB",
+        step_peak as f64 / GIB,
         memory.pool_reserved_bytes as f64 / GIB,
         (memory.total_bytes - memory.free_bytes) as f64 / GIB,
         memory.total_bytes as f64 / GIB,
@@ -221,6 +224,7 @@ fn run(o: &Options) -> Result<(), CudaError> {
                 "\"pool_reserved_gib\": {:.4}",
                 memory.pool_reserved_bytes as f64 / GIB
             ),
+            format!("\"step_peak_gib\": {:.4}", step_peak as f64 / GIB),
         ];
         for (category, ms) in Category::ALL.iter().zip(split) {
             fields.push(format!("\"split_ms_{}\": {ms:.4}", category.name()));
