@@ -82,6 +82,8 @@ if rust and torch:
     for label, r in (("swav-cuda", rust), ("pytorch", torch)):
         mfu = r["samples_per_s"] * flops / (r["bf16_matmul_tflops"] * 1e12)
         print(f"{label:10} MFU vs the measured bf16 product rate: {100 * mfu:.1f}%")
+    print(f"memory of a step: swav-cuda peak {rust.get('step_peak_gib', float('nan')):.2f} GiB in live buffers, "
+          f"pytorch peak allocated {torch.get('peak_allocated_gib', float('nan')):.2f} GiB (issue goal: fits in 40 GB)")
     split = {k[len('split_ms_'):]: v for k, v in rust.items() if k.startswith("split_ms_")}
     total = sum(split.values())
     print("swav-cuda split: " + ", ".join(f"{k} {v:.2f} ms ({100 * v / total:.0f}%)" for k, v in split.items()))
