@@ -33,7 +33,12 @@ for listing in ("bins.json", "tests.json"):
             continue
         target = m["target"]
         if m["profile"]["test"]:
-            name = target["name"] if "test" in target["kind"] else "unit"
+            if "test" in target["kind"]:
+                name = target["name"]
+            elif "lib" in target["kind"]:
+                name = "unit"
+            else:
+                continue  # the binaries' (empty) test harnesses
             shutil.copy(m["executable"], f"{carry}/tests/{name}")
         elif "bin" in target["kind"]:
             shutil.copy(m["executable"], f"{carry}/bin/{target['name']}")
