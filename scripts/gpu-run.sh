@@ -6,7 +6,8 @@
 #   bash scripts/gpu-run.sh            (device tool: command "bash scripts/gpu-run.sh",
 #                                       carry ["gpu-carry"])
 #
-# Steps, each with its own time limit, all output under $OUT (default ./out):
+# Steps, each with its own time limit inside an overall budget (GPU_RUN_BUDGET seconds, default
+# 570, under the device tool's 10 minutes), all output under $OUT (default ./out):
 #   probe.txt        nvidia-smi, then swav-gpu-probe (libraries, versions, devices, pool,
 #                    cuBLAS, cuDNN, NCCL)
 #   tests.txt        every swav-cuda test executable, SWAV_REQUIRE_GPU=1 SWAV_REQUIRE_NVRTC=1
@@ -30,10 +31,17 @@ fi
 # shellcheck source=scripts/gpu-env.sh
 . scripts/gpu-env.sh > "$OUT/probe.txt" 2>&1
 
+BUDGET="${GPU_RUN_BUDGET:-570}"
 status=()
 stage() { # name, seconds, log, command...
     local name="$1" limit="$2" log="$3"
     shift 3
+    local left=$((BUDGET - SECONDS))
+    if [ "$left" -lt 15 ]; then
+        status+=("$name: SKIPPED (out of time)")
+        return 1
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
     local start=$SECONDS
     timeout "$limit" "$@" >> "$log" 2>&1
     local rc=$?
@@ -97,6 +105,6 @@ grep -E '^(== |test result|failures:|    [a-z_]+$)|panicked' "$OUT/tests.txt" | 
 echo "== summary"
 cat "$OUT/summary.txt"
 for s in "${status[@]}"; do
-    case "$s" in *FAILED*) exit 1 ;; esac
+    case "$s" in *FAILED* | *SKIPPED*) exit 1 ;; esac
 done
 exit 0
