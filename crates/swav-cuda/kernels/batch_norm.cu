@@ -142,7 +142,8 @@ __device__ void bn_backward_apply_impl(const DY* dy, const X* x, const M* relu_o
                                        size_t rows, size_t channels, const float* saved,
                                        const float* weight, const float* sums, DX* dx) {
     const size_t groups = rows * channels / V;
-    const float count = saved[2 * channels];
+    // One division per thread: the element loop multiplies by the reciprocal of the count.
+    const float inv_count = 1.0f / saved[2 * channels];
     GRID_STRIDE(grp, groups) {
         const size_t i = grp * V;
         const size_t c0 = i % channels;
@@ -162,8 +163,8 @@ __device__ void bn_backward_apply_impl(const DY* dy, const X* x, const M* relu_o
             const size_t c = c0 + k;
             const float invstd = saved[channels + c];
             const float a = weight[c] * invstd;
-            const float mean_g = sums != nullptr ? sums[c] / count : 0.0f;
-            const float mean_gx = sums != nullptr ? sums[channels + c] / count * invstd : 0.0f;
+            const float mean_g = sums != nullptr ? sums[c] * inv_count : 0.0f;
+            const float mean_gx = sums != nullptr ? sums[channels + c] * inv_count * invstd : 0.0f;
             g[k] = a * (g[k] - mean_g - (xv[k] - saved[c]) * mean_gx);
         }
         storev<V>(dx, i, g);
