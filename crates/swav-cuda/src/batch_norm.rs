@@ -1,0 +1,358 @@
+//! Batch normalisation over NHWC activations (`batch_norm.cu`), in the swav-nn `Backend`
+//! split: local statistics → (caller's all-reduce) → finalise → fused apply; backward reduce
+//! → (all-reduce) → apply. Synchronised batch norm is the same calls with an NCCL collective
+//! between them.
+
+use crate::kernels::len_arg;
+use crate::{CudaBackend, CudaBuffer, CudaError, DType};
+
+/// Where a convolution writes the batch-norm statistics of its output (mirrors
+/// `swav_nn::StatsOutput`; see [`CudaBackend::batch_norm_stats`]).
+#[derive(Debug)]
+pub struct StatsOutput<'a, Buf> {
+    /// The per-channel shift `k` (the batch norm's running mean).
+    pub shift: &'a Buf,
+    /// The statistics, `[Σ(y-k), Σ(y-k)², rows]`.
+    pub stats: &'a mut Buf,
+}
+
+/// The length of a batch-norm statistics buffer: `[Σ(x-k) (C), Σ(x-k)² (C), count]` with `k`
+/// the per-channel shift, or in the backward pass `[Σg (C), Σg·x̂ (C), 0]`.
+pub const fn batch_norm_stats_len(channels: usize) -> usize {
+    2 * channels + 1
+}
+
+/// The length of a batch-norm "saved" buffer: `[mean (C), 1/√(var + eps) (C), count]`.
+pub const fn batch_norm_saved_len(channels: usize) -> usize {
+    2 * channels + 1
+}
+
+/// Threads per block of the per-channel kernels.
+const CHANNEL_THREADS: u32 = 256;
+
+fn check_params(buffers: &[(&CudaBuffer, usize, &str)]) {
+    for (buf, len, what) in buffers {
+        assert_eq!(buf.dtype(), DType::F32, "batch norm: {what} must be f32");
+        assert!(
+            buf.len() >= *len,
+            "batch norm: {what} holds {} < {len} values",
+            buf.len()
+        );
+    }
+}
+
+impl CudaBackend {
+    /// The local per-channel statistics of `x` (`rows × channels`), shifted by `shift` (`C`
+    /// values, the running mean, which every rank holds identically):
+    /// `stats = [Σ(x-k), Σ(x-k)², rows]`, summed in f64. The shift keeps the variance free of
+    /// cancellation once the running mean tracks the batch mean. Sum the statistics over
+    /// ranks with the collective before [`Self::batch_norm_finalize`].
+    pub fn batch_norm_stats(
+        &mut self,
+        x: &CudaBuffer,
+        rows: usize,
+        channels: usize,
+        shift: &CudaBuffer,
+        stats: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        check_params(&[
+            (shift, channels, "shift"),
+            (stats, batch_norm_stats_len(channels), "stats"),
+        ]);
+        assert!(x.len() >= rows * channels, "batch norm: input too short");
+        let (plan, partials, counters) = self.column_scratch_f64(rows, channels, 2)?;
+        let (grid, block) = plan.grid();
+        let name = format!("bn_stats_{}", x.dtype().suffix());
+        let stats_ptr = stats.ptr_mut();
+        self.launch(
+            &name,
+            grid,
+            block,
+            &[
+                &x.ptr(),
+                &len_arg(rows),
+                &len_arg(channels),
+                &shift.ptr(),
+                &stats_ptr,
+                &partials,
+                &counters,
+                &plan.chunks,
+                &plan.rows_per_chunk,
+            ],
+        )
+    }
+
+    /// Turns globally summed `stats` (shifted by `running_mean`) into
+    /// `saved = [mean, 1/√(var + eps), count]` (biased variance, clamped at 0), then updates
+    /// the running statistics with the unbiased variance: `r = (1 - momentum)·r + momentum·v`.
+    pub fn batch_norm_finalize(
+        &mut self,
+        stats: &CudaBuffer,
+        channels: usize,
+        eps: f32,
+        momentum: f32,
+        running_mean: &mut CudaBuffer,
+        running_var: &mut CudaBuffer,
+        saved: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        check_params(&[
+            (stats, batch_norm_stats_len(channels), "stats"),
+            (running_mean, channels, "running mean"),
+            (running_var, channels, "running variance"),
+            (saved, batch_norm_saved_len(channels), "saved"),
+        ]);
+        let (mean_ptr, var_ptr, saved_ptr) = (
+            running_mean.ptr_mut(),
+            running_var.ptr_mut(),
+            saved.ptr_mut(),
+        );
+        self.launch(
+            "bn_finalize",
+            (channel_blocks(channels), 1, 1),
+            (CHANNEL_THREADS, 1, 1),
+            &[
+                &stats.ptr(),
+                &len_arg(channels),
+                &eps,
+                &momentum,
+                &mean_ptr,
+                &var_ptr,
+                &saved_ptr,
+            ],
+        )
+    }
+
+    /// Evaluation mode: `saved = [running mean, 1/√(running var + eps), 0]`.
+    pub fn batch_norm_frozen(
+        &mut self,
+        running_mean: &CudaBuffer,
+        running_var: &CudaBuffer,
+        channels: usize,
+        eps: f32,
+        saved: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        check_params(&[
+            (running_mean, channels, "running mean"),
+            (running_var, channels, "running variance"),
+            (saved, batch_norm_saved_len(channels), "saved"),
+        ]);
+        let saved_ptr = saved.ptr_mut();
+        self.launch(
+            "bn_frozen",
+            (channel_blocks(channels), 1, 1),
+            (CHANNEL_THREADS, 1, 1),
+            &[
+                &running_mean.ptr(),
+                &running_var.ptr(),
+                &len_arg(channels),
+                &eps,
+                &saved_ptr,
+            ],
+        )
+    }
+
+    /// `y = (x - mean)·invstd·weight + bias`, then `+ residual`, then ReLU, in one pass.
+    pub fn batch_norm_apply(
+        &mut self,
+        x: &CudaBuffer,
+        rows: usize,
+        channels: usize,
+        saved: &CudaBuffer,
+        weight: &CudaBuffer,
+        bias: &CudaBuffer,
+        residual: Option<&CudaBuffer>,
+        relu: bool,
+        y: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        check_params(&[
+            (saved, batch_norm_saved_len(channels), "saved"),
+            (weight, channels, "weight"),
+            (bias, channels, "bias"),
+        ]);
+        let n = rows * channels;
+        assert!(
+            x.len() >= n && y.len() >= n,
+            "batch norm: activation too short"
+        );
+        if let Some(r) = residual {
+            assert!(r.len() >= n, "batch norm: residual too short");
+        }
+        let residual_dtype = residual.map_or(x.dtype(), CudaBuffer::dtype);
+        let residual_ptr: u64 = residual.map_or(0, CudaBuffer::ptr);
+        let uniform = x.dtype() == y.dtype() && residual_dtype == x.dtype();
+        let vectorised = uniform && channels.is_multiple_of(8);
+        let name = if vectorised {
+            format!("bn_apply_v8_{}", x.dtype().suffix())
+        } else {
+            format!(
+                "bn_apply_{}_{}_{}",
+                x.dtype().suffix(),
+                residual_dtype.suffix(),
+                y.dtype().suffix()
+            )
+        };
+        let y_ptr = y.ptr_mut();
+        self.launch_1d(
+            &name,
+            if vectorised { n / 8 } else { n },
+            &[
+                &x.ptr(),
+                &len_arg(rows),
+                &len_arg(channels),
+                &saved.ptr(),
+                &weight.ptr(),
+                &bias.ptr(),
+                &residual_ptr,
+                &i32::from(relu),
+                &y_ptr,
+            ],
+        )
+    }
+
+    /// The local reductions of the backward pass: with `g = dy` masked by `relu_output > 0`
+    /// (when the forward applied a ReLU) and `x̂ = (x - mean)·invstd`,
+    /// `sums = [Σg, Σg·x̂, 0]`, `dbias += Σg`, `dweight += Σg·x̂` (local sums).
+    pub fn batch_norm_backward_reduce(
+        &mut self,
+        dy: &CudaBuffer,
+        x: &CudaBuffer,
+        relu_output: Option<&CudaBuffer>,
+        rows: usize,
+        channels: usize,
+        saved: &CudaBuffer,
+        sums: &mut CudaBuffer,
+        dweight: &mut CudaBuffer,
+        dbias: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        check_params(&[
+            (saved, batch_norm_saved_len(channels), "saved"),
+            (sums, batch_norm_stats_len(channels), "sums"),
+            (dweight, channels, "weight gradient"),
+            (dbias, channels, "bias gradient"),
+        ]);
+        let n = rows * channels;
+        assert!(
+            dy.len() >= n && x.len() >= n,
+            "batch norm: activation too short"
+        );
+        let mask_dtype = relu_output.map_or(x.dtype(), CudaBuffer::dtype);
+        let mask_ptr: u64 = relu_output.map_or(0, CudaBuffer::ptr);
+        let (plan, partials, counters) = self.column_scratch_f64(rows, channels, 2)?;
+        let (grid, block) = plan.grid();
+        let name = format!(
+            "bn_backward_reduce_{}_{}_{}",
+            dy.dtype().suffix(),
+            x.dtype().suffix(),
+            mask_dtype.suffix()
+        );
+        let (sums_ptr, dw_ptr, db_ptr) = (sums.ptr_mut(), dweight.ptr_mut(), dbias.ptr_mut());
+        self.launch(
+            &name,
+            grid,
+            block,
+            &[
+                &dy.ptr(),
+                &x.ptr(),
+                &mask_ptr,
+                &len_arg(rows),
+                &len_arg(channels),
+                &saved.ptr(),
+                &sums_ptr,
+                &dw_ptr,
+                &db_ptr,
+                &partials,
+                &counters,
+                &plan.chunks,
+                &plan.rows_per_chunk,
+            ],
+        )
+    }
+
+    /// The input gradient. With batch statistics (`sums` = globally summed backward
+    /// reductions, `N` = the global count in `saved`):
+    /// `dx = weight·invstd·(g - Σg/N - x̂·Σg·x̂/N)`; with frozen statistics (`sums` = `None`):
+    /// `dx = weight·invstd·g`.
+    pub fn batch_norm_backward_apply(
+        &mut self,
+        dy: &CudaBuffer,
+        x: &CudaBuffer,
+        relu_output: Option<&CudaBuffer>,
+        rows: usize,
+        channels: usize,
+        saved: &CudaBuffer,
+        weight: &CudaBuffer,
+        sums: Option<&CudaBuffer>,
+        dx: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        check_params(&[
+            (saved, batch_norm_saved_len(channels), "saved"),
+            (weight, channels, "weight"),
+        ]);
+        if let Some(s) = sums {
+            check_params(&[(s, batch_norm_stats_len(channels), "sums")]);
+        }
+        let n = rows * channels;
+        assert!(
+            dy.len() >= n && x.len() >= n && dx.len() >= n,
+            "batch norm: activation too short"
+        );
+        let mask_dtype = relu_output.map_or(x.dtype(), CudaBuffer::dtype);
+        let mask_ptr: u64 = relu_output.map_or(0, CudaBuffer::ptr);
+        let sums_ptr: u64 = sums.map_or(0, CudaBuffer::ptr);
+        let uniform = [x.dtype(), mask_dtype, dx.dtype()]
+            .iter()
+            .all(|&d| d == dy.dtype());
+        let vectorised = uniform && channels.is_multiple_of(8);
+        let name = if vectorised {
+            format!("bn_backward_apply_v8_{}", dy.dtype().suffix())
+        } else {
+            format!(
+                "bn_backward_apply_{}_{}_{}_{}",
+                dy.dtype().suffix(),
+                x.dtype().suffix(),
+                mask_dtype.suffix(),
+                dx.dtype().suffix()
+            )
+        };
+        let dx_ptr = dx.ptr_mut();
+        self.launch_1d(
+            &name,
+            if vectorised { n / 8 } else { n },
+            &[
+                &dy.ptr(),
+                &x.ptr(),
+                &mask_ptr,
+                &len_arg(rows),
+                &len_arg(channels),
+                &saved.ptr(),
+                &weight.ptr(),
+                &sums_ptr,
+                &dx_ptr,
+            ],
+        )
+    }
+
+    /// ReLU backward in place: `dy[i] = 0` where `relu_output[i] <= 0`.
+    pub fn relu_backward(
+        &mut self,
+        dy: &mut CudaBuffer,
+        relu_output: &CudaBuffer,
+        len: usize,
+    ) -> Result<(), CudaError> {
+        assert!(
+            dy.len() >= len && relu_output.len() >= len,
+            "relu_backward out of bounds"
+        );
+        let name = format!(
+            "relu_backward_{}_{}",
+            dy.dtype().suffix(),
+            relu_output.dtype().suffix()
+        );
+        let dy_ptr = dy.ptr_mut();
+        self.launch_1d(&name, len, &[&dy_ptr, &relu_output.ptr(), &len_arg(len)])
+    }
+}
+
+fn channel_blocks(channels: usize) -> u32 {
+    channels.div_ceil(CHANNEL_THREADS as usize).max(1) as u32
+}

@@ -1,0 +1,190 @@
+//! `swav-gpu-probe`: what this machine offers the CUDA backend, in `key: value` lines.
+//!
+//! Prints whether each CUDA library loads and its version, the NVRTC include folder, every
+//! device, then opens a backend on GPU 0 and checks, one line each: kernel compilation for
+//! the device's architecture, that the memory pool keeps freed memory, a cuBLAS product, an
+//! NHWC bf16 convolution in each direction through cuDNN, and a one-rank NCCL all-reduce.
+//! Exits with status 1 when something a training step needs is missing or failing.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use swav_core::{Collective, HeadOps};
+use swav_cuda::{
+    Conv2dShape, CudaBackend, CudaConfig, CudaError, LibraryStatus, LibraryVersions,
+    NcclCollective, Precision, device_count, nvrtc,
+};
+
+fn main() -> ExitCode {
+    let status = LibraryStatus::probe();
+    println!("libraries: {status}");
+    println!("versions: {}", LibraryVersions::query(&status));
+    match nvrtc::cuda_include_dir() {
+        Ok(dir) => println!("nvrtc include: {dir}"),
+        Err(e) => println!("nvrtc include: MISSING ({e})"),
+    }
+    let count = match device_count() {
+        Ok(n) => n,
+        Err(e) => {
+            println!("devices: none ({e})");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("devices: {count}");
+    if count == 0 {
+        return ExitCode::FAILURE;
+    }
+    let mut ok = true;
+    let mut check = |what: &str, result: Result<Finding, CudaError>| match result {
+        Ok(Finding::Right(detail)) => println!("{what}: ok {detail}"),
+        Ok(Finding::Wrong(detail)) => {
+            ok = false;
+            println!("{what}: WRONG {detail}");
+        }
+        Err(e) => {
+            ok = false;
+            println!("{what}: FAILED {e}");
+        }
+    };
+
+    let start = Instant::now();
+    let backend = CudaBackend::with_config(
+        0,
+        CudaConfig {
+            precision: Precision::MixedBf16,
+            ..CudaConfig::default()
+        },
+    );
+    let mut backend = match backend {
+        Ok(b) => b,
+        Err(e) => {
+            println!("backend: FAILED {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let info = backend.device_info().clone();
+    println!(
+        "device 0: {} (sm_{}{}, {} SMs, {:.1} GiB)",
+        info.name,
+        info.compute_capability.0,
+        info.compute_capability.1,
+        info.multiprocessors,
+        info.total_memory as f64 / (1u64 << 30) as f64
+    );
+    println!(
+        "backend: ok (kernels compiled for {} and loaded in {:.2?})",
+        info.arch(),
+        start.elapsed()
+    );
+
+    check("memory pool keeps freed memory", pool_check(&mut backend));
+    check("cublas bf16 product", product_check(&mut backend));
+    check("cudnn nhwc bf16 convolutions", conv_check(&mut backend));
+    check("nccl one-rank all-reduce", nccl_check(&mut backend));
+    match backend.memory_report() {
+        Ok(m) => println!(
+            "memory: free {:.1} GiB of {:.1} GiB, pool holds {:.1} MiB, conv workspace {:.1} MiB",
+            m.free_bytes as f64 / (1u64 << 30) as f64,
+            m.total_bytes as f64 / (1u64 << 30) as f64,
+            m.pool_reserved_bytes as f64 / (1u64 << 20) as f64,
+            m.conv_workspace_bytes as f64 / (1u64 << 20) as f64
+        ),
+        Err(e) => println!("memory: FAILED {e}"),
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The outcome of a check that ran.
+enum Finding {
+    Right(String),
+    Wrong(String),
+}
+
+fn pool_check(b: &mut CudaBackend) -> Result<Finding, CudaError> {
+    let bytes = 1usize << 30;
+    let buffer = b.zeros(bytes / 4)?;
+    drop(buffer);
+    b.synchronize()?;
+    let held = b.memory_report()?.pool_reserved_bytes;
+    let detail = format!("({} MiB held after a 1 GiB free and a sync)", held >> 20);
+    Ok(if held as usize >= bytes {
+        Finding::Right(detail)
+    } else {
+        Finding::Wrong(detail)
+    })
+}
+
+fn product_check(b: &mut CudaBackend) -> Result<Finding, CudaError> {
+    let (rows, features) = (256, 512);
+    let mut x = b.alloc_activation(rows * features)?;
+    b.fill(&mut x, 0.5)?;
+    let mut w = b.zeros(features * features)?;
+    b.fill(&mut w, 0.25)?;
+    let mut y = b.zeros(rows * features)?;
+    b.linear_forward(&x, &w, None, rows, features, features, &mut y)?;
+    let mut out = [0.0f32];
+    b.download(&y, 0, &mut out)?;
+    let want = 0.5 * 0.25 * features as f32;
+    let detail = format!("({} for {want})", out[0]);
+    Ok(if out[0] == want {
+        Finding::Right(detail)
+    } else {
+        Finding::Wrong(detail)
+    })
+}
+
+fn conv_check(b: &mut CudaBackend) -> Result<Finding, CudaError> {
+    let shape = Conv2dShape {
+        batch: 8,
+        in_height: 28,
+        in_width: 28,
+        in_channels: 64,
+        out_channels: 64,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let mut x = b.alloc_activation(shape.input_len())?;
+    b.fill(&mut x, 1.0)?;
+    let mut w = b.zeros(shape.weight_len())?;
+    b.fill(&mut w, 0.125)?;
+    let mut y = b.alloc_activation(shape.output_len())?;
+    b.conv2d_forward(&x, &w, &shape, &mut y, None)?;
+    let mut dx = b.alloc_activation(shape.input_len())?;
+    b.conv2d_backward_data(&y, &w, &shape, &mut dx, false)?;
+    let mut dw = b.zeros(shape.weight_len())?;
+    b.conv2d_backward_filter(&y, &x, &shape, &mut dw)?;
+    // The centre output sees all 3x3x64 inputs: 576 · 0.125 = 72.
+    let centre = ((shape.out_height() / 2) * shape.out_width() + shape.out_width() / 2) * 64;
+    let mut out = [0.0f32];
+    b.download(&y, centre, &mut out)?;
+    let detail = format!(
+        "(y centre {} for 72; algorithms: {})",
+        out[0],
+        b.convolution_algorithms().join("; ")
+    );
+    Ok(if out[0] == 72.0 {
+        Finding::Right(detail)
+    } else {
+        Finding::Wrong(detail)
+    })
+}
+
+fn nccl_check(b: &mut CudaBackend) -> Result<Finding, CudaError> {
+    let comm = NcclCollective::single(b)?;
+    let mut x = b.zeros(1024)?;
+    b.fill(&mut x, 3.0)?;
+    comm.all_reduce_sum(&mut x)?;
+    let mut out = [0.0f32];
+    b.download(&x, 1000, &mut out)?;
+    let detail = format!("(3.0 -> {})", out[0]);
+    Ok(if out[0] == 3.0 {
+        Finding::Right(detail)
+    } else {
+        Finding::Wrong(detail)
+    })
+}

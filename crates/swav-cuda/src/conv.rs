@@ -1,0 +1,194 @@
+//! Convolutions of the ResNet trunk: cuDNN NHWC (`cudnn.rs`) in the backend's precision.
+//!
+//! Under mixed precision the activations are bf16 and the weight is read through its bf16
+//! copy; cuDNN accumulates in f32 on tensor cores. The weight gradient comes out of cuDNN in
+//! bf16 (its filter gradient has the data's element type, as under PyTorch's autocast) and
+//! is added into the f32 gradient buffer. Operands in another element type than the
+//! precision's are converted first; outputs in another type are converted after.
+
+use std::sync::Arc;
+
+use cudarc::driver::CudaStream;
+
+use crate::batch_norm::StatsOutput;
+use crate::cudnn::{ConvEngine, ConvOperands};
+use crate::kernels::len_arg;
+use crate::memory::Workspace;
+use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
+
+impl CudaBackend {
+    /// `y = conv(x, weight)`. When `stats` is given it also receives the per-channel
+    /// statistics of `y` as [`Self::batch_norm_stats`] computes them (a separate reduction
+    /// kernel after the convolution; fusing it into cuDNN's epilogue is GPU tuning work).
+    pub fn conv2d_forward(
+        &mut self,
+        x: &CudaBuffer,
+        weight: &CudaBuffer,
+        shape: &Conv2dShape,
+        y: &mut CudaBuffer,
+        stats: Option<StatsOutput<'_, CudaBuffer>>,
+    ) -> Result<(), CudaError> {
+        assert!(y.len() >= shape.output_len(), "conv: output too short");
+        if shape.batch == 0 {
+            return Ok(());
+        }
+        let precision = self.activation_dtype();
+        let x_op = self.operand(x, precision, shape.input_len())?;
+        let w_op = self.weight(weight, precision, shape.weight_len())?;
+        let out_len = shape.output_len();
+        let converted = y.dtype() != precision;
+        let temporary = if converted {
+            Some(self.alloc_uninit(out_len, precision)?)
+        } else {
+            None
+        };
+        let y_dtype = y.dtype();
+        let y_ptr = y.ptr_mut();
+        let out_ptr = temporary.as_ref().map_or(y_ptr, CudaBuffer::ptr);
+        self.run_conv(|engine, stream, workspace| {
+            let operands = ConvOperands {
+                input: x_op.ptr,
+                other: w_op.ptr,
+                output: out_ptr,
+                beta: 0.0,
+            };
+            engine.forward(stream, workspace, shape, precision, operands)
+        })?;
+        if converted {
+            self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
+        }
+        if let Some(out) = stats {
+            self.batch_norm_stats(
+                y,
+                shape.output_pixels(),
+                shape.out_channels,
+                out.shift,
+                out.stats,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The input gradient `dx = convᵀ(dy, weight)`, added to `dx` when `accumulate`.
+    pub fn conv2d_backward_data(
+        &mut self,
+        dy: &CudaBuffer,
+        weight: &CudaBuffer,
+        shape: &Conv2dShape,
+        dx: &mut CudaBuffer,
+        accumulate: bool,
+    ) -> Result<(), CudaError> {
+        assert!(
+            dx.len() >= shape.input_len(),
+            "conv: input gradient too short"
+        );
+        if shape.batch == 0 {
+            return Ok(());
+        }
+        let precision = self.activation_dtype();
+        let dy_op = self.operand(dy, precision, shape.output_len())?;
+        let w_op = self.weight(weight, precision, shape.weight_len())?;
+        let in_len = shape.input_len();
+        let converted = dx.dtype() != precision;
+        let temporary = if converted {
+            Some(self.alloc_uninit(in_len, precision)?)
+        } else {
+            None
+        };
+        let dx_dtype = dx.dtype();
+        let dx_ptr = dx.ptr_mut();
+        let out_ptr = temporary.as_ref().map_or(dx_ptr, CudaBuffer::ptr);
+        let beta = if accumulate && !converted { 1.0 } else { 0.0 };
+        self.run_conv(|engine, stream, workspace| {
+            let operands = ConvOperands {
+                input: dy_op.ptr,
+                other: w_op.ptr,
+                output: out_ptr,
+                beta,
+            };
+            engine.backward_data(stream, workspace, shape, precision, operands)
+        })?;
+        if converted {
+            if accumulate {
+                self.axpy_raw(1.0, out_ptr, precision, dx_ptr, dx_dtype, in_len)?;
+            } else {
+                self.convert_raw(out_ptr, precision, 0, dx_ptr, dx_dtype, 0, in_len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The weight gradient, accumulated: `dweight += Σ dyᵀ · patches(x)` (f32 `dweight`).
+    pub fn conv2d_backward_filter(
+        &mut self,
+        dy: &CudaBuffer,
+        x: &CudaBuffer,
+        shape: &Conv2dShape,
+        dweight: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        assert!(
+            dweight.dtype() == DType::F32 && dweight.len() >= shape.weight_len(),
+            "conv: the weight gradient must be f32 of the weight's length"
+        );
+        if shape.batch == 0 {
+            return Ok(());
+        }
+        let precision = self.activation_dtype();
+        let dy_op = self.operand(dy, precision, shape.output_len())?;
+        let x_op = self.operand(x, precision, shape.input_len())?;
+        let w_len = shape.weight_len();
+        let dw_ptr = dweight.ptr_mut();
+        // cuDNN's filter gradient has the data's type: bf16 goes through a temporary.
+        let temporary = if precision == DType::F32 {
+            None
+        } else {
+            Some(self.alloc_uninit(w_len, precision)?)
+        };
+        let (out_ptr, beta) = match &temporary {
+            Some(t) => (t.ptr(), 0.0),
+            None => (dw_ptr, 1.0),
+        };
+        self.run_conv(|engine, stream, workspace| {
+            let operands = ConvOperands {
+                input: x_op.ptr,
+                other: dy_op.ptr,
+                output: out_ptr,
+                beta,
+            };
+            engine.backward_filter(stream, workspace, shape, precision, operands)
+        })?;
+        if temporary.is_some() {
+            self.axpy_raw(1.0, out_ptr, precision, dw_ptr, DType::F32, w_len)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `call` with the cuDNN engine (created on first use), the compute stream and the
+    /// shared convolution workspace.
+    fn run_conv(
+        &mut self,
+        call: impl FnOnce(&mut ConvEngine, &Arc<CudaStream>, &mut Workspace) -> Result<(), CudaError>,
+    ) -> Result<(), CudaError> {
+        self.conv_engine()?;
+        let engine = self.conv.as_mut().expect("created above");
+        call(engine, &self.device.stream, &mut self.conv_workspace)
+    }
+
+    /// `y[..n] += alpha · x[..n]` between raw addresses of the given element types.
+    pub(crate) fn axpy_raw(
+        &self,
+        alpha: f32,
+        x: u64,
+        x_dtype: DType,
+        y: u64,
+        y_dtype: DType,
+        n: usize,
+    ) -> Result<(), CudaError> {
+        let name = format!("axpy_{}_{}", x_dtype.suffix(), y_dtype.suffix());
+        self.launch_1d(
+            &name,
+            n,
+            &[&alpha, &x, &len_arg(0), &y, &len_arg(0), &len_arg(n)],
+        )
+    }
+}

@@ -1,0 +1,72 @@
+//! Row-wise L2 normalisation of the projection head's output (`l2_normalize.cu`).
+
+use crate::kernels::{len_arg, threads_per_row};
+use crate::{CudaBackend, CudaBuffer, CudaError};
+
+impl CudaBackend {
+    /// `z[r, :] = x[r, :] / max(‖x[r, :]‖₂, eps)`, PyTorch's `F.normalize(dim=1)`.
+    pub fn l2_normalize_rows_forward(
+        &mut self,
+        x: &CudaBuffer,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+        z: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        assert!(
+            x.len() >= rows * cols && z.len() >= rows * cols,
+            "l2 normalize out of bounds"
+        );
+        if rows == 0 {
+            return Ok(());
+        }
+        let name = format!(
+            "l2_normalize_forward_{}_{}",
+            x.dtype().suffix(),
+            z.dtype().suffix()
+        );
+        let z_ptr = z.ptr_mut();
+        self.launch(
+            &name,
+            (rows as u32, 1, 1),
+            (threads_per_row(cols), 1, 1),
+            &[&x.ptr(), &len_arg(cols), &eps, &z_ptr],
+        )
+    }
+
+    /// Backward of [`Self::l2_normalize_rows_forward`]: with `n = ‖x[r, :]‖`,
+    /// `dx = (dz - z·⟨z, dz⟩)/n` when `n > eps`, else `dx = dz/eps`.
+    pub fn l2_normalize_rows_backward(
+        &mut self,
+        dz: &CudaBuffer,
+        x: &CudaBuffer,
+        z: &CudaBuffer,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+        dx: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        let n = rows * cols;
+        assert!(
+            dz.len() >= n && x.len() >= n && z.len() >= n && dx.len() >= n,
+            "l2 normalize backward out of bounds"
+        );
+        if rows == 0 {
+            return Ok(());
+        }
+        let name = format!(
+            "l2_normalize_backward_{}_{}_{}_{}",
+            dz.dtype().suffix(),
+            x.dtype().suffix(),
+            z.dtype().suffix(),
+            dx.dtype().suffix()
+        );
+        let dx_ptr = dx.ptr_mut();
+        self.launch(
+            &name,
+            (rows as u32, 1, 1),
+            (threads_per_row(cols), 1, 1),
+            &[&dz.ptr(), &x.ptr(), &z.ptr(), &len_arg(cols), &eps, &dx_ptr],
+        )
+    }
+}
