@@ -119,6 +119,40 @@ impl<T: Real> Lars<T> {
     }
 }
 
+/// One tensor of a multi-tensor LARC + SGD step ([`Lars::step_all`]).
+#[derive(Debug)]
+pub struct LarsParam<'a, B> {
+    /// The parameter, updated in place.
+    pub param: &'a mut B,
+    /// Its gradient; `None` skips the tensor entirely (no decay, no momentum buffer), as
+    /// for the frozen prototypes.
+    pub grad: Option<&'a B>,
+    /// Its momentum buffer (same length).
+    pub momentum: &'a mut B,
+    /// Whether the momentum buffer holds a value yet; set by the step.
+    pub state: &'a mut MomentumState,
+    /// Weight, or bias / normalisation parameter.
+    pub kind: ParamKind,
+}
+
+impl<T: Real> Lars<T> {
+    /// One LARC + SGD step of every tensor in `params`, one after the other (a backend with
+    /// a fused multi-tensor update reproduces exactly this, using [`Lars::scaling`]).
+    pub fn step_all<O: HeadOps<T>>(
+        &self,
+        ops: &mut O,
+        params: &mut [LarsParam<'_, O::Buf>],
+        lr: T,
+    ) -> Result<(), O::Error> {
+        for p in params.iter_mut() {
+            if let Some(grad) = p.grad {
+                self.step(ops, p.param, grad, p.momentum, p.state, p.kind, lr)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether a parameter's momentum buffer has been created (PyTorch creates it at the first
 /// step that sees a gradient). Part of the optimiser state a checkpoint must keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -79,7 +79,7 @@ mod thread_group;
 
 pub use collective::{Collective, SingleProcess};
 pub use head_ops::HeadOps;
-pub use lars::{Lars, LarsScaling, MomentumState, ParamKind};
+pub use lars::{Lars, LarsParam, LarsScaling, MomentumState, ParamKind};
 pub use prototypes::{NORMALIZE_EPS, PrototypeFreeze, normalize_prototypes};
 pub use real::Real;
 pub use schedule::{LrSchedule, iterations_per_epoch};

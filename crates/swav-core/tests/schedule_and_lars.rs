@@ -155,3 +155,34 @@ fn momentum_accumulates_after_the_first_step() {
     assert!((buf[0] - (2.7 + 2.7)).abs() < 1e-12 && (buf[1] - (3.6 + 3.6)).abs() < 1e-12);
     let _ = ops.sum_squares(&p).unwrap();
 }
+
+#[test]
+fn step_all_skips_tensors_without_gradient() {
+    use swav_core::LarsParam;
+    let lars = Lars::<f64>::default();
+    let mut ops = SliceOps;
+    let (mut p1, mut p2) = (vec![1.0, 2.0], vec![3.0]);
+    let (mut m1, mut m2) = (vec![0.0; 2], vec![0.0]);
+    let (mut s1, mut s2) = (MomentumState::default(), MomentumState::default());
+    let g1 = vec![0.5, -0.5];
+    let mut params = [
+        LarsParam {
+            param: &mut p1,
+            grad: Some(&g1),
+            momentum: &mut m1,
+            state: &mut s1,
+            kind: ParamKind::Weight,
+        },
+        LarsParam {
+            param: &mut p2,
+            grad: None,
+            momentum: &mut m2,
+            state: &mut s2,
+            kind: ParamKind::Weight,
+        },
+    ];
+    lars.step_all(&mut ops, &mut params, 0.1).unwrap();
+    assert!(s1.initialised && !s2.initialised);
+    assert_ne!(p1, vec![1.0, 2.0]);
+    assert_eq!((p2, m2), (vec![3.0], vec![0.0]));
+}
