@@ -41,22 +41,20 @@ fn reduce_pairs(
     &partials[..2 * channels]
 }
 
-/// `stats = [Σx, Σx², rows]` per channel.
+/// `stats = [Σ(x-k), Σ(x-k)², rows]` per channel, `k = shift`.
 pub(crate) fn stats(
     x: &[f32],
     rows: usize,
     channels: usize,
+    shift: &[f32],
     stats: &mut [f32],
     partials: &mut Vec<f64>,
 ) {
     let x = &x[..rows * channels];
+    let shift = &shift[..channels];
     let total = reduce_pairs(rows, channels, partials, |range, sum, sq| {
         for row in x[range.start * channels..range.end * channels].chunks_exact(channels) {
-            for ((s, q), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(row) {
-                let v = v as f64;
-                *s += v;
-                *q += v * v;
-            }
+            accumulate_shifted(row, shift, sum, sq);
         }
     });
     for (dst, &v) in stats[..2 * channels].iter_mut().zip(total) {
@@ -65,8 +63,19 @@ pub(crate) fn stats(
     stats[2 * channels] = rows as f32;
 }
 
-/// Mean and `1/√(var + eps)` into `saved`; running statistics updated with the unbiased
-/// variance (the biased one when the count is 1).
+/// Adds `v - k` and `(v - k)²` of one row to the `f64` sums.
+#[inline(always)]
+pub(crate) fn accumulate_shifted(row: &[f32], shift: &[f32], sum: &mut [f64], sq: &mut [f64]) {
+    for (((s, q), &v), &k) in sum.iter_mut().zip(sq.iter_mut()).zip(row).zip(shift) {
+        let d = v as f64 - k as f64;
+        *s += d;
+        *q += d * d;
+    }
+}
+
+/// Mean and `1/√(var + eps)` into `saved` from statistics shifted by the running mean;
+/// running statistics updated with the unbiased variance (the biased one when the count
+/// is 1).
 pub(crate) fn finalize(
     stats: &[f32],
     channels: usize,
@@ -83,8 +92,9 @@ pub(crate) fn finalize(
         1.0
     };
     for c in 0..channels {
-        let mean = stats[c] as f64 / count;
-        let var = (stats[channels + c] as f64 / count - mean * mean).max(0.0);
+        let shifted = stats[c] as f64 / count;
+        let var = (stats[channels + c] as f64 / count - shifted * shifted).max(0.0);
+        let mean = running_mean[c] as f64 + shifted;
         let invstd = 1.0 / (var + eps as f64).sqrt();
         saved[c] = mean as f32;
         saved[channels + c] = invstd as f32;

@@ -12,7 +12,7 @@ mod scratch;
 
 use core::convert::Infallible;
 
-use swav_nn::{Backend, Conv2dShape, Pool2dShape};
+use swav_nn::{Backend, Conv2dShape, Pool2dShape, StatsOutput};
 
 /// The CPU backend.
 #[derive(Debug, Default)]
@@ -43,19 +43,12 @@ impl Backend for CpuBackend {
         weight: &Vec<f32>,
         shape: &Conv2dShape,
         y: &mut Vec<f32>,
-        stats: Option<&mut Vec<f32>>,
+        stats: Option<StatsOutput<'_, Vec<f32>>>,
     ) -> Result<(), Infallible> {
         let (k, oc) = (shape.patch_len(), shape.out_channels);
         let b = gemm::view(weight, k, oc, 1, k);
-        conv::conv_gemm(
-            x,
-            shape,
-            &b,
-            0.0,
-            y,
-            stats.map(|s| &mut s[..]),
-            &mut self.sums,
-        );
+        let stats = stats.map(|s| (&s.shift[..], &mut s.stats[..]));
+        conv::conv_gemm(x, shape, &b, 0.0, y, stats, &mut self.sums);
         Ok(())
     }
 
@@ -95,9 +88,10 @@ impl Backend for CpuBackend {
         x: &Vec<f32>,
         rows: usize,
         channels: usize,
+        shift: &Vec<f32>,
         stats: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
-        batch_norm::stats(x, rows, channels, stats, &mut self.sums);
+        batch_norm::stats(x, rows, channels, shift, stats, &mut self.sums);
         Ok(())
     }
 

@@ -4,8 +4,19 @@ use swav_core::HeadOps;
 
 use crate::shapes::{Conv2dShape, Pool2dShape};
 
-/// The length of a batch-norm statistics buffer for `channels` channels: `[Σx (C), Σx² (C),
-/// count (1)]`, or in backward `[Σg (C), Σg·x̂ (C), unused (1)]`.
+/// Where a convolution writes the batch-norm statistics of its output (see
+/// [`Backend::batch_norm_stats`]).
+#[derive(Debug)]
+pub struct StatsOutput<'a, Buf> {
+    /// The per-channel shift `k` (the batch norm's running mean).
+    pub shift: &'a Buf,
+    /// The statistics, `[Σ(y-k), Σ(y-k)², rows]`.
+    pub stats: &'a mut Buf,
+}
+
+/// The length of a batch-norm statistics buffer for `channels` channels: `[Σ(x-k) (C),
+/// Σ(x-k)² (C), count (1)]` with `k` the per-channel shift (the running mean), or in
+/// backward `[Σg (C), Σg·x̂ (C), unused (1)]`.
 pub const fn batch_norm_stats_len(channels: usize) -> usize {
     2 * channels + 1
 }
@@ -43,7 +54,7 @@ pub trait Backend: HeadOps<f32> {
     // ----- convolution -----
 
     /// `y = conv(x, weight)`. When `stats` is given, it also receives the per-channel
-    /// statistics of `y` in the layout of [`Backend::batch_norm_stats`], so that a following
+    /// statistics of `y` as [`Backend::batch_norm_stats`] computes them, so that a following
     /// batch norm can skip its reduction pass.
     fn conv2d_forward(
         &mut self,
@@ -51,7 +62,7 @@ pub trait Backend: HeadOps<f32> {
         weight: &Self::Buf,
         shape: &Conv2dShape,
         y: &mut Self::Buf,
-        stats: Option<&mut Self::Buf>,
+        stats: Option<StatsOutput<'_, Self::Buf>>,
     ) -> Result<(), Self::Error>;
 
     /// The input gradient: `dx = convᵀ(dy, weight)`, added to `dx` when `accumulate`.
@@ -75,20 +86,25 @@ pub trait Backend: HeadOps<f32> {
 
     // ----- batch norm -----
 
-    /// The local per-channel statistics of `x` (`rows × channels`):
-    /// `stats = [Σx, Σx², rows]` (see [`batch_norm_stats_len`]). Sum them over ranks with
-    /// the collective before [`Backend::batch_norm_finalize`].
+    /// The local per-channel statistics of `x` (`rows × channels`), shifted by `shift`
+    /// (`C` values, the running mean, which every rank holds identically):
+    /// `stats = [Σ(x-k), Σ(x-k)², rows]` (see [`batch_norm_stats_len`]). The shift keeps
+    /// the variance free of cancellation once the running mean tracks the batch mean. Sum
+    /// the statistics over ranks with the collective before
+    /// [`Backend::batch_norm_finalize`].
     fn batch_norm_stats(
         &mut self,
         x: &Self::Buf,
         rows: usize,
         channels: usize,
+        shift: &Self::Buf,
         stats: &mut Self::Buf,
     ) -> Result<(), Self::Error>;
 
-    /// Turns globally summed `stats` into the batch mean and `1/√(var + eps)` (biased
-    /// variance) in `saved`, and updates the running statistics with the unbiased variance
-    /// over the global count: `r = (1 - momentum)·r + momentum·v`.
+    /// Turns globally summed `stats` (shifted by `running_mean`) into the batch mean and
+    /// `1/√(var + eps)` (biased variance) in `saved`, then updates the running statistics
+    /// with the unbiased variance over the global count: `r = (1 - momentum)·r +
+    /// momentum·v`.
     fn batch_norm_finalize(
         &mut self,
         stats: &Self::Buf,

@@ -8,6 +8,7 @@ use ndarray::{ArrayView2, s};
 use rayon::prelude::*;
 use swav_nn::Conv2dShape;
 
+use crate::batch_norm::accumulate_shifted;
 use crate::gemm::{self, blocks, gemm};
 use crate::partition::{TASKS, split_even, split_fixed};
 use crate::scratch::with_tile;
@@ -55,15 +56,15 @@ pub(crate) fn tiling(s: &Conv2dShape, out_channels: usize) -> Tiling {
 }
 
 /// `y = beta·y + patches(x) · b`, where `b` is `patch_len × M` (the transposed weights) and
-/// `y` is `pixels × M`. With `stats`, also writes `[Σy, Σy², pixels]` per output channel
-/// (`stats` has `2M + 1` elements; `partials` is scratch).
+/// `y` is `pixels × M`. With `stats = (k, out)`, also writes `[Σ(y-k), Σ(y-k)², pixels]`
+/// per output channel into `out` (`2M + 1` elements; `partials` is scratch).
 pub(crate) fn conv_gemm(
     x: &[f32],
     s: &Conv2dShape,
     b: &ArrayView2<'_, f32>,
     beta: f32,
     y: &mut [f32],
-    stats: Option<&mut [f32]>,
+    stats: Option<(&[f32], &mut [f32])>,
     partials: &mut Vec<f64>,
 ) {
     let m = b.ncols();
@@ -74,6 +75,7 @@ pub(crate) fn conv_gemm(
     let plan = tiling(s, m);
     let y = gemm::rows_mut(&mut y[..pixels * m], pixels, m);
     let want_stats = stats.is_some();
+    let shift = stats.as_ref().map(|(k, _)| *k);
     if want_stats {
         partials.clear();
         partials.resize(plan.tiles.len() * 2 * m, 0.0);
@@ -102,7 +104,7 @@ pub(crate) fn conv_gemm(
     tasks.into_par_iter().for_each(|(i, (mut out, partial))| {
         let rows = plan.tiles[i / nb].clone();
         let cols = plan.channel_blocks[i % nb].clone();
-        let bj = b.slice(s![.., cols]);
+        let bj = b.slice(s![.., cols.clone()]);
         if direct {
             let a = gemm::rows(&x[rows.start * k..rows.end * k], rows.len(), k);
             gemm(1.0, &a, &bj, beta, &mut out);
@@ -112,23 +114,21 @@ pub(crate) fn conv_gemm(
                 gemm(1.0, &gemm::rows(col, rows.len(), k), &bj, beta, &mut out);
             });
         }
-        if let Some(partial) = partial {
+        if let (Some(partial), Some(shift)) = (partial, shift) {
             let (sum, sq) = partial.split_at_mut(out.ncols());
+            let shift = &shift[cols];
             for row in out.rows() {
-                for ((s, q), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(row) {
-                    let v = v as f64;
-                    *s += v;
-                    *q += v * v;
-                }
+                let row = row.as_slice().expect("contiguous output rows");
+                accumulate_shifted(row, shift, sum, sq);
             }
         }
     });
-    if let Some(stats) = stats {
+    if let Some((_, stats)) = stats {
         reduce_partials(partials, &plan, m, pixels, stats);
     }
 }
 
-/// Sums the per-tile statistics in tile order into `stats = [Σ, Σ², count]`.
+/// Sums the per-tile statistics in tile order into `stats = [Σ(y-k), Σ(y-k)², count]`.
 fn reduce_partials(partials: &[f64], plan: &Tiling, m: usize, count: usize, stats: &mut [f32]) {
     let mut sum = vec![0.0f64; 2 * m];
     let mut offset = 0;

@@ -59,9 +59,11 @@ pub(crate) fn abs_dot(a: &[f32], b: &[f32]) -> f64 {
 pub(crate) fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1.0e-30);
-    let (mut worst, mut at) = (0.0f64, 0);
+    let (mut worst, mut at, mut err2, mut norm2) = (0.0f64, 0, 0.0f64, 0.0f64);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g as f64 - w).abs();
+        err2 += err * err;
+        norm2 += w * w;
         if err > worst || err.is_nan() {
             worst = err;
             at = i;
@@ -72,9 +74,11 @@ pub(crate) fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     }
     assert!(
         worst <= tol * scale,
-        "{what}: max error {worst:e} at {at} (got {}, want {}) exceeds {tol:e} × {scale:e}",
+        "{what}: max error {worst:e} at {at} (got {}, want {}) exceeds {tol:e} × {scale:e} \
+         (relative L2 error {:e})",
         got[at],
-        want[at]
+        want[at],
+        (err2 / norm2.max(1e-300)).sqrt()
     );
 }
 
@@ -138,4 +142,25 @@ pub(crate) fn check_gradient(
             &v,
         );
     }
+}
+
+/// Checks one derivative: `analytic` against the central difference of `loss(t)` at `t = 0`
+/// with step `step`, within `tol` relative to the larger of `|analytic|` and `floor`, plus
+/// the loss's rounding noise divided by the step.
+pub(crate) fn check_derivative(
+    what: &str,
+    analytic: f64,
+    floor: f64,
+    step: f32,
+    tol: f64,
+    mut loss: impl FnMut(f32) -> Loss,
+) {
+    let (lp, lm) = (loss(step), loss(-step));
+    let numeric = (lp.value - lm.value) / (2.0 * step as f64);
+    let noise = 2.0 * f32::EPSILON as f64 * (lp.magnitude + lm.magnitude) / step as f64;
+    let allowed = tol * analytic.abs().max(floor) + noise;
+    assert!(
+        (numeric - analytic).abs() <= allowed,
+        "{what}: finite difference {numeric:e} vs analytic {analytic:e} (allowed {allowed:e})"
+    );
 }

@@ -9,7 +9,9 @@ use super::harness::{
     Loss, abs_dot, assert_close, check_gradient, data, dot, download, ok, upload, upload_activation,
 };
 use super::reference;
-use crate::{Backend, Conv2dShape, Pool2dShape, batch_norm_saved_len, batch_norm_stats_len};
+use crate::{
+    Backend, Conv2dShape, Pool2dShape, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
+};
 
 /// A value no operation writes: the tail of every output buffer holds it, and must still
 /// hold it afterwards (operations only touch the prefix they are given).
@@ -83,7 +85,13 @@ pub fn check_conv2d<B: Backend>(b: &mut B) {
 
         let mut y = output(b, s.output_len());
         let mut stats = ok(b.zeros(batch_norm_stats_len(s.out_channels)));
-        ok(b.conv2d_forward(&xd, &wd, s, &mut y, Some(&mut stats)));
+        let shift = data(250 + case as u64, s.out_channels, 0.5, 0.0);
+        let shift_d = upload(b, &shift);
+        let target = StatsOutput {
+            shift: &shift_d,
+            stats: &mut stats,
+        };
+        ok(b.conv2d_forward(&xd, &wd, s, &mut y, Some(target)));
         let got = read(b, &y, s.output_len(), &what);
         assert_close(&alloc::format!("{what}: forward"), &got, &want, 2e-6);
         let mut plain = output(b, s.output_len());
@@ -97,8 +105,9 @@ pub fn check_conv2d<B: Backend>(b: &mut B) {
         let c = s.out_channels;
         let mut want_stats = vec![0.0f64; 2 * c + 1];
         for (i, &v) in got.iter().enumerate() {
-            want_stats[i % c] += v as f64;
-            want_stats[c + i % c] += v as f64 * v as f64;
+            let d = v as f64 - shift[i % c] as f64;
+            want_stats[i % c] += d;
+            want_stats[c + i % c] += d * d;
         }
         want_stats[2 * c] = s.output_pixels() as f64;
         assert_close(
@@ -195,7 +204,7 @@ fn bn_forward<B: Backend>(
     let mut saved = ok(b.zeros(batch_norm_saved_len(c)));
     if case.train {
         let mut stats = ok(b.zeros(batch_norm_stats_len(c)));
-        ok(b.batch_norm_stats(&xd, rows, c, &mut stats));
+        ok(b.batch_norm_stats(&xd, rows, c, &layer.running_mean, &mut stats));
         ok(b.batch_norm_finalize(
             &stats,
             c,
