@@ -23,12 +23,17 @@ pub fn hashed_uniform(stream: u64, index: u64) -> f32 {
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
     state: u64,
+    /// The second normal of the last Box-Muller pair.
+    spare: Option<f64>,
 }
 
 impl SplitMix64 {
     /// A generator started at `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self {
+            state: seed,
+            spare: None,
+        }
     }
 
     /// The next 64 random bits.
@@ -48,11 +53,18 @@ impl SplitMix64 {
         lo + (hi - lo) * ((self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0))
     }
 
-    /// A standard normal number (Box-Muller, one output per pair of uniforms).
+    /// A standard normal number (Box-Muller: each pair of uniforms gives two normals, the
+    /// cosine one first).
     pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
         let u1 = self.next_open01();
         let u2 = self.next_open01();
-        libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2)
+        let r = libm::sqrt(-2.0 * libm::log(u1));
+        let (s, c) = libm::sincos(core::f64::consts::TAU * u2);
+        self.spare = Some(r * s);
+        r * c
     }
 }
 
