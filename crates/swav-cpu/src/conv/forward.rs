@@ -1,0 +1,150 @@
+//! Convolution as a product of the patch matrix with the transposed weights, tiled over output
+//! pixels and output channels, with the batch-norm statistics of the output optionally
+//! gathered while each tile is still in cache.
+
+use core::ops::Range;
+
+use ndarray::{ArrayView2, s};
+use rayon::prelude::*;
+use swav_nn::Conv2dShape;
+
+use crate::batch_norm::accumulate_shifted;
+use crate::gemm::{self, blocks, gemm};
+use crate::partition::{TASKS, split_even, split_fixed};
+use crate::scratch::with_tile;
+
+/// The patch tile a task gathers, in elements: small enough to stay in a core's L2 cache.
+const PATCH_TILE: usize = 96 * 1024;
+
+/// Output rows per tile of a 1×1 stride-1 convolution, which needs no patch copy: large, so
+/// that the weights are packed once per many rows.
+const DIRECT_TILE_ROWS: usize = 512;
+
+/// The narrowest output-channel block worth splitting off.
+const MIN_CHANNEL_BLOCK: usize = 64;
+
+/// Whether a convolution reads its input directly as the patch matrix (1×1, stride 1).
+pub(crate) fn is_direct(s: &Conv2dShape) -> bool {
+    s.kernel == 1 && s.stride == 1 && s.padding == 0
+}
+
+/// The output tiling of a convolution: pixel tiles × output-channel blocks.
+pub(crate) struct Tiling {
+    /// Ranges of output pixels.
+    pub tiles: Vec<Range<usize>>,
+    /// Ranges of output channels.
+    pub channel_blocks: Vec<Range<usize>>,
+}
+
+/// Chooses the tiling from the shape alone.
+pub(crate) fn tiling(s: &Conv2dShape, out_channels: usize) -> Tiling {
+    let pixels = s.output_pixels();
+    let tile_rows = if is_direct(s) {
+        DIRECT_TILE_ROWS
+    } else {
+        (PATCH_TILE / s.patch_len()).clamp(16, 512) / 16 * 16
+    };
+    let tiles = split_fixed(pixels, tile_rows);
+    let mut parts = 1;
+    while tiles.len() * parts < TASKS && out_channels / (2 * parts) >= MIN_CHANNEL_BLOCK {
+        parts *= 2;
+    }
+    Tiling {
+        tiles,
+        channel_blocks: split_even(out_channels, parts, 16),
+    }
+}
+
+/// `y = beta·y + patches(x) · b`, where `b` is `patch_len × M` (the transposed weights) and
+/// `y` is `pixels × M`. With `stats = (k, out)`, also writes `[Σ(y-k), Σ(y-k)², pixels]`
+/// per output channel into `out` (`2M + 1` elements; `partials` is scratch).
+pub(crate) fn conv_gemm(
+    x: &[f32],
+    s: &Conv2dShape,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    y: &mut [f32],
+    stats: Option<(&[f32], &mut [f32])>,
+    partials: &mut Vec<f64>,
+) {
+    let m = b.ncols();
+    let k = s.patch_len();
+    assert_eq!(b.nrows(), k, "conv: weight rows");
+    assert!(x.len() >= s.input_len(), "conv: input too short");
+    let pixels = s.output_pixels();
+    let plan = tiling(s, m);
+    let y = gemm::rows_mut(&mut y[..pixels * m], pixels, m);
+    let want_stats = stats.is_some();
+    let shift = stats.as_ref().map(|(k, _)| *k);
+    if want_stats {
+        partials.clear();
+        partials.resize(plan.tiles.len() * 2 * m, 0.0);
+    }
+    // One partial-statistics chunk per task, in task order (tile-major): [Σ block | Σ² block].
+    let mut chunks: Vec<Option<&mut [f64]>> = Vec::new();
+    if want_stats {
+        let mut rest = &mut partials[..];
+        for _ in &plan.tiles {
+            for cb in &plan.channel_blocks {
+                let (head, tail) = rest.split_at_mut(2 * cb.len());
+                chunks.push(Some(head));
+                rest = tail;
+            }
+        }
+    } else {
+        chunks.resize_with(plan.tiles.len() * plan.channel_blocks.len(), || None);
+    }
+    let direct = is_direct(s);
+    let nb = plan.channel_blocks.len();
+    let tasks: Vec<_> = blocks(y, &plan.tiles, &plan.channel_blocks)
+        .into_iter()
+        .zip(chunks)
+        .enumerate()
+        .collect();
+    tasks.into_par_iter().for_each(|(i, (mut out, partial))| {
+        let rows = plan.tiles[i / nb].clone();
+        let cols = plan.channel_blocks[i % nb].clone();
+        let bj = b.slice(s![.., cols.clone()]);
+        if direct {
+            let a = gemm::rows(&x[rows.start * k..rows.end * k], rows.len(), k);
+            gemm(1.0, &a, &bj, beta, &mut out);
+        } else {
+            with_tile(rows.len() * k, |col| {
+                super::im2col::im2col(x, s, rows.clone(), 0..s.kernel, col);
+                gemm(1.0, &gemm::rows(col, rows.len(), k), &bj, beta, &mut out);
+            });
+        }
+        if let (Some(partial), Some(shift)) = (partial, shift) {
+            let (sum, sq) = partial.split_at_mut(out.ncols());
+            let shift = &shift[cols];
+            for row in out.rows() {
+                let row = row.as_slice().expect("contiguous output rows");
+                accumulate_shifted(row, shift, sum, sq);
+            }
+        }
+    });
+    if let Some((_, stats)) = stats {
+        reduce_partials(partials, &plan, m, pixels, stats);
+    }
+}
+
+/// Sums the per-tile statistics in tile order into `stats = [Σ(y-k), Σ(y-k)², count]`.
+fn reduce_partials(partials: &[f64], plan: &Tiling, m: usize, count: usize, stats: &mut [f32]) {
+    let mut sum = vec![0.0f64; 2 * m];
+    let mut offset = 0;
+    for _ in &plan.tiles {
+        for cb in &plan.channel_blocks {
+            let len = cb.len();
+            let chunk = &partials[offset..offset + 2 * len];
+            for (j, c) in cb.clone().enumerate() {
+                sum[c] += chunk[j];
+                sum[m + c] += chunk[len + j];
+            }
+            offset += 2 * len;
+        }
+    }
+    for (dst, &v) in stats[..2 * m].iter_mut().zip(&sum) {
+        *dst = v as f32;
+    }
+    stats[2 * m] = count as f32;
+}

@@ -1,0 +1,11 @@
+//! 2-d convolution on NHWC tensors with OHWI weights: forward, input gradient and weight
+//! gradient, all as tiled sgemm products over patch matrices.
+
+mod backward_data;
+mod backward_filter;
+mod forward;
+mod im2col;
+
+pub(crate) use backward_data::conv_backward_data;
+pub(crate) use backward_filter::conv_backward_filter;
+pub(crate) use forward::conv_gemm;
