@@ -2,12 +2,21 @@
 
 use anyhow::{Result, bail};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, EvalCommand};
 use crate::commands::assign_embeddings::{self, AssignSettings};
+use crate::commands::assign_images::{self, AssignImages};
+use crate::commands::{bench, eval_knn, eval_linear, export, extract, import, pretrain};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Pretrain(args) => pretrain::run(&args),
+        Command::Eval(EvalCommand::Knn(args)) => eval_knn::run(&args),
+        Command::Eval(EvalCommand::Linear(args)) => eval_linear::run(&args),
+        Command::Extract(args) => extract::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Assign(args) => {
             let settings = AssignSettings {
                 epsilon: args.epsilon,
@@ -15,27 +24,25 @@ pub fn run(cli: Cli) -> Result<()> {
                 normalize: args.normalize,
                 hard: args.hard,
             };
-            match (&args.embeddings, &args.prototypes, &args.weights) {
-                (Some(e), Some(p), _) => assign_embeddings::run(e, p, &args.output, settings),
-                _ => bail!("`swav assign` needs --embeddings and --prototypes"),
+            match (
+                &args.embeddings,
+                &args.prototypes,
+                &args.weights,
+                &args.data,
+            ) {
+                (Some(e), Some(p), _, _) => assign_embeddings::run(e, p, &args.output, settings),
+                (_, _, Some(weights), Some(data)) => assign_images::run(AssignImages {
+                    weights,
+                    data,
+                    output: &args.output,
+                    image_size: args.image_size,
+                    settings,
+                }),
+                _ => bail!(
+                    "`swav assign` needs --embeddings and --prototypes, or --weights and --data"
+                ),
             }
         }
-        other => bail!(
-            "`{}` is not available in this build yet",
-            command_name(&other)
-        ),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Pretrain(_) => "swav pretrain",
-        Command::Eval(_) => "swav eval",
-        Command::Extract(_) => "swav extract",
-        Command::Assign(_) => "swav assign",
-        Command::Export(_) => "swav export",
-        Command::Import(_) => "swav import",
-        Command::Bench(_) => "swav bench",
     }
 }
 

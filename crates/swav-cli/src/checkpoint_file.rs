@@ -245,6 +245,27 @@ impl CheckpointFile {
         h.finalize()
     }
 
+    /// Adds every tensor of a safetensors file (e.g. a model export), keys prefixed.
+    pub fn add_safetensors(&mut self, bytes: &[u8], prefix: &str) -> Result<(), String> {
+        let parsed = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+        for (name, view) in parsed.tensors() {
+            let dtype = match view.dtype() {
+                Dtype::F32 => ElementType::F32,
+                Dtype::I64 => ElementType::I64,
+                other => return Err(format!("tensor `{name}` has unsupported type {other:?}")),
+            };
+            self.tensors.insert(
+                format!("{prefix}{name}"),
+                StoredTensor {
+                    dtype,
+                    shape: view.shape().to_vec(),
+                    bytes: view.data().to_vec(),
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// A metadata value, or a corrupt-file error naming the key.
     pub fn meta(&self, key: &str) -> Result<&str, String> {
         self.metadata

@@ -66,6 +66,10 @@ pub struct PretrainArgs {
     /// Stop after this many iterations of this invocation (the run can be resumed).
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<u64>,
+    /// Multi-GPU: hand rank 0's NCCL id to the others through this file on a shared
+    /// filesystem (unique per job) instead of TCP at MASTER_ADDR:MASTER_PORT+1.
+    #[arg(long, value_name = "FILE")]
+    pub rendezvous_file: Option<PathBuf>,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

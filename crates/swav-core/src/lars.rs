@@ -90,7 +90,7 @@ impl<T: Real> Lars<T> {
 
     /// One LARC + SGD step of a single tensor on the device. `state` tracks whether its
     /// momentum buffer exists yet (the first step initialises it with the gradient).
-    pub fn step<O: HeadOps<T>>(
+    pub fn step<O: HeadOps<T> + ?Sized>(
         &self,
         ops: &mut O,
         param: &mut O::Buf,
@@ -138,7 +138,7 @@ pub struct LarsParam<'a, B> {
 impl<T: Real> Lars<T> {
     /// One LARC + SGD step of every tensor in `params`, one after the other (a backend with
     /// a fused multi-tensor update reproduces exactly this, using [`Lars::scaling`]).
-    pub fn step_all<O: HeadOps<T>>(
+    pub fn step_all<O: HeadOps<T> + ?Sized>(
         &self,
         ops: &mut O,
         params: &mut [LarsParam<'_, O::Buf>],

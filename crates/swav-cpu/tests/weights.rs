@@ -15,6 +15,7 @@ fn config(arch: Arch, width: usize) -> SwavConfig {
         trunk: TrunkConfig {
             arch,
             width,
+            base_width: 64,
             small_stem: false,
         },
         hidden_dim: 2048,

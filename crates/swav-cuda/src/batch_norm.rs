@@ -5,27 +5,7 @@
 
 use crate::kernels::len_arg;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
-
-/// Where a convolution writes the batch-norm statistics of its output (mirrors
-/// `swav_nn::StatsOutput`; see [`CudaBackend::batch_norm_stats`]).
-#[derive(Debug)]
-pub struct StatsOutput<'a, Buf> {
-    /// The per-channel shift `k` (the batch norm's running mean).
-    pub shift: &'a Buf,
-    /// The statistics, `[Σ(y-k), Σ(y-k)², rows]`.
-    pub stats: &'a mut Buf,
-}
-
-/// The length of a batch-norm statistics buffer: `[Σ(x-k) (C), Σ(x-k)² (C), count]` with `k`
-/// the per-channel shift, or in the backward pass `[Σg (C), Σg·x̂ (C), 0]`.
-pub const fn batch_norm_stats_len(channels: usize) -> usize {
-    2 * channels + 1
-}
-
-/// The length of a batch-norm "saved" buffer: `[mean (C), 1/√(var + eps) (C), count]`.
-pub const fn batch_norm_saved_len(channels: usize) -> usize {
-    2 * channels + 1
-}
+use swav_nn::{batch_norm_saved_len, batch_norm_stats_len};
 
 /// Threads per block of the per-channel kernels.
 const CHANNEL_THREADS: u32 = 256;

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaStream;
 
-use crate::batch_norm::StatsOutput;
 use crate::cudnn::{ConvEngine, ConvOperands};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
 use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
+use swav_nn::StatsOutput;
 
 impl CudaBackend {
     /// `y = conv(x, weight)`. When `stats` is given it also receives the per-channel

@@ -12,7 +12,7 @@
 //! when the set of tensors with a gradient changes (the prototypes unfreeze).
 
 use cudarc::driver::{CudaSlice, DevicePtr};
-use swav_core::{Lars, MomentumState, ParamKind};
+use swav_core::{Lars, LarsParam, ParamKind};
 
 use crate::kernels::KernelArg;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
@@ -24,22 +24,6 @@ const THREADS: u32 = 256;
 /// Flag bits of the tensor table (see `optimizer.cu`).
 const FLAG_BIAS_OR_NORM: u64 = 1;
 const FLAG_FIRST_STEP: u64 = 2;
-
-/// One parameter tensor of a [`CudaBackend::lars_step`].
-#[derive(Debug)]
-pub struct LarsParam<'a> {
-    /// The f32 master weights, updated in place.
-    pub param: &'a mut CudaBuffer,
-    /// Its f32 gradient; `None` skips the tensor entirely (no decay, no momentum), as for
-    /// the frozen prototypes.
-    pub grad: Option<&'a CudaBuffer>,
-    /// The f32 momentum buffer, of the parameter's length.
-    pub momentum: &'a mut CudaBuffer,
-    /// Whether the momentum buffer holds a value yet; set by the step.
-    pub state: &'a mut MomentumState,
-    /// Weight or bias/norm parameter (for `Lars::exclude_bias_and_norm`).
-    pub kind: ParamKind,
-}
 
 /// The device copy of the tensor table and the per-tensor scalings.
 #[derive(Debug, Default)]
@@ -55,7 +39,7 @@ impl CudaBackend {
     pub fn lars_step(
         &mut self,
         lars: &Lars<f32>,
-        params: &mut [LarsParam<'_>],
+        params: &mut [LarsParam<'_, CudaBuffer>],
         lr: f32,
     ) -> Result<(), CudaError> {
         let active: Vec<usize> = (0..params.len())

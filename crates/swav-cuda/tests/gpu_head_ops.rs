@@ -470,7 +470,7 @@ fn sgd_and_multi_tensor_lars_match_the_reference() {
             )
             .unwrap();
         }
-        let mut params: Vec<LarsParam<'_>> = gp
+        let mut params: Vec<LarsParam<'_, swav_cuda::CudaBuffer>> = gp
             .iter_mut()
             .zip(gb.iter_mut())
             .zip(gs.iter_mut())

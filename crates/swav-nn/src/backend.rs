@@ -1,6 +1,6 @@
 //! The [`Backend`] trait: every device operation the SwAV model needs.
 
-use swav_core::HeadOps;
+use swav_core::{HeadOps, Lars, LarsParam};
 
 use crate::shapes::{Conv2dShape, Pool2dShape};
 
@@ -286,4 +286,18 @@ pub trait Backend: HeadOps<f32> {
         eps: f32,
         dx: &mut Self::Buf,
     ) -> Result<(), Self::Error>;
+
+    // ----- optimiser -----
+
+    /// One LARC + SGD step of every parameter in `params` (those without a gradient are
+    /// skipped). The default runs [`Lars::step_all`], one tensor after the other; a backend
+    /// may fuse it, reproducing the same arithmetic.
+    fn lars_step(
+        &mut self,
+        lars: &Lars<f32>,
+        params: &mut [LarsParam<'_, Self::Buf>],
+        lr: f32,
+    ) -> Result<(), Self::Error> {
+        lars.step_all(self, params, lr)
+    }
 }

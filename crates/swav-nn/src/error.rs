@@ -37,7 +37,10 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ZeroWidth => write!(f, "model config: the width multiplier must be at least 1"),
+            Self::ZeroWidth => write!(
+                f,
+                "model config: the width multiplier and the base width must be at least 1"
+            ),
             Self::ZeroOutputDim => {
                 write!(
                     f,

@@ -43,11 +43,7 @@ pub fn run(
     }
     let codes = assign(&z, &w, settings)?;
     if settings.hard {
-        let clusters: Array1<i64> = codes
-            .axis_iter(Axis(0))
-            .map(|row| argmax(row.iter().copied()) as i64)
-            .collect();
-        write_indices(output, &clusters)?;
+        write_indices(output, &hard_clusters(&codes))?;
     } else {
         write_matrix(output, &codes.mapv(|v| v as f32))?;
     }
@@ -92,6 +88,14 @@ pub fn assign(z: &Array2<f64>, w: &Array2<f64>, settings: AssignSettings) -> Res
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Array2::from_shape_vec((n, k), codes).expect("n × k codes"))
+}
+
+/// The arg-max cluster of every row of the codes.
+pub fn hard_clusters(codes: &Array2<f64>) -> Array1<i64> {
+    codes
+        .axis_iter(Axis(0))
+        .map(|row| argmax(row.iter().copied()) as i64)
+        .collect()
 }
 
 fn unit_rows(m: &Array2<f64>) -> Array2<f64> {

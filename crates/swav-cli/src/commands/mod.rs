@@ -1,3 +1,12 @@
 //! The subcommands' implementations.
 
 pub mod assign_embeddings;
+pub mod assign_images;
+pub mod bench;
+pub mod eval_knn;
+pub mod eval_linear;
+pub mod export;
+pub mod extract;
+pub mod import;
+pub mod model_loading;
+pub mod pretrain;

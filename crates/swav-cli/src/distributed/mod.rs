@@ -2,4 +2,5 @@
 //! hands rank 0's NCCL id to the others.
 
 pub mod mpi;
+pub mod nccl;
 pub mod rendezvous;

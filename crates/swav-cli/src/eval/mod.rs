@@ -1,3 +1,6 @@
 //! Evaluation of frozen features.
 
+pub mod data;
+pub mod features;
 pub mod knn;
+pub mod linear_probe;

@@ -360,6 +360,7 @@ pub fn check_golden_swav<B: Backend>(b: &mut B) {
         trunk: TrunkConfig {
             arch: Arch::ResNet18,
             width: 1,
+            base_width: 64,
             small_stem: true,
         },
         hidden_dim: golden.meta("hidden").parse().expect("hidden"),

@@ -22,6 +22,7 @@ pub fn small_config() -> SwavConfig {
         trunk: TrunkConfig {
             arch: Arch::ResNet18,
             width: 1,
+            base_width: 64,
             small_stem: true,
         },
         hidden_dim: 32,

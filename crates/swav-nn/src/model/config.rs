@@ -39,8 +39,12 @@ impl Arch {
 pub struct TrunkConfig {
     /// The depth.
     pub arch: Arch,
-    /// The width multiplier `w` (SwAV's `widen`): stem and stage widths are `64·w·2^i`.
+    /// The width multiplier `w` (SwAV's `widen`): stem and stage widths are
+    /// `base_width·w·2^i`.
     pub width: usize,
+    /// Channels of the stem and the first stage at width 1: 64 for torchvision's ResNets;
+    /// smaller values give narrow ResNets for small images and CPU runs.
+    pub base_width: usize,
     /// The small-image stem (3×3 convolution, stride 1, no max pooling) for 32-96 px
     /// inputs, instead of the 7×7 stride-2 convolution and max pooling.
     pub small_stem: bool,
@@ -52,18 +56,19 @@ impl TrunkConfig {
         Self {
             arch,
             width: 1,
+            base_width: 64,
             small_stem: false,
         }
     }
 
-    /// Channels after the stem: `64·w`.
+    /// Channels after the stem: `base_width·w`.
     pub fn stem_channels(&self) -> usize {
-        64 * self.width
+        self.base_width * self.width
     }
 
-    /// The pooled feature dimension: `512·w·expansion` (2048 for ResNet-50).
+    /// The pooled feature dimension: `8·base_width·w·expansion` (2048 for ResNet-50).
     pub fn feature_dim(&self) -> usize {
-        512 * self.width * self.arch.expansion()
+        8 * self.stem_channels() * self.arch.expansion()
     }
 }
 
@@ -93,7 +98,7 @@ impl SwavConfig {
 
     /// Checks the configuration can be built.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.trunk.width == 0 {
+        if self.trunk.width == 0 || self.trunk.base_width == 0 {
             return Err(ConfigError::ZeroWidth);
         }
         if self.output_dim == 0 {

@@ -569,6 +569,11 @@ impl<B: Backend> SwavModel<B> {
         Ok(())
     }
 
+    /// The prototype matrix (`K × D`, one prototype per row); `None` without prototypes.
+    pub fn prototypes(&self) -> Option<&B::Buf> {
+        self.prototypes.as_ref().map(|p| &p.weight.value)
+    }
+
     /// The prototype matrix (`K × D`, one prototype per row), for
     /// [`swav_core::normalize_prototypes`] before each step; `None` without prototypes.
     pub fn prototypes_mut(&mut self) -> Option<&mut B::Buf> {

@@ -538,7 +538,7 @@ impl SwavResNet50 {
             self.backward_trunk(b, g, dfeat, t)?;
         }
 
-        let mut params: Vec<LarsParam<'_>> = self
+        let mut params: Vec<LarsParam<'_, swav_cuda::CudaBuffer>> = self
             .params()
             .into_iter()
             .map(|p| LarsParam {

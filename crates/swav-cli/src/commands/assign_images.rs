@@ -1,0 +1,115 @@
+//! `swav assign --weights CKPT --data DIR`: cluster assignments of images to a trained
+//! model's prototypes, balanced with Sinkhorn over the whole set.
+
+use anyhow::{Result, anyhow, bail};
+use ndarray::Array2;
+use swav_augment::transform::eval::{EvalConfig, EvalMode};
+use swav_nn::Backend;
+
+use super::assign_embeddings::{AssignSettings, assign};
+use super::model_loading::load_model;
+use crate::config::Device;
+use crate::device::{BackendJob, on_device};
+use crate::eval::features::extract;
+use crate::npy::{write_indices, write_matrix};
+use crate::train::data::open_folder;
+use crate::weights_source::WeightsSource;
+
+/// What to assign and where to write it.
+pub struct AssignImages<'a> {
+    /// The trained model.
+    pub weights: &'a std::path::Path,
+    /// The images.
+    pub data: &'a std::path::Path,
+    /// The .npy to write.
+    pub output: &'a std::path::Path,
+    /// Crop size (default: the model's training size).
+    pub image_size: Option<usize>,
+    /// Sinkhorn and output settings.
+    pub settings: AssignSettings,
+}
+
+/// Runs the assignment of images.
+pub fn run(request: AssignImages<'_>) -> Result<()> {
+    let weights = WeightsSource::read(request.weights)?;
+    on_device(Device::Cpu, 0, Job { request, weights })
+}
+
+struct Job<'a> {
+    request: AssignImages<'a>,
+    weights: WeightsSource,
+}
+
+impl BackendJob for Job<'_> {
+    type Output = ();
+    fn run<B: Backend>(self, b: &mut B) -> Result<()> {
+        let r = &self.request;
+        let config = self.weights.model_config()?;
+        if config.prototypes == 0 {
+            bail!(
+                "{} has no prototypes: assign needs a SwAV checkpoint or the official layout",
+                r.weights.display()
+            );
+        }
+        let dataset = open_folder(r.data)?;
+        let names: Vec<String> = (0..dataset.len()).map(|i| dataset.sample_name(i)).collect();
+        let size = r
+            .image_size
+            .or_else(|| {
+                self.weights
+                    .training_config()
+                    .ok()
+                    .flatten()
+                    .map(|c| c.size_crops[0])
+            })
+            .unwrap_or(224);
+        let transform = EvalConfig {
+            size: size as u32,
+            mode: EvalMode::ResizeCenterCrop,
+            ..EvalConfig::default()
+        };
+        let mut model = load_model(b, &self.weights)?;
+        let features = extract(b, &mut model, dataset, transform, 64, 4)?;
+        let rows = features.indices.len();
+        let dev = |e: B::Error| anyhow!("device error: {e}");
+        let mut feature_buf = b.zeros(rows * model.feature_dim()).map_err(dev)?;
+        b.upload(
+            features.values.as_slice().expect("standard layout"),
+            &mut feature_buf,
+            0,
+        )
+        .map_err(dev)?;
+        let mut embeddings = b.zeros(rows * config.output_dim).map_err(dev)?;
+        model
+            .forward_eval_head(b, &feature_buf, rows, &mut embeddings, None)
+            .map_err(dev)?;
+        let mut z = vec![0.0f32; rows * config.output_dim];
+        b.download(&embeddings, 0, &mut z).map_err(dev)?;
+        let prototypes = model.prototypes().expect("checked above");
+        let mut w = vec![0.0f32; config.prototypes * config.output_dim];
+        b.download(prototypes, 0, &mut w).map_err(dev)?;
+        let z = Array2::from_shape_vec((rows, config.output_dim), z)?.mapv(f64::from);
+        let w = Array2::from_shape_vec((config.prototypes, config.output_dim), w)?.mapv(f64::from);
+        let codes = assign(&z, &w, r.settings)?;
+        if r.settings.hard {
+            write_indices(r.output, &super::assign_embeddings::hard_clusters(&codes))?;
+        } else {
+            write_matrix(r.output, &codes.mapv(|v| v as f32))?;
+        }
+        let names_path = r.output.with_extension("names.txt");
+        let listed: Vec<&str> = features
+            .indices
+            .iter()
+            .map(|&i| names[i].as_str())
+            .collect();
+        std::fs::write(&names_path, listed.join("\n") + "\n")
+            .map_err(|e| anyhow!("cannot write {}: {e}", names_path.display()))?;
+        eprintln!(
+            "assigned {rows} images to {} prototypes -> {} (row order in {})",
+            config.prototypes,
+            r.output.display(),
+            names_path.display()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! `swav export`: a checkpoint's weights as torchvision-compatible safetensors.
+
+use anyhow::{Context, Result, anyhow};
+use swav_nn::{ExportOptions, export_safetensors};
+
+use super::model_loading::load_model;
+use crate::cli::ExportArgs;
+use crate::weights_source::WeightsSource;
+
+/// Runs `swav export`.
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let weights = WeightsSource::read(&args.checkpoint)?;
+    if !matches!(weights, WeightsSource::Checkpoint(_)) {
+        anyhow::bail!(
+            "{} is not a swav checkpoint (it has no swav format tag)",
+            args.checkpoint.display()
+        );
+    }
+    let mut b = swav_cpu::CpuBackend::new();
+    let model = load_model(&mut b, &weights)?;
+    let options = if args.official_layout {
+        ExportOptions {
+            prefix: Some("module.".into()),
+            trunk_only: false,
+        }
+    } else {
+        ExportOptions {
+            prefix: None,
+            trunk_only: true,
+        }
+    };
+    let bytes =
+        export_safetensors(&model, &mut b, &options).map_err(|e| anyhow!("exporting: {e}"))?;
+    write_atomic(&args.output, &bytes)?;
+    eprintln!(
+        "wrote {} ({}, {} tensors)",
+        args.output.display(),
+        if args.official_layout {
+            "official SwAV layout: module.-prefixed, head and prototypes"
+        } else {
+            "torchvision trunk"
+        },
+        safetensors::SafeTensors::deserialize(&bytes)
+            .map(|t| t.len())
+            .unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("cannot write {}", path.display()))
+}

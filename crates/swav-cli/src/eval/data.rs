@@ -1,0 +1,84 @@
+//! The images an evaluation command reads, and how they are transformed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use swav_augment::dataset::{Dataset, SyntheticDataset};
+use swav_augment::transform::eval::{EvalConfig, EvalMode};
+
+use crate::config::PretrainConfig;
+use crate::presets::Preset;
+use crate::train::data::{open_folder, synthetic_config};
+
+/// Train and validation images with their evaluation transform.
+pub struct EvalData {
+    /// Training images (k-NN memory, linear-probe training).
+    pub train: Arc<dyn Dataset>,
+    /// Validation images.
+    pub val: Arc<dyn Dataset>,
+    /// The deterministic evaluation transform.
+    pub transform: EvalConfig,
+}
+
+/// `DIR/train` and `DIR/val`, or the synthetic splits of the run that trained the weights
+/// (or of the demo preset for plain weights). `image_size` overrides the crop size.
+pub fn eval_data(
+    data: Option<&Path>,
+    training: Option<&PretrainConfig>,
+    image_size: Option<usize>,
+) -> Result<EvalData> {
+    match data {
+        Some(dir) => {
+            let (train, val) = (dir.join("train"), dir.join("val"));
+            for split in [&train, &val] {
+                if !split.is_dir() {
+                    bail!(
+                        "evaluation data {} must contain train/ and val/ image folders; {} is missing",
+                        dir.display(),
+                        split.display()
+                    );
+                }
+            }
+            let size = image_size
+                .or_else(|| training.map(|c| c.size_crops[0]))
+                .unwrap_or(224);
+            Ok(EvalData {
+                train: open_folder(&train)?,
+                val: open_folder(&val)?,
+                transform: EvalConfig {
+                    size: size as u32,
+                    mode: EvalMode::ResizeCenterCrop,
+                    ..EvalConfig::default()
+                },
+            })
+        }
+        None => {
+            let base = match training {
+                Some(c) if c.data.is_none() => c.clone(),
+                _ => Preset::Demo.config(),
+            };
+            let synthetic = synthetic_config(&base);
+            let val_per_class = (base.synthetic_images_per_class / 2).max(20);
+            let (train, val) = SyntheticDataset::train_val(synthetic, val_per_class)?;
+            let size = image_size.unwrap_or(base.synthetic_image_size);
+            Ok(EvalData {
+                train: Arc::new(train),
+                val: Arc::new(val),
+                transform: EvalConfig {
+                    size: size as u32,
+                    mode: EvalMode::Resize,
+                    ..EvalConfig::default()
+                },
+            })
+        }
+    }
+}
+
+/// Labels of every row, or an error saying the images must be labelled.
+pub fn require_labels(labels: &[Option<usize>]) -> Result<Vec<usize>> {
+    labels
+        .iter()
+        .map(|l| l.ok_or_else(|| anyhow::anyhow!("evaluation needs labelled images (an ImageFolder layout with one sub-folder per class)")))
+        .collect()
+}

@@ -1,0 +1,74 @@
+//! Pooled trunk features of a dataset, through a model in evaluation mode.
+
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow};
+use ndarray::Array2;
+use swav_augment::dataset::Dataset;
+use swav_augment::loader::{EvalLoader, EvalLoaderConfig};
+use swav_augment::transform::eval::{EvalConfig, EvalTransform};
+use swav_nn::{Backend, SwavModel};
+
+/// Features (`images × feature_dim`) with the labels and dataset indices of their rows
+/// (unreadable images are left out and reported by the loader).
+pub struct Features {
+    /// One row per image.
+    pub values: Array2<f32>,
+    /// Labels, when the dataset has them.
+    pub labels: Vec<Option<usize>>,
+    /// Dataset index of each row.
+    pub indices: Vec<usize>,
+}
+
+/// Runs every image of `dataset` through the trunk (running statistics).
+pub fn extract<B: Backend>(
+    b: &mut B,
+    model: &mut SwavModel<B>,
+    dataset: Arc<dyn Dataset>,
+    transform: EvalConfig,
+    batch_size: usize,
+    workers: usize,
+) -> Result<Features> {
+    let size = transform.size as usize;
+    let loader = EvalLoader::new(
+        dataset,
+        EvalTransform::new(transform)?,
+        EvalLoaderConfig {
+            batch_size,
+            workers,
+            ..EvalLoaderConfig::default()
+        },
+    )?;
+    let dim = model.feature_dim();
+    let mut images = b
+        .alloc_activation(batch_size * size * size * 3)
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut features = b.zeros(batch_size * dim).map_err(|e| anyhow!("{e}"))?;
+    let mut host = vec![0.0f32; batch_size * dim];
+    let mut values = Vec::new();
+    let (mut labels, mut indices) = (Vec::new(), Vec::new());
+    for batch in loader.batches()? {
+        let batch = batch?;
+        let group = batch.group(0).expect("one resolution group");
+        let n = group.batch();
+        b.upload(group.data(), &mut images, 0)
+            .map_err(|e| anyhow!("{e}"))?;
+        model
+            .forward_eval_features(b, &images, n, size, size, &mut features)
+            .map_err(|e| anyhow!("{e}"))?;
+        b.download(&features, 0, &mut host[..n * dim])
+            .map_err(|e| anyhow!("{e}"))?;
+        values.extend_from_slice(&host[..n * dim]);
+        match batch.labels() {
+            Some(l) => labels.extend(l.iter().map(|&c| Some(c))),
+            None => labels.extend(std::iter::repeat_n(None, n)),
+        }
+        indices.extend_from_slice(batch.indices());
+    }
+    let rows = indices.len();
+    Ok(Features {
+        values: Array2::from_shape_vec((rows, dim), values).expect("rows × dim"),
+        labels,
+        indices,
+    })
+}

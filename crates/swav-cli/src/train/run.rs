@@ -1,0 +1,441 @@
+//! The training loop: epochs of SwAV steps over the loader, with the schedule, the queue,
+//! metrics, progress, checkpoints and exact resume.
+//!
+//! Exact resume: everything a step depends on is either in the checkpoint (weights, running
+//! statistics, momentum buffers and whether they exist, the queue, the position) or a pure
+//! function of the configuration and the position (the learning rate, the prototype freeze,
+//! the shuffle and every augmentation, whose random streams are keyed by seed, epoch, sample
+//! and crop). On the CPU backend, whose arithmetic is deterministic, a run stopped and resumed
+//! therefore continues bit for bit as if it had not stopped.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use swav_core::{
+    Collective, FeatureQueue, Lars, LrSchedule, PrototypeFreeze, SinkhornConfig, Stabilization,
+};
+use swav_nn::{Backend, CropGroup, SwavModel};
+
+use super::data::training_loader;
+use super::model_spec::model_config;
+use super::optimizer::Optimizer;
+use super::progress::{CollapseWatch, Progress, ProgressLine};
+use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
+use super::step::{StepPlan, SwavStep};
+use crate::config::{PretrainConfig, SinkhornMode};
+use crate::metrics::{MetricsLog, StepRecord};
+use crate::weights_source::WeightsSource;
+
+/// The file names inside a run's output folder.
+pub mod files {
+    /// The latest checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    /// Numbered checkpoint copies.
+    pub const CHECKPOINTS_DIR: &str = "checkpoints";
+    /// The metrics log.
+    pub const METRICS: &str = "metrics.jsonl";
+    /// The resolved configuration.
+    pub const CONFIG: &str = "config.toml";
+}
+
+/// What to run.
+pub struct RunRequest<'a> {
+    /// The resolved configuration.
+    pub config: &'a PretrainConfig,
+    /// The output folder (exists and is writable).
+    pub output: &'a Path,
+    /// Continue from this checkpoint.
+    pub resume: Option<&'a LoadedCheckpoint>,
+    /// Start from these weights (not the optimiser state).
+    pub init_weights: Option<&'a WeightsSource>,
+    /// Stop after this many iterations of this invocation.
+    pub max_iterations: Option<u64>,
+    /// This process's rank.
+    pub rank: usize,
+    /// The number of processes.
+    pub world: usize,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunSummary {
+    /// Where the run stands (the next iteration).
+    pub position: RunPosition,
+    /// Whether every epoch is done (false: stopped by `--max-iterations`).
+    pub finished: bool,
+    /// Iterations run by this invocation.
+    pub iterations: u64,
+    /// Loss of the last iteration.
+    pub last_loss: f64,
+    /// Wall time of this invocation's iterations.
+    pub seconds: f64,
+    /// Images per second over this invocation (all ranks).
+    pub images_per_sec: f64,
+}
+
+/// Trains, and returns the model with a summary. `comm` spans all ranks; `bn_comm` is the
+/// batch-norm synchronisation group.
+pub fn train<B, C, G>(
+    b: &mut B,
+    comm: &C,
+    bn_comm: &G,
+    req: &RunRequest<'_>,
+) -> Result<(SwavModel<B>, RunSummary)>
+where
+    B: Backend,
+    C: Collective<B::Buf>,
+    G: Collective<B::Buf>,
+{
+    let config = req.config;
+    let main_rank = req.rank == 0;
+    let dev = |e: B::Error| anyhow!("device error: {e}");
+
+    let loader = training_loader(config, req.rank, req.world)?;
+    let iters_per_epoch = loader.iters_per_epoch() as u64;
+    if iters_per_epoch == 0 {
+        bail!(
+            "the dataset has too few images for one batch of {} per rank on {} rank(s) (drop_last)",
+            config.batch_size,
+            req.world
+        );
+    }
+
+    let mut model = SwavModel::new(b, model_config(config), config.seed)
+        .map_err(|e| anyhow!("building the model: {e}"))?;
+    let lars = Lars {
+        trust_coefficient: config.lars_trust as f32,
+        weight_decay: config.wd as f32,
+        momentum: config.momentum as f32,
+        exclude_bias_and_norm: config.lars_exclude_bias_and_norm,
+        ..Lars::default()
+    };
+    let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
+    let queue_rows =
+        FeatureQueue::<B::Buf>::rows_per_rank(config.queue_length, config.batch_size, req.world);
+    let mut queue: Option<FeatureQueue<B::Buf>> = None;
+    let mut position = RunPosition::default();
+
+    if let Some(ck) = req.resume {
+        ck.load_model(b, &mut model)?;
+        ck.load_optimizer(b, &model, &mut optimizer)?;
+        position = ck.position()?;
+        if let Some((values, [crops, rows, dim])) = ck.queue()? {
+            if crops != config.crops_for_assign.len()
+                || rows != queue_rows
+                || dim != config.feat_dim
+            {
+                bail!(
+                    "checkpoint {}: its queue is {crops} × {rows} × {dim} but this run needs {} × {queue_rows} × {}",
+                    ck.path.display(),
+                    config.crops_for_assign.len(),
+                    config.feat_dim
+                );
+            }
+            queue = Some(
+                FeatureQueue::from_host(b, &values, crops, rows, dim, config.batch_size)
+                    .map_err(dev)?,
+            );
+        }
+    } else if let Some(weights) = req.init_weights {
+        weights.load_into(b, &mut model)?;
+    }
+    if position.global_iteration != position.epoch * iters_per_epoch + position.iteration_in_epoch {
+        bail!(
+            "the checkpoint's position (epoch {}, iteration {}) does not fit {iters_per_epoch} iterations per epoch: \
+             was it written with another batch size, dataset or number of ranks?",
+            position.epoch,
+            position.iteration_in_epoch
+        );
+    }
+
+    let plan = StepPlan {
+        batch: config.batch_size,
+        crops: config.total_crops(),
+        prototypes: config.nmb_prototypes,
+        dim: config.feat_dim,
+        crops_for_assign: config.crops_for_assign.clone(),
+        temperature: config.temperature as f32,
+        sinkhorn: SinkhornConfig {
+            epsilon: config.epsilon as f32,
+            iterations: config.sinkhorn_iterations,
+            stabilization: match config.sinkhorn_mode {
+                SinkhornMode::Stable => Stabilization::Stable,
+                SinkhornMode::Plain => Stabilization::Plain,
+            },
+        },
+        freeze: PrototypeFreeze {
+            iterations: config.freeze_prototypes_niters,
+        },
+    };
+    let mut step = SwavStep::new(b, plan, queue_rows)?;
+    let schedule = LrSchedule {
+        base_lr: config.base_lr,
+        final_lr: config.final_lr,
+        start_warmup: config.start_warmup,
+        warmup_epochs: config.warmup_epochs,
+        epochs: config.epochs,
+        iters_per_epoch,
+    };
+
+    let groups_meta: Vec<(usize, usize)> = loader
+        .resolution_groups()
+        .iter()
+        .map(|g| (g.crops, g.size as usize))
+        .collect();
+    let mut inputs = Vec::with_capacity(groups_meta.len());
+    for &(crops, size) in &groups_meta {
+        inputs.push(
+            b.alloc_activation(crops * config.batch_size * size * size * 3)
+                .map_err(dev)?,
+        );
+    }
+
+    let metrics_path = req.output.join(files::METRICS);
+    let mut metrics = if main_rank {
+        if req.resume.is_some() {
+            truncate_metrics_from(&metrics_path, position.global_iteration)?;
+        }
+        Some(MetricsLog::open(&metrics_path, req.resume.is_some())?)
+    } else {
+        None
+    };
+
+    let total = schedule.len();
+    let progress = Progress::new(position.global_iteration, total, main_rank);
+    let mut collapse = CollapseWatch::new(
+        config.nmb_prototypes,
+        config.freeze_prototypes_niters + iters_per_epoch,
+        iters_per_epoch,
+    );
+    let images_per_step = (config.batch_size * req.world) as f64;
+    let started = Instant::now();
+    let mut window = (Instant::now(), 0u64);
+    let mut ran = 0u64;
+    let mut last_loss = f64::NAN;
+
+    for epoch in position.epoch..config.epochs {
+        if queue_rows > 0 && queue.is_none() && epoch >= config.epoch_queue_starts {
+            queue = Some(
+                FeatureQueue::new(
+                    b,
+                    config.crops_for_assign.len(),
+                    queue_rows,
+                    config.feat_dim,
+                    config.batch_size,
+                )
+                .map_err(dev)?,
+            );
+        }
+        if let Some(q) = queue.as_mut() {
+            q.start_epoch();
+        }
+        let first = if epoch == position.epoch {
+            position.iteration_in_epoch
+        } else {
+            0
+        };
+        for (offset, batch) in loader.epoch_from(epoch, first as usize)?.enumerate() {
+            let batch = batch?;
+            let it = first + offset as u64;
+            let global = epoch * iters_per_epoch + it;
+            let lr = schedule.lr(global);
+            for (g, group) in batch.groups().enumerate() {
+                b.upload(group.data(), &mut inputs[g], 0).map_err(dev)?;
+            }
+            let crop_groups: Vec<CropGroup<'_, B::Buf>> = inputs
+                .iter()
+                .zip(&groups_meta)
+                .map(|(images, &(crops, size))| CropGroup {
+                    images,
+                    crops,
+                    height: size,
+                    width: size,
+                })
+                .collect();
+            let log = global % config.log_every == 0 || global + 1 == total;
+            let report = step
+                .run(
+                    b,
+                    &mut model,
+                    &mut optimizer,
+                    comm,
+                    bn_comm,
+                    &crop_groups,
+                    queue.as_mut(),
+                    global,
+                    lr as f32,
+                    log,
+                )
+                .map_err(|e| {
+                    progress.finish();
+                    anyhow!(
+                        "{e}{}",
+                        if main_rank {
+                            format!(
+                                "; the last good checkpoint is {}",
+                                req.output.join(files::CHECKPOINT).display()
+                            )
+                        } else {
+                            String::new()
+                        }
+                    )
+                })?;
+            drop(batch);
+            ran += 1;
+            last_loss = report.loss;
+            position = advance(epoch, it, iters_per_epoch);
+
+            let images_per_sec = {
+                let (since, at) = window;
+                let secs = since.elapsed().as_secs_f64();
+                if log {
+                    window = (Instant::now(), ran);
+                }
+                images_per_step * (ran - at) as f64 / secs.max(1e-9)
+            };
+            if let (Some(m), Some(c)) = (metrics.as_mut(), report.collapse) {
+                m.write(&StepRecord {
+                    epoch,
+                    iteration: global,
+                    loss: report.loss,
+                    lr,
+                    codes_entropy: c.mean_code_entropy,
+                    prototypes_in_use: c.prototypes_in_use,
+                    samples_per_sec: images_per_sec,
+                    queue_in_use: report.queue_in_use,
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                })?;
+                if let Some(warning) = collapse.observe(global, report.loss) {
+                    progress.println(&warning);
+                }
+            }
+            progress.update(
+                &ProgressLine {
+                    epoch,
+                    epochs: config.epochs,
+                    iteration: global,
+                    loss: report.loss,
+                    lr,
+                    images_per_sec,
+                },
+                log,
+                main_rank,
+            );
+
+            let stop = req.max_iterations.is_some_and(|m| ran >= m);
+            let periodic = config.checkpoint_every_iters > 0
+                && (global + 1) % config.checkpoint_every_iters == 0;
+            if main_rank && (stop || periodic) && position.iteration_in_epoch != 0 {
+                save_run(
+                    &req.output.join(files::CHECKPOINT),
+                    b,
+                    &model,
+                    &optimizer,
+                    queue.as_ref(),
+                    position,
+                    config,
+                    req.world,
+                )?;
+            }
+            if stop && position.global_iteration < total {
+                progress.finish();
+                if position.iteration_in_epoch == 0 && main_rank {
+                    end_of_epoch(b, req, &model, &optimizer, queue.as_ref(), position, epoch)?;
+                }
+                return Ok((
+                    model,
+                    summary(position, false, ran, last_loss, started, images_per_step),
+                ));
+            }
+        }
+        if main_rank {
+            end_of_epoch(b, req, &model, &optimizer, queue.as_ref(), position, epoch)?;
+        }
+    }
+    progress.finish();
+    Ok((
+        model,
+        summary(position, true, ran, last_loss, started, images_per_step),
+    ))
+}
+
+/// The position after iteration `it` of `epoch`.
+fn advance(epoch: u64, it: u64, iters_per_epoch: u64) -> RunPosition {
+    let next = it + 1;
+    if next == iters_per_epoch {
+        RunPosition {
+            epoch: epoch + 1,
+            iteration_in_epoch: 0,
+            global_iteration: (epoch + 1) * iters_per_epoch,
+        }
+    } else {
+        RunPosition {
+            epoch,
+            iteration_in_epoch: next,
+            global_iteration: epoch * iters_per_epoch + next,
+        }
+    }
+}
+
+/// The epoch-end checkpoint, and its numbered copy every `checkpoint_freq` epochs and at the
+/// last epoch (as the official `ckp-<epoch>.pth`).
+fn end_of_epoch<B: Backend>(
+    b: &mut B,
+    req: &RunRequest<'_>,
+    model: &SwavModel<B>,
+    optimizer: &Optimizer<B>,
+    queue: Option<&FeatureQueue<B::Buf>>,
+    position: RunPosition,
+    epoch: u64,
+) -> Result<()> {
+    let config = req.config;
+    let latest = req.output.join(files::CHECKPOINT);
+    save_run(
+        &latest, b, model, optimizer, queue, position, config, req.world,
+    )?;
+    if epoch % config.checkpoint_freq == 0 || epoch + 1 == config.epochs {
+        let dir = req.output.join(files::CHECKPOINTS_DIR);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let copy: PathBuf = dir.join(format!("ckp-{epoch}.safetensors"));
+        std::fs::copy(&latest, &copy)
+            .with_context(|| format!("cannot write {}", copy.display()))?;
+    }
+    Ok(())
+}
+
+fn summary(
+    position: RunPosition,
+    finished: bool,
+    ran: u64,
+    last_loss: f64,
+    started: Instant,
+    images_per_step: f64,
+) -> RunSummary {
+    let seconds = started.elapsed().as_secs_f64();
+    RunSummary {
+        position,
+        finished,
+        iterations: ran,
+        last_loss,
+        seconds,
+        images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
+    }
+}
+
+/// Drops the records of iterations at or after `from` (they are about to be run again).
+fn truncate_metrics_from(path: &Path, from: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| serde_json::from_str::<StepRecord>(line).is_ok_and(|r| r.iteration < from))
+        .collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("cannot rewrite {}", path.display()))
+}

@@ -1,0 +1,238 @@
+//! One SwAV training iteration, in the official order (SWAV_SPEC §1-4): normalise the
+//! prototypes, forward every crop group, Sinkhorn codes of the assignment crops (with the
+//! queue), the swapped-prediction loss and its gradient, backward, average the gradients
+//! over ranks, drop the prototypes' gradient while they are frozen, and take the LARC step.
+
+use swav_core::{
+    AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective, FeatureQueue, LossWorkspace,
+    PrototypeFreeze, SinkhornConfig, SinkhornPath, SwappedPrediction, assign_codes,
+    normalize_prototypes, swapped_prediction_loss,
+};
+use swav_nn::{Backend, CropGroup, SwavModel};
+
+use super::optimizer::Optimizer;
+
+/// The fixed shape and hyper-parameters of every step of a run.
+#[derive(Debug, Clone)]
+pub struct StepPlan {
+    /// Images per rank.
+    pub batch: usize,
+    /// Crops per image (`V`).
+    pub crops: usize,
+    /// Prototypes (`K`).
+    pub prototypes: usize,
+    /// Embedding dimension (`D`).
+    pub dim: usize,
+    /// Assignment crops.
+    pub crops_for_assign: Vec<usize>,
+    /// Softmax temperature.
+    pub temperature: f32,
+    /// Sinkhorn settings.
+    pub sinkhorn: SinkhornConfig<f32>,
+    /// The prototype freeze.
+    pub freeze: PrototypeFreeze,
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// The loss (this rank's batch).
+    pub loss: f64,
+    /// Collapse measures of the first assignment crop's codes, when asked for.
+    pub collapse: Option<CollapseReport>,
+    /// Whether the queue's scores were used.
+    pub queue_in_use: bool,
+    /// Whether any Sinkhorn call took the log-domain path.
+    pub log_domain: bool,
+}
+
+/// A step that cannot complete.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    /// The backend failed.
+    #[error("device error: {0}")]
+    Device(String),
+    /// A collective operation failed (a peer died or timed out).
+    #[error("all-reduce failed: {0}")]
+    Collective(String),
+    /// The loss is NaN or infinite; no parameter was updated.
+    #[error("the loss became {loss} at iteration {iteration}; no update was applied")]
+    NonFiniteLoss {
+        /// The global iteration.
+        iteration: u64,
+        /// The value.
+        loss: f64,
+    },
+}
+
+/// The per-step buffers, allocated once.
+pub struct SwavStep<B: Backend> {
+    plan: StepPlan,
+    assignment: AssignmentWorkspace<B::Buf>,
+    loss: LossWorkspace<B::Buf>,
+    codes: Vec<B::Buf>,
+    d_scores: B::Buf,
+    host_codes: Vec<f32>,
+}
+
+fn device<E: std::fmt::Display>(e: E) -> StepFailure {
+    StepFailure::Device(e.to_string())
+}
+
+impl<B: Backend> SwavStep<B> {
+    /// Allocates the step's buffers; `queue_rows` is the per-rank queue length (0: none).
+    pub fn new(b: &mut B, plan: StepPlan, queue_rows: usize) -> Result<Self, StepFailure> {
+        let layout = AssignmentLayout {
+            batch: plan.batch,
+            prototypes: plan.prototypes,
+            dim: plan.dim,
+            crops_for_assign: &plan.crops_for_assign,
+        };
+        let assignment = AssignmentWorkspace::new(b, &layout, queue_rows).map_err(device)?;
+        let loss = LossWorkspace::new(b, &loss_layout(&plan)).map_err(device)?;
+        let mut codes = Vec::new();
+        for _ in &plan.crops_for_assign {
+            codes.push(b.zeros(plan.batch * plan.prototypes).map_err(device)?);
+        }
+        let d_scores = b
+            .zeros(plan.crops * plan.batch * plan.prototypes)
+            .map_err(device)?;
+        let host_codes = vec![0.0; plan.batch * plan.prototypes];
+        Ok(Self {
+            plan,
+            assignment,
+            loss,
+            codes,
+            d_scores,
+            host_codes,
+        })
+    }
+
+    /// The plan this step was built for.
+    pub fn plan(&self) -> &StepPlan {
+        &self.plan
+    }
+
+    /// Runs one iteration. `comm` spans every rank (Sinkhorn and gradients); `bn_comm` the
+    /// batch-norm synchronisation group.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run<C, G>(
+        &mut self,
+        b: &mut B,
+        model: &mut SwavModel<B>,
+        optimizer: &mut Optimizer<B>,
+        comm: &C,
+        bn_comm: &G,
+        groups: &[CropGroup<'_, B::Buf>],
+        queue: Option<&mut FeatureQueue<B::Buf>>,
+        iteration: u64,
+        lr: f32,
+        diagnostics: bool,
+    ) -> Result<StepReport, StepFailure>
+    where
+        C: Collective<B::Buf>,
+        G: Collective<B::Buf>,
+    {
+        let plan = &self.plan;
+        let (k, d) = (plan.prototypes, plan.dim);
+        let prototypes = model.prototypes_mut().expect("a SwAV model has prototypes");
+        normalize_prototypes(b, prototypes, k, d).map_err(device)?;
+        model
+            .forward_train(b, groups, plan.batch, bn_comm)
+            .map_err(step_error)?;
+
+        let layout = AssignmentLayout {
+            batch: plan.batch,
+            prototypes: k,
+            dim: d,
+            crops_for_assign: &plan.crops_for_assign,
+        };
+        let queue_present = queue.is_some();
+        let mut queue = queue;
+        let paths = {
+            let scores = model.scores().expect("forward ran");
+            let embeddings = model.embeddings().expect("forward ran");
+            let prototypes = model.prototypes().expect("a SwAV model has prototypes");
+            assign_codes(
+                b,
+                comm,
+                &layout,
+                scores,
+                embeddings,
+                prototypes,
+                queue.as_deref_mut(),
+                &plan.sinkhorn,
+                &mut self.assignment,
+                &mut self.codes,
+            )
+            .map_err(|e| match e {
+                swav_core::SinkhornError::Device(e) => device(e),
+                swav_core::SinkhornError::Collective(e) => StepFailure::Collective(e.to_string()),
+            })?
+        };
+        let queue_in_use = queue_present && queue.as_deref().is_some_and(|q| q.in_use());
+        let loss = {
+            let scores = model.scores().expect("forward ran");
+            swapped_prediction_loss(
+                b,
+                &loss_layout(plan),
+                scores,
+                &self.codes,
+                &mut self.loss,
+                Some(&mut self.d_scores),
+            )
+            .map_err(device)? as f64
+        };
+        if !loss.is_finite() {
+            return Err(StepFailure::NonFiniteLoss { iteration, loss });
+        }
+        let collapse = if diagnostics {
+            b.download(&self.codes[0], 0, &mut self.host_codes)
+                .map_err(device)?;
+            Some(CollapseReport::new(loss, &self.host_codes, plan.batch, k))
+        } else {
+            None
+        };
+
+        model.zero_grad(b).map_err(device)?;
+        model
+            .backward(b, &self.d_scores, bn_comm)
+            .map_err(step_error)?;
+        let world = comm.world_size();
+        if world > 1 {
+            for p in model.params_mut() {
+                comm.all_reduce_sum(p.grad)
+                    .map_err(|e| StepFailure::Collective(e.to_string()))?;
+                b.scale(p.grad, 1.0 / world as f32).map_err(device)?;
+            }
+        }
+        optimizer
+            .step(b, model, lr, plan.freeze.is_frozen(iteration))
+            .map_err(device)?;
+        Ok(StepReport {
+            loss,
+            collapse,
+            queue_in_use,
+            log_domain: paths.contains(&SinkhornPath::LogDomain),
+        })
+    }
+}
+
+fn loss_layout(plan: &StepPlan) -> SwappedPrediction<'_, f32> {
+    SwappedPrediction {
+        batch: plan.batch,
+        crops: plan.crops,
+        prototypes: plan.prototypes,
+        crops_for_assign: &plan.crops_for_assign,
+        temperature: plan.temperature,
+    }
+}
+
+fn step_error<D: std::fmt::Display, C: std::fmt::Display>(
+    e: swav_nn::StepError<D, C>,
+) -> StepFailure {
+    match e {
+        swav_nn::StepError::Device(e) => device(e),
+        swav_nn::StepError::Collective(e) => StepFailure::Collective(e.to_string()),
+    }
+}
