@@ -13,7 +13,7 @@ use crate::presets::Preset;
 
 /// SwAV self-supervised pretraining, evaluation and export.
 #[derive(Debug, Parser)]
-#[command(name = "swav", version, about, long_about = None, propagate_version = true)]
+#[command(name = "swav", version, about, long_about = None, propagate_version = true, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -15,7 +15,7 @@ use crate::eval::features::extract;
 use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, knn_accuracy};
 use crate::launcher::{LaunchEnv, Launcher};
 use crate::resolve::resolve_pretrain_config;
-use crate::train::data::{eval_transform, knn_datasets};
+use crate::train::data::{eval_transform, knn_datasets, training_loader};
 use crate::train::model_spec::model_config;
 use crate::train::progress::format_duration;
 use crate::train::run::{RunRequest, RunSummary, files, train};
@@ -55,11 +55,13 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         .map(|p| WeightsSource::read(p).context("--init-weights"))
         .transpose()?;
     let env = LaunchEnv::from_process_env()?;
+    let loader = training_loader(&config, env.rank, env.world_size)?;
     if env.rank == 0 {
         prepare_output(&args.output, &config)?;
     }
     let request = RunRequest {
         config: &config,
+        loader: &loader,
         output: &args.output,
         resume: resume.as_ref(),
         init_weights: init_weights.as_ref(),

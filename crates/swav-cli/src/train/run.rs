@@ -17,7 +17,7 @@ use swav_core::{
 };
 use swav_nn::{Backend, CropGroup, SwavModel};
 
-use super::data::training_loader;
+use swav_augment::loader::MultiCropLoader;
 use super::model_spec::model_config;
 use super::optimizer::Optimizer;
 use super::progress::{CollapseWatch, Progress, ProgressLine};
@@ -43,6 +43,8 @@ pub mod files {
 pub struct RunRequest<'a> {
     /// The resolved configuration.
     pub config: &'a PretrainConfig,
+    /// This rank's training loader.
+    pub loader: &'a MultiCropLoader,
     /// The output folder (exists and is writable).
     pub output: &'a Path,
     /// Continue from this checkpoint.
@@ -91,7 +93,7 @@ where
     let main_rank = req.rank == 0;
     let dev = |e: B::Error| anyhow!("device error: {e}");
 
-    let loader = training_loader(config, req.rank, req.world)?;
+    let loader = req.loader;
     let iters_per_epoch = loader.iters_per_epoch() as u64;
     if iters_per_epoch == 0 {
         bail!(

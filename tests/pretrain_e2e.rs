@@ -1,0 +1,88 @@
+//! `swav pretrain` end to end: outputs, exact resume, and a NaN loss.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_tiny_run_writes_checkpoints_metrics_and_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    swav_ok(&tiny_pretrain_args(s(&run), &[]));
+    for file in ["checkpoint.safetensors", "metrics.jsonl", "config.toml", "trunk.safetensors", "checkpoints/ckp-0.safetensors", "checkpoints/ckp-1.safetensors"] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+    let records = metrics(&run);
+    assert_eq!(records.len(), 8, "2 epochs × 4 iterations, logged every iteration");
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["iteration"], i as u64);
+        assert!(r["loss"].as_f64().unwrap().is_finite());
+        assert!(r["prototypes_in_use"].as_u64().unwrap() >= 1);
+    }
+    // The warm-up starts at 0 and reaches base_lr at the end of epoch 0.
+    assert_eq!(records[0]["lr"], 0.0);
+    assert_eq!(records[3]["lr"], 0.3);
+    // The exported trunk has torchvision's names and no head.
+    let trunk = tensors(&run.join("trunk.safetensors"));
+    assert!(trunk.contains_key("layer4.1.bn2.running_var"));
+    assert!(!trunk.keys().any(|k| k.starts_with("projection_head") || k.starts_with("prototypes")));
+    // --print-config shows the resolved settings.
+    let out = swav_ok(&tiny_pretrain_args(s(&run), &["--print-config"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nmb_prototypes = 10") && text.contains("epsilon = 0.05"), "{text}");
+}
+
+/// Model tensors and optimiser state, without the metadata (which holds timings).
+fn state(path: &std::path::Path) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<u8>)> {
+    tensors(path)
+}
+
+#[test]
+fn a_stopped_and_resumed_run_matches_the_uninterrupted_one_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A queue of 16 rows per crop from epoch 1 exercises its checkpointing too.
+    let extra = ["--epochs", "3", "--queue-length", "16", "--epoch-queue-starts", "1"];
+    let whole = dir.path().join("whole");
+    swav_ok(&tiny_pretrain_args(s(&whole), &extra));
+
+    // Stop mid-epoch (after 6 iterations: epoch 1, iteration 2, queue half full), then
+    // after 3 more (epoch 2, iteration 1), then finish.
+    let parts = dir.path().join("parts");
+    let mut first = tiny_pretrain_args(s(&parts), &extra);
+    first.extend(["--max-iterations", "6"]);
+    swav_ok(&first);
+    swav_ok(&["pretrain", "--output", s(&parts), "--resume", "--max-iterations", "3"]);
+    swav_ok(&["pretrain", "--output", s(&parts), "--resume"]);
+
+    let (a, b) = (metrics(&whole), metrics(&parts));
+    assert_eq!(a.len(), b.len(), "same number of logged iterations");
+    for (x, y) in a.iter().zip(&b) {
+        for key in ["iteration", "loss", "lr", "codes_entropy", "prototypes_in_use", "queue_in_use"] {
+            assert_eq!(x[key], y[key], "iteration {}: {key}", x["iteration"]);
+        }
+    }
+    assert!(a.iter().any(|r| r["queue_in_use"] == true), "the queue was used");
+    assert_eq!(state(&whole.join("checkpoint.safetensors")), state(&parts.join("checkpoint.safetensors")));
+}
+
+#[test]
+fn a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    swav_ok(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
+    let checkpoint = run.join("checkpoint.safetensors");
+    let before = std::fs::read(&checkpoint).unwrap();
+    let error = swav_error(&["pretrain", "--output", s(&run), "--resume", "--epochs", "3", "--base-lr", "1e38", "--final-lr", "1e38"]);
+    assert!(error.contains("loss became") && error.contains("no update was applied"), "{error}");
+    assert!(error.contains("checkpoint.safetensors"), "{error}");
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), before, "the last good checkpoint is untouched");
+}
+
+#[test]
+fn an_existing_run_is_not_overwritten_without_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    swav_ok(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
+    let error = swav_error(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
+    assert!(error.contains("already holds a run") && error.contains("--resume"), "{error}");
+}
