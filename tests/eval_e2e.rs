@@ -18,9 +18,18 @@ fn trained(dir: &Path) -> std::path::PathBuf {
 fn image_folder(dir: &Path) -> std::path::PathBuf {
     let root = dir.join("images");
     for (split, per_class) in [(SyntheticSplit::Train, 6), (SyntheticSplit::Val, 3)] {
-        let config = SyntheticConfig { image_size: 16, num_classes: 3, images_per_class: per_class, seed: 0 };
+        let config = SyntheticConfig {
+            image_size: 16,
+            num_classes: 3,
+            images_per_class: per_class,
+            seed: 0,
+        };
         let data = SyntheticDataset::new(config, split).unwrap();
-        let name = if split == SyntheticSplit::Train { "train" } else { "val" };
+        let name = if split == SyntheticSplit::Train {
+            "train"
+        } else {
+            "val"
+        };
         export_image_folder(&data, &root.join(name), ExportFormat::Png).unwrap();
     }
     root
@@ -32,12 +41,38 @@ fn knn_and_linear_probe_report_accuracies() {
     let ckpt = trained(dir.path());
     let out = swav_ok(&["eval", "knn", "--weights", s(&ckpt), "--k", "1", "5"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("k = 1") && text.contains("k = 5") && text.contains("top-1"), "{text}");
+    assert!(
+        text.contains("k = 1") && text.contains("k = 5") && text.contains("top-1"),
+        "{text}"
+    );
     let images = image_folder(dir.path());
-    let out = swav_ok(&["eval", "linear", "--weights", s(&ckpt), "--data", s(&images), "--epochs", "3", "--image-size", "16"]);
+    let out = swav_ok(&[
+        "eval",
+        "linear",
+        "--weights",
+        s(&ckpt),
+        "--data",
+        s(&images),
+        "--epochs",
+        "3",
+        "--image-size",
+        "16",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("best val top-1"), "{text}");
-    let out = swav_ok(&["eval", "linear", "--weights", s(&ckpt), "--data", s(&images), "--epochs", "1", "--image-size", "16", "--augment"]);
+    let out = swav_ok(&[
+        "eval",
+        "linear",
+        "--weights",
+        s(&ckpt),
+        "--data",
+        s(&images),
+        "--epochs",
+        "1",
+        "--image-size",
+        "16",
+        "--augment",
+    ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("best val top-1"));
 }
 
@@ -47,14 +82,36 @@ fn extract_and_assign_write_npy_files() {
     let ckpt = trained(dir.path());
     let images = image_folder(dir.path()).join("train");
     let features = dir.path().join("features.npy");
-    swav_ok(&["extract", "--weights", s(&ckpt), "--data", s(&images), "--output", s(&features), "--image-size", "16"]);
+    swav_ok(&[
+        "extract",
+        "--weights",
+        s(&ckpt),
+        "--data",
+        s(&images),
+        "--output",
+        s(&features),
+        "--image-size",
+        "16",
+    ]);
     let f: ndarray::Array2<f32> = ndarray_npy::read_npy(&features).unwrap();
     assert_eq!(f.dim(), (18, 8 * 8), "18 images × 512·(8/64) features");
-    let labels: ndarray::Array1<i64> = ndarray_npy::read_npy(dir.path().join("features.labels.npy")).unwrap();
+    let labels: ndarray::Array1<i64> =
+        ndarray_npy::read_npy(dir.path().join("features.labels.npy")).unwrap();
     assert_eq!(labels.len(), 18);
 
     let clusters = dir.path().join("clusters.npy");
-    swav_ok(&["assign", "--weights", s(&ckpt), "--data", s(&images), "--output", s(&clusters), "--hard", "--image-size", "16"]);
+    swav_ok(&[
+        "assign",
+        "--weights",
+        s(&ckpt),
+        "--data",
+        s(&images),
+        "--output",
+        s(&clusters),
+        "--hard",
+        "--image-size",
+        "16",
+    ]);
     let c: ndarray::Array1<i64> = ndarray_npy::read_npy(&clusters).unwrap();
     assert_eq!(c.len(), 18);
     assert!(c.iter().all(|&k| (0..10).contains(&k)));
@@ -62,16 +119,44 @@ fn extract_and_assign_write_npy_files() {
     assert_eq!(names.lines().count(), 18);
 
     // Embeddings and prototypes given directly: a balanced split of 6 points on 2 clusters.
-    let z = ndarray::array![[1.0f32, 0.0], [0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.1, 0.9], [0.0, 1.0]];
+    let z = ndarray::array![
+        [1.0f32, 0.0],
+        [0.9, 0.1],
+        [0.8, 0.2],
+        [0.2, 0.8],
+        [0.1, 0.9],
+        [0.0, 1.0]
+    ];
     let w = ndarray::array![[1.0f32, 0.0], [0.0, 1.0]];
-    let (zp, wp, out) = (dir.path().join("z.npy"), dir.path().join("w.npy"), dir.path().join("codes.npy"));
+    let (zp, wp, out) = (
+        dir.path().join("z.npy"),
+        dir.path().join("w.npy"),
+        dir.path().join("codes.npy"),
+    );
     ndarray_npy::write_npy(&zp, &z).unwrap();
     ndarray_npy::write_npy(&wp, &w).unwrap();
-    swav_ok(&["assign", "--embeddings", s(&zp), "--prototypes", s(&wp), "--output", s(&out)]);
+    swav_ok(&[
+        "assign",
+        "--embeddings",
+        s(&zp),
+        "--prototypes",
+        s(&wp),
+        "--output",
+        s(&out),
+    ]);
     let codes: ndarray::Array2<f32> = ndarray_npy::read_npy(&out).unwrap();
     assert_eq!(codes.dim(), (6, 2));
     assert!(codes[[0, 0]] > 0.9 && codes[[5, 1]] > 0.9);
-    swav_ok(&["assign", "--embeddings", s(&zp), "--prototypes", s(&wp), "--output", s(&out), "--hard"]);
+    swav_ok(&[
+        "assign",
+        "--embeddings",
+        s(&zp),
+        "--prototypes",
+        s(&wp),
+        "--output",
+        s(&out),
+        "--hard",
+    ]);
     let hard: ndarray::Array1<i64> = ndarray_npy::read_npy(&out).unwrap();
     assert_eq!(hard.to_vec(), vec![0, 0, 0, 1, 1, 1]);
 }
@@ -81,16 +166,43 @@ fn export_then_import_round_trips_the_weights() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = trained(dir.path());
     let official = dir.path().join("official.safetensors");
-    swav_ok(&["export", "--checkpoint", s(&ckpt), "--output", s(&official), "--official-layout"]);
+    swav_ok(&[
+        "export",
+        "--checkpoint",
+        s(&ckpt),
+        "--output",
+        s(&official),
+        "--official-layout",
+    ]);
     let exported = tensors(&official);
     assert!(exported.keys().all(|k| k.starts_with("module.")));
-    assert!(exported.contains_key("module.prototypes.weight") && exported.contains_key("module.projection_head.0.weight"));
+    assert!(
+        exported.contains_key("module.prototypes.weight")
+            && exported.contains_key("module.projection_head.0.weight")
+    );
 
     let imported = dir.path().join("imported.safetensors");
-    swav_ok(&["import", "--weights", s(&official), "--output", s(&imported)]);
+    swav_ok(&[
+        "import",
+        "--weights",
+        s(&official),
+        "--output",
+        s(&imported),
+    ]);
     let again = dir.path().join("again.safetensors");
-    swav_ok(&["export", "--checkpoint", s(&imported), "--output", s(&again), "--official-layout"]);
-    assert_eq!(tensors(&again), exported, "export → import → export is the identity");
+    swav_ok(&[
+        "export",
+        "--checkpoint",
+        s(&imported),
+        "--output",
+        s(&again),
+        "--official-layout",
+    ]);
+    assert_eq!(
+        tensors(&again),
+        exported,
+        "export → import → export is the identity"
+    );
 
     let trunk = dir.path().join("trunk.safetensors");
     swav_ok(&["export", "--checkpoint", s(&ckpt), "--output", s(&trunk)]);

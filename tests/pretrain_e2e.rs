@@ -9,11 +9,22 @@ fn a_tiny_run_writes_checkpoints_metrics_and_weights() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     swav_ok(&tiny_pretrain_args(s(&run), &[]));
-    for file in ["checkpoint.safetensors", "metrics.jsonl", "config.toml", "trunk.safetensors", "checkpoints/ckp-0.safetensors", "checkpoints/ckp-1.safetensors"] {
+    for file in [
+        "checkpoint.safetensors",
+        "metrics.jsonl",
+        "config.toml",
+        "trunk.safetensors",
+        "checkpoints/ckp-0.safetensors",
+        "checkpoints/ckp-1.safetensors",
+    ] {
         assert!(run.join(file).exists(), "{file} missing");
     }
     let records = metrics(&run);
-    assert_eq!(records.len(), 8, "2 epochs × 4 iterations, logged every iteration");
+    assert_eq!(
+        records.len(),
+        8,
+        "2 epochs × 4 iterations, logged every iteration"
+    );
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r["iteration"], i as u64);
         assert!(r["loss"].as_f64().unwrap().is_finite());
@@ -25,11 +36,18 @@ fn a_tiny_run_writes_checkpoints_metrics_and_weights() {
     // The exported trunk has torchvision's names and no head.
     let trunk = tensors(&run.join("trunk.safetensors"));
     assert!(trunk.contains_key("layer4.1.bn2.running_var"));
-    assert!(!trunk.keys().any(|k| k.starts_with("projection_head") || k.starts_with("prototypes")));
+    assert!(
+        !trunk
+            .keys()
+            .any(|k| k.starts_with("projection_head") || k.starts_with("prototypes"))
+    );
     // --print-config shows the resolved settings.
     let out = swav_ok(&tiny_pretrain_args(s(&run), &["--print-config"]));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("nmb_prototypes = 10") && text.contains("epsilon = 0.05"), "{text}");
+    assert!(
+        text.contains("nmb_prototypes = 10") && text.contains("epsilon = 0.05"),
+        "{text}"
+    );
 }
 
 /// Model tensors and optimiser state, without the metadata (which holds timings).
@@ -41,7 +59,14 @@ fn state(path: &std::path::Path) -> std::collections::BTreeMap<String, (Vec<usiz
 fn a_stopped_and_resumed_run_matches_the_uninterrupted_one_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     // A queue of 16 rows per crop from epoch 1 exercises its checkpointing too.
-    let extra = ["--epochs", "3", "--queue-length", "16", "--epoch-queue-starts", "1"];
+    let extra = [
+        "--epochs",
+        "3",
+        "--queue-length",
+        "16",
+        "--epoch-queue-starts",
+        "1",
+    ];
     let whole = dir.path().join("whole");
     swav_ok(&tiny_pretrain_args(s(&whole), &extra));
 
@@ -51,18 +76,38 @@ fn a_stopped_and_resumed_run_matches_the_uninterrupted_one_bit_for_bit() {
     let mut first = tiny_pretrain_args(s(&parts), &extra);
     first.extend(["--max-iterations", "6"]);
     swav_ok(&first);
-    swav_ok(&["pretrain", "--output", s(&parts), "--resume", "--max-iterations", "3"]);
+    swav_ok(&[
+        "pretrain",
+        "--output",
+        s(&parts),
+        "--resume",
+        "--max-iterations",
+        "3",
+    ]);
     swav_ok(&["pretrain", "--output", s(&parts), "--resume"]);
 
     let (a, b) = (metrics(&whole), metrics(&parts));
     assert_eq!(a.len(), b.len(), "same number of logged iterations");
     for (x, y) in a.iter().zip(&b) {
-        for key in ["iteration", "loss", "lr", "codes_entropy", "prototypes_in_use", "queue_in_use"] {
+        for key in [
+            "iteration",
+            "loss",
+            "lr",
+            "codes_entropy",
+            "prototypes_in_use",
+            "queue_in_use",
+        ] {
             assert_eq!(x[key], y[key], "iteration {}: {key}", x["iteration"]);
         }
     }
-    assert!(a.iter().any(|r| r["queue_in_use"] == true), "the queue was used");
-    assert_eq!(state(&whole.join("checkpoint.safetensors")), state(&parts.join("checkpoint.safetensors")));
+    assert!(
+        a.iter().any(|r| r["queue_in_use"] == true),
+        "the queue was used"
+    );
+    assert_eq!(
+        state(&whole.join("checkpoint.safetensors")),
+        state(&parts.join("checkpoint.safetensors"))
+    );
 }
 
 #[test]
@@ -72,10 +117,28 @@ fn a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     swav_ok(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
     let checkpoint = run.join("checkpoint.safetensors");
     let before = std::fs::read(&checkpoint).unwrap();
-    let error = swav_error(&["pretrain", "--output", s(&run), "--resume", "--epochs", "3", "--base-lr", "1e38", "--final-lr", "1e38"]);
-    assert!(error.contains("loss became") && error.contains("no update was applied"), "{error}");
+    let error = swav_error(&[
+        "pretrain",
+        "--output",
+        s(&run),
+        "--resume",
+        "--epochs",
+        "3",
+        "--base-lr",
+        "1e38",
+        "--final-lr",
+        "1e38",
+    ]);
+    assert!(
+        error.contains("loss became") && error.contains("no update was applied"),
+        "{error}"
+    );
     assert!(error.contains("checkpoint.safetensors"), "{error}");
-    assert_eq!(std::fs::read(&checkpoint).unwrap(), before, "the last good checkpoint is untouched");
+    assert_eq!(
+        std::fs::read(&checkpoint).unwrap(),
+        before,
+        "the last good checkpoint is untouched"
+    );
 }
 
 #[test]
@@ -84,5 +147,8 @@ fn an_existing_run_is_not_overwritten_without_resume() {
     let run = dir.path().join("run");
     swav_ok(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
     let error = swav_error(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
-    assert!(error.contains("already holds a run") && error.contains("--resume"), "{error}");
+    assert!(
+        error.contains("already holds a run") && error.contains("--resume"),
+        "{error}"
+    );
 }

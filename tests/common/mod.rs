@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 /// integration tests, into the same profile folder).
 pub fn swav_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/..");
     let bin = dir.join(format!("swav{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -51,11 +54,25 @@ pub fn swav_ok(args: &[&str]) -> Output {
 pub fn swav_error(args: &[&str]) -> String {
     let out = swav(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "swav {args:?} should fail; stderr:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "swav {args:?} should fail; stderr:\n{stderr}"
+    );
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(errors.len(), 1, "swav {args:?}: expected one error line, got:\n{stderr}");
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    assert_eq!(last, errors[0], "swav {args:?}: the error is not the last line:\n{stderr}");
+    assert_eq!(
+        errors.len(),
+        1,
+        "swav {args:?}: expected one error line, got:\n{stderr}"
+    );
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert_eq!(
+        last, errors[0],
+        "swav {args:?}: the error is not the last line:\n{stderr}"
+    );
     last.to_string()
 }
 

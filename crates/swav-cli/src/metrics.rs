@@ -13,7 +13,7 @@ pub struct StepRecord {
     pub epoch: u64,
     /// Global iteration (from 0).
     pub iteration: u64,
-    /// Swapped-prediction loss of this iteration (rank 0's batch).
+    /// Swapped-prediction loss of this iteration (mean over all ranks: the global batch).
     pub loss: f64,
     /// Learning rate used.
     pub lr: f64,

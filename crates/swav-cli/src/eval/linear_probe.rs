@@ -110,13 +110,14 @@ pub fn train_probe(
         on_epoch(epoch, top1);
         per_epoch.push(top1);
     }
-    let (best_epoch, best_top1) = per_epoch
-        .iter()
-        .copied()
-        .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (e, a)| {
-            if a > best.1 { (e, a) } else { best }
-        });
+    let (best_epoch, best_top1) =
+        per_epoch
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |best, (e, a)| {
+                if a > best.1 { (e, a) } else { best }
+            });
     Ok(ProbeResult {
         best_top1,
         best_epoch,

@@ -17,7 +17,6 @@ use swav_core::{
 };
 use swav_nn::{Backend, CropGroup, SwavModel};
 
-use swav_augment::loader::MultiCropLoader;
 use super::model_spec::model_config;
 use super::optimizer::Optimizer;
 use super::progress::{CollapseWatch, Progress, ProgressLine};
@@ -26,6 +25,7 @@ use super::step::{StepPlan, SwavStep};
 use crate::config::{PretrainConfig, SinkhornMode};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
+use swav_augment::loader::MultiCropLoader;
 
 /// The file names inside a run's output folder.
 pub mod files {
@@ -300,7 +300,7 @@ where
                 m.write(&StepRecord {
                     epoch,
                     iteration: global,
-                    loss: report.loss,
+                    loss: c.loss,
                     lr,
                     codes_entropy: c.mean_code_entropy,
                     prototypes_in_use: c.prototypes_in_use,
@@ -308,7 +308,7 @@ where
                     queue_in_use: report.queue_in_use,
                     elapsed_s: started.elapsed().as_secs_f64(),
                 })?;
-                if let Some(warning) = collapse.observe(global, report.loss) {
+                if let Some(warning) = collapse.observe(global, c.loss) {
                     progress.println(&warning);
                 }
             }

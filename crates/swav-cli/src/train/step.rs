@@ -38,7 +38,8 @@ pub struct StepPlan {
 pub struct StepReport {
     /// The loss (this rank's batch).
     pub loss: f64,
-    /// Collapse measures of the first assignment crop's codes, when asked for.
+    /// Collapse measures of the first assignment crop's codes, when asked for; its loss is
+    /// the mean over all ranks (the global batch's loss).
     pub collapse: Option<CollapseReport>,
     /// Whether the queue's scores were used.
     pub queue_in_use: bool,
@@ -189,7 +190,8 @@ impl<B: Backend> SwavStep<B> {
         let collapse = if diagnostics {
             b.download(&self.codes[0], 0, &mut self.host_codes)
                 .map_err(device)?;
-            Some(CollapseReport::new(loss, &self.host_codes, plan.batch, k))
+            let logged = mean_over_ranks(b, comm, loss)?;
+            Some(CollapseReport::new(logged, &self.host_codes, plan.batch, k))
         } else {
             None
         };
@@ -216,6 +218,25 @@ impl<B: Backend> SwavStep<B> {
             log_domain: paths.contains(&SinkhornPath::LogDomain),
         })
     }
+}
+
+/// The mean of `value` over all ranks (the loss of the global batch).
+fn mean_over_ranks<B: Backend, C: Collective<B::Buf>>(
+    b: &mut B,
+    comm: &C,
+    value: f64,
+) -> Result<f64, StepFailure> {
+    let world = comm.world_size();
+    if world == 1 {
+        return Ok(value);
+    }
+    let mut buf = b.zeros(1).map_err(device)?;
+    b.upload(&[value as f32], &mut buf, 0).map_err(device)?;
+    comm.all_reduce_sum(&mut buf)
+        .map_err(|e| StepFailure::Collective(e.to_string()))?;
+    let mut host = [0.0f32];
+    b.download(&buf, 0, &mut host).map_err(device)?;
+    Ok(host[0] as f64 / world as f64)
 }
 
 fn loss_layout(plan: &StepPlan) -> SwappedPrediction<'_, f32> {
