@@ -19,6 +19,9 @@ pub struct StepRecord {
     pub lr: f64,
     /// Entropy of the batch's mean code (ln K at best; 0 when collapsed).
     pub codes_entropy: f64,
+    /// Mean entropy of each sample's code: ln K means uniform codes, i.e. no learning signal
+    /// (the signature of collapse); lower is sharper.
+    pub sample_code_entropy: f64,
     /// Prototypes that win at least one sample of the batch.
     pub prototypes_in_use: usize,
     /// Training throughput over the last logging window (images per second, all crops).

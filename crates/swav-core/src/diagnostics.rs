@@ -36,6 +36,29 @@ pub fn mean_code_entropy<T: Real>(codes: &[T], rows: usize, cols: usize) -> f64 
         .sum()
 }
 
+/// The mean over samples of each sample's code entropy (natural log): `ln K` when every
+/// sample is spread evenly over all prototypes (no signal for the loss), 0 when each sample
+/// is assigned to one prototype. The entropy of the *mean* code cannot show this: Sinkhorn's
+/// equipartition keeps it near `ln K` whatever the codes.
+pub fn mean_sample_entropy<T: Real>(codes: &[T], rows: usize, cols: usize) -> f64 {
+    assert_eq!(codes.len(), rows * cols, "codes size");
+    if rows == 0 {
+        return 0.0;
+    }
+    let total: f64 = codes
+        .chunks_exact(cols)
+        .map(|row| {
+            let sum: f64 = row.iter().map(|v| v.to_f64_lossless()).sum();
+            row.iter()
+                .map(|v| v.to_f64_lossless() / sum)
+                .filter(|&p| p > 0.0)
+                .map(|p| -p * num_traits::Float::ln(p))
+                .sum::<f64>()
+        })
+        .sum();
+    total / rows as f64
+}
+
 /// The number of distinct prototypes that are the arg-max of at least one sample's row.
 pub fn prototypes_in_use<T: Real>(values: &[T], rows: usize, cols: usize) -> usize {
     assert_eq!(values.len(), rows * cols, "values size");
@@ -61,6 +84,8 @@ pub struct CollapseReport {
     pub uniform_loss: f64,
     /// Entropy of the batch's mean code (`ln K` at best).
     pub mean_code_entropy: f64,
+    /// Mean entropy of each sample's code (`ln K`: uniform codes, no learning signal).
+    pub sample_code_entropy: f64,
     /// Distinct prototypes that win at least one sample.
     pub prototypes_in_use: usize,
 }
@@ -72,6 +97,7 @@ impl CollapseReport {
             loss,
             uniform_loss: uniform_loss(cols),
             mean_code_entropy: mean_code_entropy(codes, rows, cols),
+            sample_code_entropy: mean_sample_entropy(codes, rows, cols),
             prototypes_in_use: prototypes_in_use(codes, rows, cols),
         }
     }

@@ -91,7 +91,9 @@ pub use swapped_loss::{LossWorkspace, SwappedPrediction, swapped_prediction_loss
 #[cfg(feature = "alloc")]
 pub use codes::{AssignmentLayout, AssignmentWorkspace, assign_codes};
 #[cfg(feature = "alloc")]
-pub use diagnostics::{CollapseReport, mean_code_entropy, prototypes_in_use, uniform_loss};
+pub use diagnostics::{
+    CollapseReport, mean_code_entropy, mean_sample_entropy, prototypes_in_use, uniform_loss,
+};
 #[cfg(feature = "alloc")]
 pub use queue::FeatureQueue;
 #[cfg(feature = "alloc")]

@@ -1,6 +1,8 @@
 //! Collapse diagnostics.
 
-use swav_core::{CollapseReport, mean_code_entropy, prototypes_in_use, uniform_loss};
+use swav_core::{
+    CollapseReport, mean_code_entropy, mean_sample_entropy, prototypes_in_use, uniform_loss,
+};
 
 #[test]
 fn entropy_of_the_mean_code_spans_zero_to_ln_k() {
@@ -15,6 +17,11 @@ fn entropy_of_the_mean_code_spans_zero_to_ln_k() {
         .collect();
     assert!((mean_code_entropy(&balanced, k, k) - (k as f64).ln()).abs() < 1e-12);
     assert_eq!(prototypes_in_use(&balanced, k, k), k);
+    // One-hot codes are sharp; uniform codes carry no signal, whatever their mean.
+    assert_eq!(mean_sample_entropy(&balanced, k, k), 0.0);
+    let uniform = vec![0.25f64; 4 * k];
+    assert!((mean_sample_entropy(&uniform, 4, k) - (k as f64).ln()).abs() < 1e-12);
+    assert!((mean_code_entropy(&uniform, 4, k) - (k as f64).ln()).abs() < 1e-12);
 }
 
 #[test]

@@ -303,6 +303,7 @@ where
                     loss: c.loss,
                     lr,
                     codes_entropy: c.mean_code_entropy,
+                    sample_code_entropy: c.sample_code_entropy,
                     prototypes_in_use: c.prototypes_in_use,
                     samples_per_sec: images_per_sec,
                     queue_in_use: report.queue_in_use,
