@@ -100,6 +100,9 @@ pub struct Overrides {
     /// Gaussian blur probability [0.5].
     #[arg(long, value_name = "P")]
     pub blur_probability: Option<f64>,
+    /// Greyscale probability [0.2].
+    #[arg(long, value_name = "P")]
+    pub grayscale_probability: Option<f64>,
     /// Crops whose codes are targets [0 1].
     #[arg(long, alias = "crops_for_assign", num_args = 1.., value_name = "I")]
     pub crops_for_assign: Option<Vec<usize>>,

@@ -101,6 +101,8 @@ pub struct PretrainConfig {
     pub color_jitter_strength: f64,
     /// Probability of the Gaussian blur (official 0.5).
     pub blur_probability: f64,
+    /// Probability of converting a crop to greyscale (official 0.2).
+    pub grayscale_probability: f64,
 
     // ----- SwAV -----
     /// Crops whose codes are targets (`--crops_for_assign`; 0 1).
@@ -359,6 +361,9 @@ impl PretrainConfig {
         }
         if !(0.0..=1.0).contains(&self.blur_probability) {
             return Err(invalid("blur_probability", "must be in [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&self.grayscale_probability) {
+            return Err(invalid("grayscale_probability", "must be in [0, 1]"));
         }
         for (key, v) in [
             ("batch_size", self.batch_size),

@@ -123,6 +123,7 @@ fn official_defaults() -> PretrainConfig {
         max_scale_crops: vec![1.0],
         color_jitter_strength: 1.0,
         blur_probability: 0.5,
+        grayscale_probability: 0.2,
         crops_for_assign: vec![0, 1],
         temperature: 0.1,
         epsilon: 0.05,

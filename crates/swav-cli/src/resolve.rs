@@ -19,6 +19,7 @@ impl Overrides {
             max_scale_crops,
             color_jitter_strength,
             blur_probability,
+            grayscale_probability,
             crops_for_assign,
             temperature,
             epsilon,

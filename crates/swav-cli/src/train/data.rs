@@ -75,6 +75,7 @@ pub fn multi_crop(config: &PretrainConfig) -> Result<MultiCropTransform> {
     let crop_config = MultiCropConfig {
         jitter_strength: config.color_jitter_strength as f32,
         blur_probability: config.blur_probability,
+        grayscale_probability: config.grayscale_probability,
         ..MultiCropConfig::with_crops(crops)
     };
     Ok(MultiCropTransform::new(crop_config)?)
