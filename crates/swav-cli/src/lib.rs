@@ -1,5 +1,20 @@
 //! The `swav` command-line tool: SwAV pretraining, evaluation, feature extraction, cluster
 //! assignment and weight export/import, composed from the workspace's crates.
+//!
+//! How the pieces fit:
+//! * [`cli`] defines the command line; [`resolve`] turns a preset ([`presets`]), an optional
+//!   TOML file and the flags into a validated [`config::PretrainConfig`]; [`app`] dispatches.
+//! * [`train`] is pretraining: [`train::step::SwavStep`] is one iteration in the official
+//!   order (normalise prototypes, forward per resolution group, Sinkhorn codes with the
+//!   queue, loss and gradient, backward, gradient average over ranks, prototype freeze,
+//!   LARC); [`train::run`] is the epoch loop with the schedule, metrics ([`metrics`]),
+//!   progress, checkpoints ([`train::state_io`] over [`checkpoint_file`]) and exact resume.
+//! * [`eval`] holds k-NN and the linear probe on frozen features; [`weights_source`] reads
+//!   swav checkpoints and torchvision / official SwAV safetensors alike.
+//! * [`launcher`] reads rank and world size from torchrun, Slurm or MPI; [`distributed`]
+//!   holds the CPU transport (Open MPI, loaded at run time) and the NCCL id rendezvous.
+//! * [`device`] runs any command on the CPU or the CUDA backend, generic over
+//!   `swav_nn::Backend`.
 
 pub mod app;
 pub mod checkpoint_file;
