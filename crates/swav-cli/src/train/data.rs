@@ -123,11 +123,12 @@ pub fn eval_transform(config: &PretrainConfig) -> EvalConfig {
     }
 }
 
+/// A (train, validation) pair of datasets.
+pub type DatasetPair = (Arc<dyn Dataset>, Arc<dyn Dataset>);
+
 /// The (train, validation) datasets k-NN evaluation uses for a run: the synthetic splits,
 /// or `train/` and `val/` under the data folder (`None` if they do not exist).
-pub fn knn_datasets(
-    config: &PretrainConfig,
-) -> Result<Option<(Arc<dyn Dataset>, Arc<dyn Dataset>)>> {
+pub fn knn_datasets(config: &PretrainConfig) -> Result<Option<DatasetPair>> {
     match &config.data {
         None => {
             let synthetic = synthetic_config(config);

@@ -255,7 +255,7 @@ where
                     width: size,
                 })
                 .collect();
-            let log = global % config.log_every == 0 || global + 1 == total;
+            let log = global.is_multiple_of(config.log_every) || global + 1 == total;
             let report = step
                 .run(
                     b,
@@ -327,7 +327,7 @@ where
 
             let stop = req.max_iterations.is_some_and(|m| ran >= m);
             let periodic = config.checkpoint_every_iters > 0
-                && (global + 1) % config.checkpoint_every_iters == 0;
+                && (global + 1).is_multiple_of(config.checkpoint_every_iters);
             if main_rank && (stop || periodic) && position.iteration_in_epoch != 0 {
                 save_run(
                     &req.output.join(files::CHECKPOINT),
@@ -396,7 +396,7 @@ fn end_of_epoch<B: Backend>(
     save_run(
         &latest, b, model, optimizer, queue, position, config, req.world,
     )?;
-    if epoch % config.checkpoint_freq == 0 || epoch + 1 == config.epochs {
+    if epoch.is_multiple_of(config.checkpoint_freq) || epoch + 1 == config.epochs {
         let dir = req.output.join(files::CHECKPOINTS_DIR);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
