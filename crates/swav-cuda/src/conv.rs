@@ -6,6 +6,7 @@
 //! is added into the f32 gradient buffer. Operands in another element type than the
 //! precision's are converted first; outputs in another type are converted after.
 
+use crate::profile::OpCategory;
 use std::sync::Arc;
 
 use cudarc::driver::CudaStream;
@@ -28,6 +29,7 @@ impl CudaBackend {
         y: &mut CudaBuffer,
         stats: Option<StatsOutput<'_, CudaBuffer>>,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("conv2d_forward", OpCategory::Conv);
         assert!(y.len() >= shape.output_len(), "conv: output too short");
         if shape.batch == 0 {
             return Ok(());
@@ -78,6 +80,7 @@ impl CudaBackend {
         dx: &mut CudaBuffer,
         accumulate: bool,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("conv2d_backward_data", OpCategory::Conv);
         assert!(
             dx.len() >= shape.input_len(),
             "conv: input gradient too short"
@@ -126,6 +129,7 @@ impl CudaBackend {
         shape: &Conv2dShape,
         dweight: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("conv2d_backward_filter", OpCategory::Conv);
         assert!(
             dweight.dtype() == DType::F32 && dweight.len() >= shape.weight_len(),
             "conv: the weight gradient must be f32 of the weight's length"

@@ -11,6 +11,7 @@
 //! changes: on the first step (momentum buffers are created), on the second (they exist), and
 //! when the set of tensors with a gradient changes (the prototypes unfreeze).
 
+use crate::profile::OpCategory;
 use cudarc::driver::{CudaSlice, DevicePtr};
 use swav_core::{Lars, LarsParam, ParamKind};
 
@@ -42,6 +43,7 @@ impl CudaBackend {
         params: &mut [LarsParam<'_, CudaBuffer>],
         lr: f32,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("lars_step", OpCategory::Optimizer);
         let active: Vec<usize> = (0..params.len())
             .filter(|&i| params[i].grad.is_some())
             .collect();
