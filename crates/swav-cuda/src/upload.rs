@@ -14,7 +14,8 @@
 //! 3. records the slot's `ready` event on the copy stream.
 //!
 //! Awaiting makes the compute stream wait for the `ready` event of every batch staged since
-//! the last await, without blocking the host. A training loop awaits batch `i`, stages batch
+//! the last await, without blocking the host. An input buffer dropped before its batch was
+//! awaited still waits for it before its memory returns to the pool (`CudaBuffer`'s drop). A training loop awaits batch `i`, stages batch
 //! `i + 1` into its second set of input buffers and runs step `i`: the copy of batch `i + 1`
 //! runs during step `i`, whose loss download is the first point where the host waits.
 
@@ -38,7 +39,7 @@ struct Slot {
     /// The batch on the device in f32, before its conversion into the input buffers.
     device: CudaSlice<f32>,
     /// Recorded on the copy stream once the batch sits converted in the input buffers.
-    ready: CudaEvent,
+    ready: Arc<CudaEvent>,
 }
 
 /// The copy stream and the double-buffered staging memory of a [`CudaBackend`].
@@ -117,6 +118,9 @@ impl BatchUploader {
             offset += group.len();
         }
         slot.ready.record(&self.copy)?;
+        for input in inputs.iter_mut() {
+            input.written_on_copy_stream(&slot.ready);
+        }
         if let Some(mut profiler) = backend.profiler() {
             profiler.copy_end(&self.copy, timing);
         }
@@ -154,7 +158,7 @@ fn ensure_slot<'s>(
             host: unsafe { ctx.alloc_pinned_with_flags::<f32>(len, 0) }?,
             // SAFETY: written by the host-to-device copy before the conversion reads it.
             device: unsafe { copy.alloc::<f32>(len) }?,
-            ready: ctx.new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))?,
+            ready: Arc::new(ctx.new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))?),
         });
     }
     Ok(slot.as_mut().expect("allocated above"))
