@@ -1,7 +1,8 @@
 //! `swav bench --device cuda`: the training step of `swav pretrain --device cuda` on one
 //! GPU, measured the way PERFORMANCE.md §10 asks, in one run:
 //!
-//! * the device's ceilings: copy rate and bf16 matrix-product rate ([`GpuCeilings`]);
+//! * the device's ceilings: copy rate and bf16 matrix-product rate ([`GpuCeilings`]),
+//!   measured after the steps (the GPU warm, the step's memory figures taken);
 //! * steps/s and samples/s (a sample is one image with all its crops) with the synthetic
 //!   batch already on the GPU, the setting of the PyTorch baseline
 //!   (`scripts/bench/gpu_swav_step.py`): `steps` steps after warm-up, timed from the host
@@ -43,11 +44,6 @@ pub fn run(config: &PretrainConfig, steps: usize) -> Result<()> {
         info.arch(),
         info.multiprocessors,
         info.total_memory as f64 / GIB
-    );
-    let ceilings = GpuCeilings::measure(&mut b).map_err(dev)?;
-    eprintln!(
-        "ceilings: device-to-device copy {:.2} TB/s (read + write); bf16 product 8192^3 {:.0} TFLOP/s",
-        ceilings.copy_tb_s, ceilings.bf16_matmul_tflops
     );
 
     let mut bench = BenchStep::new(&mut b, config)?;
@@ -110,7 +106,14 @@ pub fn run(config: &PretrainConfig, steps: usize) -> Result<()> {
     b.await_staged_inputs().map_err(dev)?;
     b.synchronize().map_err(dev)?;
     let memory = b.memory_report().map_err(dev)?;
+    // Last, so that their buffers are not counted in the step's memory.
+    drop(bench);
+    let ceilings = GpuCeilings::measure(&mut b).map_err(dev)?;
 
+    eprintln!(
+        "ceilings: device-to-device copy {:.2} TB/s (read + write); bf16 product 8192^3 {:.0} TFLOP/s",
+        ceilings.copy_tb_s, ceilings.bf16_matmul_tflops
+    );
     let batch = config.batch_size as f64;
     let ln_k = (config.nmb_prototypes as f64).ln();
     eprintln!("loss: first {first_loss:.4} (ln K = {ln_k:.4}), last {last_loss:.4}");
