@@ -6,7 +6,6 @@
 //! is added into the f32 gradient buffer. Operands in another element type than the
 //! precision's are converted first; outputs in another type are converted after.
 
-use crate::profile::OpCategory;
 use std::sync::Arc;
 
 use cudarc::driver::CudaStream;
@@ -14,6 +13,7 @@ use cudarc::driver::CudaStream;
 use crate::cudnn::{ConvEngine, ConvOperands};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
+use crate::profile::OpCategory;
 use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
 use swav_nn::StatsOutput;
 

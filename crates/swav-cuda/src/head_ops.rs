@@ -8,13 +8,13 @@
 //! Sinkhorn, loss and optimiser operations work on f32 buffers (scores, codes and parameters
 //! are always f32) and panic, as for any shape mistake, when given a bf16 one.
 
-use crate::profile::OpCategory;
 use cudarc::driver::DevicePtr;
 use swav_core::HeadOps;
 
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::buffer::Storage;
 use crate::kernels::{len_arg, threads_per_row};
+use crate::profile::OpCategory;
 use crate::reduction::{ColumnPlan, REDUCE_THREADS, reduce_blocks};
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 

@@ -11,11 +11,11 @@
 //! changes: on the first step (momentum buffers are created), on the second (they exist), and
 //! when the set of tensors with a gradient changes (the prototypes unfreeze).
 
-use crate::profile::OpCategory;
 use cudarc::driver::{CudaSlice, DevicePtr};
 use swav_core::{Lars, LarsParam, ParamKind};
 
 use crate::kernels::KernelArg;
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
 /// Elements per chunk (one block of 256 threads each).

@@ -1,9 +1,9 @@
 //! Max pooling and global average pooling over NHWC activations (`pooling.cu`).
 
-use crate::profile::OpCategory;
 use std::ffi::c_void;
 
 use crate::kernels::{KernelArg, len_arg};
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, Pool2dShape};
 
 /// The geometry argument of the pooling kernels (`PoolGeometry` in `pooling.cu`).

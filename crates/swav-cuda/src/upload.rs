@@ -14,10 +14,11 @@
 //! 3. records the slot's `ready` event on the copy stream.
 //!
 //! Awaiting makes the compute stream wait for the `ready` event of every batch staged since
-//! the last await, without blocking the host. An input buffer dropped before its batch was
-//! awaited still waits for it before its memory returns to the pool (`CudaBuffer`'s drop). A training loop awaits batch `i`, stages batch
+//! the last await, without blocking the host. A training loop awaits batch `i`, stages batch
 //! `i + 1` into its second set of input buffers and runs step `i`: the copy of batch `i + 1`
-//! runs during step `i`, whose loss download is the first point where the host waits.
+//! runs during step `i`, whose loss download is the first point where the host waits. An
+//! input buffer dropped before its batch was awaited still waits for the copy before its
+//! memory returns to the pool (`CudaBuffer`'s drop).
 
 use std::sync::Arc;
 
