@@ -17,10 +17,11 @@ pub trait BackendJob {
 pub fn on_device<J: BackendJob>(device: Device, ordinal: usize, job: J) -> Result<J::Output> {
     match device {
         Device::Cpu => job.run(&mut swav_cpu::CpuBackend::new()),
-        Device::Cuda => {
-            let mut b =
-                swav_cuda::CudaBackend::new(ordinal).map_err(|e| anyhow!("--device cuda: {e}"))?;
-            job.run(&mut b)
-        }
+        Device::Cuda => job.run(&mut open_cuda(ordinal)?),
     }
+}
+
+/// Opens GPU `ordinal` for `--device cuda`; without a usable GPU, one clear line.
+pub fn open_cuda(ordinal: usize) -> Result<swav_cuda::CudaBackend> {
+    swav_cuda::CudaBackend::new(ordinal).map_err(|e| anyhow!("--device cuda: {e}"))
 }

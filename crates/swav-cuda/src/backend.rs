@@ -1,6 +1,6 @@
 //! [`CudaBackend`]: one GPU, its compute stream, kernels, library handles and workspaces.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{CudaContext, CudaStream};
 use half::bf16;
@@ -12,7 +12,9 @@ use crate::cudnn::{ConvEngine, ConvPolicy};
 use crate::kernels::{KernelArg, Kernels, len_arg};
 use crate::lars::LarsTable;
 use crate::memory::{Workspace, pool_usage, reset_pool_peak};
+use crate::profile::{OpCategory, Profiler};
 use crate::reduction::ReductionScratch;
+use crate::upload::BatchUploader;
 use crate::{CudaBuffer, CudaError, DType, Precision};
 
 /// How a [`CudaBackend`] computes.
@@ -32,12 +34,17 @@ pub struct CudaConfig {
 /// names and semantics. All work is enqueued on one compute stream; a method returns once
 /// its work is enqueued, and only methods that hand a value to the host (`download`,
 /// `sum_squares`, `count_non_finite`, [`synchronize`](Self::synchronize)) wait for the GPU.
+/// Input batches can also travel on a second stream ([`stage_inputs`](Self::stage_inputs)),
+/// and an opt-in profiling mode ([`start_profiling`](Self::start_profiling)) reports where
+/// the GPU time goes.
 ///
 /// Creating one never panics: without a driver it returns [`CudaError::NoDriver`], without a
 /// GPU [`CudaError::NoDevice`].
 #[derive(Debug)]
 pub struct CudaBackend {
     // Fields drop in declaration order: library handles and buffers before the context.
+    pub(crate) uploader: Option<BatchUploader>,
+    pub(crate) profiler: Option<Arc<Mutex<Profiler>>>,
     pub(crate) conv: Option<ConvEngine>,
     pub(crate) blas: Option<Blas>,
     pub(crate) conv_workspace: Workspace,
@@ -87,6 +94,8 @@ impl CudaBackend {
         let kernels = Kernels::load(&device.ctx, &device.info.arch())?;
         let reduction = ReductionScratch::new(&device.stream)?;
         Ok(Self {
+            uploader: None,
+            profiler: None,
             conv: None,
             blas: None,
             conv_workspace: Workspace::default(),
@@ -123,9 +132,10 @@ impl CudaBackend {
         &self.device.stream
     }
 
-    /// Waits until all enqueued work has finished, and reports any error it raised.
+    /// Waits until all enqueued work has finished (staged input copies included), and
+    /// reports any error it raised.
     pub fn synchronize(&self) -> Result<(), CudaError> {
-        self.device.stream.synchronize()?;
+        self.device.ctx.synchronize()?;
         self.device.ctx.check_err()?;
         Ok(())
     }
@@ -141,6 +151,7 @@ impl CudaBackend {
 
     /// Allocates an activation buffer of `len` zeros, in the activation element type.
     pub fn alloc_activation(&mut self, len: usize) -> Result<CudaBuffer, CudaError> {
+        let _op = self.profile_op("alloc_activation", OpCategory::Memory);
         self.alloc(len, self.activation_dtype())
     }
 
@@ -206,11 +217,30 @@ impl CudaBackend {
         dst_offset: usize,
         n: usize,
     ) -> Result<(), CudaError> {
+        let stream = &self.device.stream;
+        self.convert_on(
+            stream, src, src_dtype, src_offset, dst, dst_dtype, dst_offset, n,
+        )
+    }
+
+    /// [`convert_raw`](Self::convert_raw) on another stream of this device.
+    pub(crate) fn convert_on(
+        &self,
+        stream: &CudaStream,
+        src: u64,
+        src_dtype: DType,
+        src_offset: usize,
+        dst: u64,
+        dst_dtype: DType,
+        dst_offset: usize,
+        n: usize,
+    ) -> Result<(), CudaError> {
         if n == 0 {
             return Ok(());
         }
         let name = format!("convert_{}_{}", src_dtype.suffix(), dst_dtype.suffix());
-        self.launch_1d(
+        self.kernels.launch_1d(
+            stream,
             &name,
             n,
             &[

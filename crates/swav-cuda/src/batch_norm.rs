@@ -4,6 +4,7 @@
 //! between them.
 
 use crate::kernels::len_arg;
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 use swav_nn::{batch_norm_saved_len, batch_norm_stats_len};
 
@@ -35,6 +36,7 @@ impl CudaBackend {
         shift: &CudaBuffer,
         stats: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("batch_norm_stats", OpCategory::NormPool);
         check_params(&[
             (shift, channels, "shift"),
             (stats, batch_norm_stats_len(channels), "stats"),
@@ -75,6 +77,7 @@ impl CudaBackend {
         running_var: &mut CudaBuffer,
         saved: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("batch_norm_finalize", OpCategory::NormPool);
         check_params(&[
             (stats, batch_norm_stats_len(channels), "stats"),
             (running_mean, channels, "running mean"),
@@ -111,6 +114,7 @@ impl CudaBackend {
         eps: f32,
         saved: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("batch_norm_frozen", OpCategory::NormPool);
         check_params(&[
             (running_mean, channels, "running mean"),
             (running_var, channels, "running variance"),
@@ -144,6 +148,7 @@ impl CudaBackend {
         relu: bool,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("batch_norm_apply", OpCategory::NormPool);
         check_params(&[
             (saved, batch_norm_saved_len(channels), "saved"),
             (weight, channels, "weight"),
@@ -204,6 +209,7 @@ impl CudaBackend {
         dweight: &mut CudaBuffer,
         dbias: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("batch_norm_backward_reduce", OpCategory::NormPool);
         check_params(&[
             (saved, batch_norm_saved_len(channels), "saved"),
             (sums, batch_norm_stats_len(channels), "sums"),
@@ -264,6 +270,7 @@ impl CudaBackend {
         sums: Option<&CudaBuffer>,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("batch_norm_backward_apply", OpCategory::NormPool);
         check_params(&[
             (saved, batch_norm_saved_len(channels), "saved"),
             (weight, channels, "weight"),
@@ -319,6 +326,7 @@ impl CudaBackend {
         relu_output: &CudaBuffer,
         len: usize,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("relu_backward", OpCategory::NormPool);
         assert!(
             dy.len() >= len && relu_output.len() >= len,
             "relu_backward out of bounds"

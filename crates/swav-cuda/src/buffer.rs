@@ -1,9 +1,9 @@
 //! [`CudaBuffer`]: a typed device buffer, with the bf16 shadow copy a weight keeps for the
 //! convolutions and matrix products of mixed precision.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{CudaSlice, DevicePtr};
+use cudarc::driver::{CudaEvent, CudaSlice, DevicePtr};
 use half::bf16;
 
 use crate::DType;
@@ -21,13 +21,17 @@ use crate::DType;
 /// the weight, so the next step reads an up-to-date copy without an extra pass.
 ///
 /// Memory is allocated from the device's stream-ordered pool on the backend's compute
-/// stream and returned to it, in stream order, when the buffer is dropped.
+/// stream and returned to it, in stream order, when the buffer is dropped (after any copy
+/// of a staged input batch into it, which runs on another stream).
 #[derive(Debug)]
 pub struct CudaBuffer {
     storage: Storage,
     /// Bumped by every mutable access; a bf16 copy is current when it carries the same value.
     version: u64,
     bf16_copy: Mutex<Option<Bf16Copy>>,
+    /// Recorded on the copy stream after it last wrote this buffer (a staged input batch):
+    /// the buffer's memory goes back to the pool only after it.
+    copy_stream_write: Option<Arc<CudaEvent>>,
 }
 
 #[derive(Debug)]
@@ -66,6 +70,7 @@ impl CudaBuffer {
             storage,
             version: 0,
             bf16_copy: Mutex::new(None),
+            copy_stream_write: None,
         }
     }
 
@@ -162,6 +167,12 @@ impl CudaBuffer {
         ptr
     }
 
+    /// Notes that the copy stream writes this buffer until `done` (recorded there after the
+    /// write) completes: freeing the buffer waits for it.
+    pub(crate) fn written_on_copy_stream(&mut self, done: &Arc<CudaEvent>) {
+        self.copy_stream_write = Some(done.clone());
+    }
+
     pub(crate) fn storage(&self) -> &Storage {
         &self.storage
     }
@@ -171,5 +182,19 @@ impl CudaBuffer {
     pub(crate) fn storage_mut(&mut self) -> &mut Storage {
         self.version += 1;
         &mut self.storage
+    }
+}
+
+impl Drop for CudaBuffer {
+    fn drop(&mut self) {
+        // The memory is freed on the compute stream when the storage drops, right after
+        // this; a copy-stream write still in flight must come first.
+        if let Some(done) = self.copy_stream_write.take() {
+            let stream = match &self.storage {
+                Storage::F32(s) => s.stream(),
+                Storage::Bf16(s) => s.stream(),
+            };
+            stream.context().record_err(stream.wait(&done));
+        }
     }
 }

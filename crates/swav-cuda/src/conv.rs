@@ -13,6 +13,7 @@ use cudarc::driver::CudaStream;
 use crate::cudnn::{ConvEngine, ConvOperands};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
+use crate::profile::OpCategory;
 use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
 use swav_nn::StatsOutput;
 
@@ -28,6 +29,7 @@ impl CudaBackend {
         y: &mut CudaBuffer,
         stats: Option<StatsOutput<'_, CudaBuffer>>,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("conv2d_forward", OpCategory::Conv);
         assert!(y.len() >= shape.output_len(), "conv: output too short");
         if shape.batch == 0 {
             return Ok(());
@@ -78,6 +80,7 @@ impl CudaBackend {
         dx: &mut CudaBuffer,
         accumulate: bool,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("conv2d_backward_data", OpCategory::Conv);
         assert!(
             dx.len() >= shape.input_len(),
             "conv: input gradient too short"
@@ -126,6 +129,7 @@ impl CudaBackend {
         shape: &Conv2dShape,
         dweight: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("conv2d_backward_filter", OpCategory::Conv);
         assert!(
             dweight.dtype() == DType::F32 && dweight.len() >= shape.weight_len(),
             "conv: the weight gradient must be f32 of the weight's length"

@@ -14,8 +14,8 @@
 //! * every call shares one workspace that grows to the largest chosen algorithm's need.
 //!
 //! bf16 data run with `CUDNN_TENSOR_OP_MATH` (tensor cores, f32 accumulation); f32 data with
-//! `CUDNN_FMA_MATH`, which rules out TF32, so the f32 configuration computes true f32
-//! convolutions.
+//! `CUDNN_FMA_MATH`, which rules out TF32, and without FFT or Winograd algorithms, so the f32
+//! configuration computes true f32 convolutions, exact to f32 rounding of direct sums.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -430,34 +430,64 @@ perf_result!(
 /// The most candidates any direction has (cuDNN's `*_ALGO_COUNT`).
 const MAX_CANDIDATES: usize = 8;
 
-/// The first candidate (cuDNN sorts best first) that ran, fits and meets determinism.
+/// The first candidate (cuDNN sorts best first) that ran, fits and meets determinism. In
+/// f32 the product must be exact to f32 rounding, as `Precision::F32` promises: tensor-op
+/// math (TF32) is excluded, the algorithm runs in FMA math whatever cuDNN's default math
+/// would allow, and FFT and Winograd algorithms (whose transforms add rounding error beyond
+/// a direct sum's) are skipped.
 fn pick<P: PerfResult>(
     results: &[P],
     policy: &ConvPolicy,
+    dtype: DType,
     operation: &'static str,
     shape: &Conv2dShape,
 ) -> Result<Choice<P::Algo>, CudaError> {
+    let exact = dtype == DType::F32;
     results
         .iter()
         .find(|r| {
             r.usable()
                 && r.memory() <= policy.workspace_limit
                 && (!policy.deterministic || r.deterministic())
+                && (!exact || (!uses_tensor_ops(r.math()) && !transform_based(r.algo())))
         })
         .map(|r| Choice {
             algo: r.algo(),
-            math: r.math(),
+            math: if exact {
+                cudnnMathType_t::CUDNN_FMA_MATH
+            } else {
+                r.math()
+            },
             workspace: r.memory(),
         })
         .ok_or_else(|| CudaError::NoConvolutionAlgorithm {
             operation,
             shape: describe_shape(shape),
-            constraint: if policy.deterministic {
-                "deterministic, within the workspace limit"
-            } else {
-                "within the workspace limit"
+            constraint: match (policy.deterministic, exact) {
+                (true, true) => {
+                    "deterministic, within the workspace limit, f32 without TF32, FFT or Winograd"
+                }
+                (true, false) => "deterministic, within the workspace limit",
+                (false, true) => "within the workspace limit, f32 without TF32, FFT or Winograd",
+                (false, false) => "within the workspace limit",
             },
         })
+}
+
+/// Whether `math` lets cuDNN use tensor cores (for f32 data: TF32).
+fn uses_tensor_ops(math: cudnnMathType_t) -> bool {
+    matches!(
+        math,
+        cudnnMathType_t::CUDNN_TENSOR_OP_MATH
+            | cudnnMathType_t::CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+    )
+}
+
+/// Whether an algorithm computes through an FFT or a Winograd transform (by cuDNN's
+/// algorithm names, shared by the three directions).
+fn transform_based<A: std::fmt::Debug>(algo: A) -> bool {
+    let name = format!("{algo:?}");
+    name.contains("FFT") || name.contains("WINOGRAD")
 }
 
 /// Temporary memory for a benchmark search: a scratch output (so the search never
@@ -543,7 +573,13 @@ fn choose_forward(
         }
     }
     .map_err(CudaError::cudnn("forward algorithm search"))?;
-    let mut choice = pick(&results[..count.max(0) as usize], policy, "forward", shape)?;
+    let mut choice = pick(
+        &results[..count.max(0) as usize],
+        policy,
+        dtype,
+        "forward",
+        shape,
+    )?;
     // SAFETY: descriptors belong to `plan`. The size depends on the math type.
     let exact = unsafe {
         dnn::set_convolution_math_type(plan.conv.0, choice.math)
@@ -614,6 +650,7 @@ fn choose_backward_data(
     let mut choice = pick(
         &results[..count.max(0) as usize],
         policy,
+        dtype,
         "backward-data",
         shape,
     )?;
@@ -688,6 +725,7 @@ fn choose_backward_filter(
     let mut choice = pick(
         &results[..count.max(0) as usize],
         policy,
+        dtype,
         "backward-filter",
         shape,
     )?;

@@ -14,6 +14,7 @@ use swav_core::HeadOps;
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::buffer::Storage;
 use crate::kernels::{len_arg, threads_per_row};
+use crate::profile::OpCategory;
 use crate::reduction::{ColumnPlan, REDUCE_THREADS, reduce_blocks};
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
@@ -102,6 +103,7 @@ impl HeadOps<f32> for CudaBackend {
     type Error = CudaError;
 
     fn zeros(&mut self, len: usize) -> Result<CudaBuffer, CudaError> {
+        let _op = self.profile_op("zeros", OpCategory::Memory);
         self.alloc(len, DType::F32)
     }
 
@@ -115,6 +117,7 @@ impl HeadOps<f32> for CudaBackend {
         dst: &mut CudaBuffer,
         offset: usize,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("upload", OpCategory::Data);
         assert!(
             offset + src.len() <= dst.len(),
             "upload past the end of the buffer"
@@ -150,6 +153,7 @@ impl HeadOps<f32> for CudaBackend {
         offset: usize,
         dst: &mut [f32],
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("download", OpCategory::Data);
         assert!(
             offset + dst.len() <= src.len(),
             "download past the end of the buffer"
@@ -190,6 +194,7 @@ impl HeadOps<f32> for CudaBackend {
         dst_offset: usize,
         len: usize,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("copy", OpCategory::Memory);
         assert!(
             src_offset + len <= src.len() && dst_offset + len <= dst.len(),
             "copy out of bounds"
@@ -219,6 +224,7 @@ impl HeadOps<f32> for CudaBackend {
         dst_offset: usize,
         len: usize,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("copy_within", OpCategory::Memory);
         assert!(
             src_offset + len <= buf.len() && dst_offset + len <= buf.len(),
             "copy_within out of bounds"
@@ -238,6 +244,7 @@ impl HeadOps<f32> for CudaBackend {
     }
 
     fn fill(&mut self, buf: &mut CudaBuffer, value: f32) -> Result<(), CudaError> {
+        let _op = self.profile_op("fill", OpCategory::Memory);
         let name = format!("fill_{}", buf.dtype().suffix());
         let n = buf.len();
         let ptr = buf.ptr_mut();
@@ -245,24 +252,28 @@ impl HeadOps<f32> for CudaBackend {
     }
 
     fn max_into(&mut self, x: &CudaBuffer, out: &mut CudaBuffer) -> Result<(), CudaError> {
+        let _op = self.profile_op("max_into", OpCategory::Head);
         expect_f32(out, "max_into");
         let out = out.ptr_mut();
         self.reduce_into("reduce_max", x, out)
     }
 
     fn min_into(&mut self, x: &CudaBuffer, out: &mut CudaBuffer) -> Result<(), CudaError> {
+        let _op = self.profile_op("min_into", OpCategory::Head);
         expect_f32(out, "min_into");
         let out = out.ptr_mut();
         self.reduce_into("reduce_min", x, out)
     }
 
     fn sum_into(&mut self, x: &CudaBuffer, out: &mut CudaBuffer) -> Result<(), CudaError> {
+        let _op = self.profile_op("sum_into", OpCategory::Head);
         expect_f32(out, "sum_into");
         let out = out.ptr_mut();
         self.reduce_into("reduce_sum", x, out)
     }
 
     fn sum_squares(&mut self, x: &CudaBuffer) -> Result<f32, CudaError> {
+        let _op = self.profile_op("sum_squares", OpCategory::Head);
         let mut scalar = self.alloc_uninit(1, DType::F32)?;
         let out = scalar.ptr_mut();
         self.reduce_into("reduce_sum_squares", x, out)?;
@@ -272,6 +283,7 @@ impl HeadOps<f32> for CudaBackend {
     }
 
     fn count_non_finite(&mut self, x: &CudaBuffer) -> Result<usize, CudaError> {
+        let _op = self.profile_op("count_non_finite", OpCategory::Head);
         let stream = self.device.stream.clone();
         let count = stream.alloc_zeros::<u64>(1)?;
         let blocks = reduce_blocks(x.len());
@@ -290,6 +302,7 @@ impl HeadOps<f32> for CudaBackend {
     }
 
     fn scale(&mut self, x: &mut CudaBuffer, s: f32) -> Result<(), CudaError> {
+        let _op = self.profile_op("scale", OpCategory::Head);
         let name = format!("scale_{}", x.dtype().suffix());
         let n = x.len();
         let ptr = x.ptr_mut();
@@ -297,6 +310,7 @@ impl HeadOps<f32> for CudaBackend {
     }
 
     fn div_by_scalar(&mut self, x: &mut CudaBuffer, s: &CudaBuffer) -> Result<(), CudaError> {
+        let _op = self.profile_op("div_by_scalar", OpCategory::Head);
         expect_f32(x, "div_by_scalar");
         expect_f32(s, "div_by_scalar");
         let n = x.len();
@@ -311,6 +325,7 @@ impl HeadOps<f32> for CudaBackend {
         shift: Option<&CudaBuffer>,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("exp_div", OpCategory::Head);
         expect_f32(x, "exp_div");
         expect_f32(out, "exp_div");
         let n = x.len().min(out.len());
@@ -335,6 +350,7 @@ impl HeadOps<f32> for CudaBackend {
         y_offset: usize,
         len: usize,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("axpy", OpCategory::Head);
         assert!(
             x_offset + len <= x.len() && y_offset + len <= y.len(),
             "axpy out of bounds"
@@ -365,6 +381,7 @@ impl HeadOps<f32> for CudaBackend {
         alpha: f32,
         acc: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("dot_accumulate", OpCategory::Head);
         assert!(
             a_offset + len <= a.len() && b_offset + len <= b.len(),
             "dot out of bounds"
@@ -405,6 +422,7 @@ impl HeadOps<f32> for CudaBackend {
         cols: usize,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("row_sums", OpCategory::Head);
         expect_f32(m, "row_sums");
         expect_f32(out, "row_sums");
         assert!(
@@ -430,6 +448,7 @@ impl HeadOps<f32> for CudaBackend {
         cols: usize,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("col_sums", OpCategory::Head);
         expect_f32(m, "col_sums");
         expect_f32(out, "col_sums");
         assert!(
@@ -464,6 +483,7 @@ impl HeadOps<f32> for CudaBackend {
         d: &CudaBuffer,
         k: f32,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("div_rows", OpCategory::Head);
         expect_f32(m, "div_rows");
         expect_f32(d, "div_rows");
         assert!(
@@ -486,6 +506,7 @@ impl HeadOps<f32> for CudaBackend {
         d: &CudaBuffer,
         k: f32,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("div_cols", OpCategory::Head);
         expect_f32(m, "div_cols");
         expect_f32(d, "div_cols");
         assert!(
@@ -507,6 +528,7 @@ impl HeadOps<f32> for CudaBackend {
         cols: usize,
         eps: f32,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("normalize_rows", OpCategory::Head);
         expect_f32(m, "normalize_rows");
         assert!(m.len() >= rows * cols, "normalize_rows out of bounds");
         if rows == 0 {
@@ -530,6 +552,7 @@ impl HeadOps<f32> for CudaBackend {
         k: usize,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("matmul_nt", OpCategory::Head);
         expect_f32(out, "matmul_nt");
         assert!(out.len() >= m * n, "matmul_nt output too small");
         if m == 0 || n == 0 {
@@ -577,6 +600,7 @@ impl HeadOps<f32> for CudaBackend {
         tau: f32,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("log_softmax_rows", OpCategory::Head);
         expect_f32(x, "log_softmax_rows");
         expect_f32(out, "log_softmax_rows");
         assert!(
@@ -603,6 +627,7 @@ impl HeadOps<f32> for CudaBackend {
         w: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("add_exp_weighted_rows", OpCategory::Head);
         expect_f32(logp, "add_exp_weighted_rows");
         expect_f32(w, "add_exp_weighted_rows");
         expect_f32(out, "add_exp_weighted_rows");
@@ -633,6 +658,7 @@ impl HeadOps<f32> for CudaBackend {
         b: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("col_max_biased", OpCategory::Head);
         expect_f32(x, "col_max_biased");
         expect_f32(b, "col_max_biased");
         expect_f32(out, "col_max_biased");
@@ -672,6 +698,7 @@ impl HeadOps<f32> for CudaBackend {
         m: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("col_sum_exp_biased", OpCategory::Head);
         for buf in [x, b, m, &*out] {
             expect_f32(buf, "col_sum_exp_biased");
         }
@@ -711,6 +738,7 @@ impl HeadOps<f32> for CudaBackend {
         a: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("row_logsumexp_biased", OpCategory::Head);
         for buf in [x, a, &*out] {
             expect_f32(buf, "row_logsumexp_biased");
         }
@@ -740,6 +768,7 @@ impl HeadOps<f32> for CudaBackend {
         a: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("exp_biased", OpCategory::Head);
         for buf in [x, b, a, &*out] {
             expect_f32(buf, "exp_biased");
         }
@@ -773,6 +802,7 @@ impl HeadOps<f32> for CudaBackend {
         ln_k: f32,
         v: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("neg_log_sum_shifted", OpCategory::Head);
         for buf in [m, s, &*v] {
             expect_f32(buf, "neg_log_sum_shifted");
         }
@@ -786,6 +816,7 @@ impl HeadOps<f32> for CudaBackend {
     }
 
     fn negate_minus(&mut self, x: &mut CudaBuffer, c: f32) -> Result<(), CudaError> {
+        let _op = self.profile_op("negate_minus", OpCategory::Head);
         expect_f32(x, "negate_minus");
         let n = x.len();
         let ptr = x.ptr_mut();
@@ -803,6 +834,7 @@ impl HeadOps<f32> for CudaBackend {
         momentum: f32,
         first: bool,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("sgd_momentum_step", OpCategory::Optimizer);
         for b in [&*p, g, &*buf] {
             expect_f32(b, "sgd_momentum_step");
         }

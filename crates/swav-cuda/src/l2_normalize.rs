@@ -1,6 +1,7 @@
 //! Row-wise L2 normalisation of the projection head's output (`l2_normalize.cu`).
 
 use crate::kernels::{len_arg, threads_per_row};
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError};
 
 impl CudaBackend {
@@ -13,6 +14,7 @@ impl CudaBackend {
         eps: f32,
         z: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("l2_normalize_rows_forward", OpCategory::Head);
         assert!(
             x.len() >= rows * cols && z.len() >= rows * cols,
             "l2 normalize out of bounds"
@@ -46,6 +48,7 @@ impl CudaBackend {
         eps: f32,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("l2_normalize_rows_backward", OpCategory::Head);
         let n = rows * cols;
         assert!(
             dz.len() >= n && x.len() >= n && z.len() >= n && dx.len() >= n,

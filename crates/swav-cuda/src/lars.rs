@@ -15,6 +15,7 @@ use cudarc::driver::{CudaSlice, DevicePtr};
 use swav_core::{Lars, LarsParam, ParamKind};
 
 use crate::kernels::KernelArg;
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
 /// Elements per chunk (one block of 256 threads each).
@@ -42,6 +43,7 @@ impl CudaBackend {
         params: &mut [LarsParam<'_, CudaBuffer>],
         lr: f32,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("lars_step", OpCategory::Optimizer);
         let active: Vec<usize> = (0..params.len())
             .filter(|&i| params[i].grad.is_some())
             .collect();

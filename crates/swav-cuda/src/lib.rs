@@ -6,10 +6,12 @@
 //! normalisation, Sinkhorn, the loss, the LARS/SGD update of all parameters) through CUDA C++
 //! kernels compiled at run time with NVRTC. It implements
 //! [`swav_core::HeadOps<f32>`], so `swav-core`'s Sinkhorn, loss, queue and LARS run on it
-//! unchanged, and the operations of the `swav-nn` `Backend` trait as inherent methods with
-//! the trait's names, arguments and semantics. [`NcclCollective`] is `swav_core::Collective`
-//! over NCCL, for SyncBN, Sinkhorn and gradient all-reduces across GPUs, and
-//! [`BatchUploader`] overlaps the upload of the next batch with the current step.
+//! unchanged, and [`swav_nn::Backend`], so the model and the training step of `swav-cli` do
+//! (a forwarding layer over inherent methods with the trait's names and semantics). [`NcclCollective`] is `swav_core::Collective`
+//! over NCCL, for SyncBN, Sinkhorn and gradient all-reduces across GPUs.
+//! [`CudaBackend::stage_inputs`] copies the next input batch through pinned memory and a copy
+//! stream while the current step computes, and [`CudaBackend::start_profiling`] times every
+//! operation to show where a step's GPU time goes ([`ProfileReport`]).
 //!
 //! Built on [cudarc] 0.19 with dynamic loading: building needs no CUDA at all, and the
 //! libraries are looked up at run time (`scripts/gpu-env.sh` sets the search path for
@@ -79,13 +81,24 @@
 //! the kernel's name); the batch-norm element-wise kernels also have 8-wide vectorised forms
 //! for the all-f32 and all-bf16 cases.
 //!
+//! ## On a GPU machine, in one call
+//!
+//! ```text
+//! scripts/gpu-build.sh                                         # here: fills gpu-carry/
+//! run(command="bash scripts/gpu-run.sh", carry=["gpu-carry"])  # the device tool, ~6 min
+//! ```
+//!
+//! `gpu-run.sh` runs the probe, every GPU test (`SWAV_REQUIRE_GPU=1`), `swav bench --device
+//! cuda` and the PyTorch baseline back to back, and a short `swav pretrain --device cuda`,
+//! writing everything under `$OUT` (see the crate's README).
+//!
 //! ## Still to be done on a GPU
 //!
 //! This crate was written and compiled without access to a GPU. Every code path is
-//! complete, but none has run on one yet: the op-by-op tests against the CPU backend, the
-//! training-step tests and the benchmark against PyTorch (`scripts/gpu-run.sh`) are the
-//! first things to run on the GPU machine, followed by tuning (the column-reduction tiling
-//! of batch-norm statistics, fusion of the statistics into the convolution epilogue through
+//! complete, but none has run on one yet: the conformance and agreement tests against the
+//! CPU backend, the training-step tests and the benchmark against PyTorch are the first
+//! things to run on the GPU machine, followed by tuning (the column-reduction tiling of
+//! batch-norm statistics, fusion of the statistics into the convolution epilogue through
 //! cuDNN's graph API, CUDA graphs for the whole step).
 
 mod backend;
@@ -108,6 +121,7 @@ mod nccl;
 mod nn_backend;
 pub mod nvrtc;
 mod pooling;
+mod profile;
 mod reduction;
 mod shapes;
 mod upload;
@@ -120,7 +134,7 @@ pub use dtype::{DType, Precision};
 pub use error::CudaError;
 pub use libraries::{LibraryStatus, LibraryVersions};
 pub use nccl::{NcclCollective, NcclId};
+pub use profile::{OpCategory, OpTime, ProfileReport};
 pub use shapes::{Conv2dShape, Pool2dShape};
 pub use swav_core::LarsParam;
 pub use swav_nn::{StatsOutput, batch_norm_saved_len, batch_norm_stats_len};
-pub use upload::{BatchUploader, StagedBatch};

@@ -9,6 +9,7 @@
 
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::kernels::len_arg;
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
 impl CudaBackend {
@@ -24,6 +25,7 @@ impl CudaBackend {
         out_features: usize,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("linear_forward", OpCategory::Head);
         assert!(y.len() >= rows * out_features, "linear: output too short");
         if let Some(b) = bias {
             assert!(
@@ -111,6 +113,7 @@ impl CudaBackend {
         out_features: usize,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("linear_backward_data", OpCategory::Head);
         assert!(
             dx.len() >= rows * in_features,
             "linear: input gradient too short"
@@ -183,6 +186,7 @@ impl CudaBackend {
         dweight: &mut CudaBuffer,
         dbias: Option<&mut CudaBuffer>,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("linear_backward_weight", OpCategory::Head);
         assert!(
             dweight.dtype() == DType::F32 && dweight.len() >= out_features * in_features,
             "linear: the weight gradient must be f32 of out_features × in_features"

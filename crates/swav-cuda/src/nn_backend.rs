@@ -1,5 +1,6 @@
 //! [`swav_nn::Backend`] for [`CudaBackend`]: the model's operations, forwarded to the
-//! backend's kernels, and the fused multi-tensor LARC step.
+//! backend's kernels, the fused multi-tensor LARC step, and input batches staged through
+//! the copy stream.
 
 use swav_core::{Lars, LarsParam};
 use swav_nn::{Backend, Conv2dShape, Pool2dShape, StatsOutput};
@@ -275,6 +276,18 @@ impl Backend for CudaBackend {
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         CudaBackend::l2_normalize_rows_backward(self, dz, x, z, rows, cols, eps, dx)
+    }
+
+    fn stage_inputs(
+        &mut self,
+        groups: &[&[f32]],
+        inputs: &mut [CudaBuffer],
+    ) -> Result<(), CudaError> {
+        CudaBackend::stage_inputs(self, groups, inputs)
+    }
+
+    fn await_staged_inputs(&mut self) -> Result<(), CudaError> {
+        CudaBackend::await_staged_inputs(self)
     }
 
     fn lars_step(

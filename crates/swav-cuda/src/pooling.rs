@@ -3,6 +3,7 @@
 use std::ffi::c_void;
 
 use crate::kernels::{KernelArg, len_arg};
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, Pool2dShape};
 
 /// The geometry argument of the pooling kernels (`PoolGeometry` in `pooling.cu`).
@@ -54,6 +55,7 @@ impl CudaBackend {
         shape: &Pool2dShape,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("max_pool2d_forward", OpCategory::NormPool);
         assert!(
             x.len() >= shape.input_len() && y.len() >= shape.output_len(),
             "max pool out of bounds"
@@ -78,6 +80,7 @@ impl CudaBackend {
         shape: &Pool2dShape,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("max_pool2d_backward", OpCategory::NormPool);
         assert!(
             x.len() >= shape.input_len()
                 && dx.len() >= shape.input_len()
@@ -119,6 +122,7 @@ impl CudaBackend {
         channels: usize,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("global_avg_pool_forward", OpCategory::NormPool);
         assert!(
             x.len() >= batch * pixels * channels && y.len() >= batch * channels,
             "average pool out of bounds"
@@ -151,6 +155,7 @@ impl CudaBackend {
         channels: usize,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let _op = self.profile_op("global_avg_pool_backward", OpCategory::NormPool);
         assert!(
             dy.len() >= batch * channels && dx.len() >= batch * pixels * channels,
             "average pool backward out of bounds"

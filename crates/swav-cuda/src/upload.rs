@@ -1,185 +1,208 @@
-//! [`BatchUploader`]: batches go to the GPU while the previous step computes.
+//! Staged input batches: how [`CudaBackend`] implements the swav-nn `Backend`'s
+//! `stage_inputs` and `await_staged_inputs`, so that a batch goes to the GPU while the
+//! previous step computes.
 //!
-//! Two slots, each a pinned (page-locked) host buffer and a device staging buffer holding one
-//! batch (every resolution group of the multi-crop batch, back to back, as f32 NHWC). The
-//! loader fills a slot's host buffer, [`StagedBatch::submit`] starts its copy on a dedicated
-//! copy stream, and [`BatchUploader::receive`] makes the compute stream wait for that copy
-//! and converts the staged batch into the step's activation buffers (bf16 under mixed
-//! precision). Events order everything without blocking the host: the copy into a slot
-//! waits until the compute stream has consumed the slot's previous batch, and the host only
-//! waits before overwriting a pinned buffer whose copy is still running.
+//! [`BatchUploader`] owns a copy stream and two slots, each a pinned (page-locked) host
+//! buffer and a device staging buffer holding one whole batch (every resolution group of a
+//! multi-crop batch, back to back, f32 NHWC). Staging a batch:
+//! 1. copies the host groups into the slot's pinned buffer (the host waits only if the
+//!    slot's previous device copy is still running, which double buffering makes rare);
+//! 2. on the copy stream: copies the pinned buffer to the device staging buffer (a DMA that
+//!    overlaps whatever the compute stream is doing), waits for every piece of work the
+//!    compute stream had been given so far (it may still read the input buffers), and
+//!    converts each group into its input buffer (bf16 under mixed precision);
+//! 3. records the slot's `ready` event on the copy stream.
 //!
-//! The training loop: `upload(batch 0)`; then each step `receive` (into the step's inputs),
-//! `upload(next batch)` (its copy overlaps this step's kernels), and compute.
+//! Awaiting makes the compute stream wait for the `ready` event of every batch staged since
+//! the last await, without blocking the host. A training loop awaits batch `i`, stages batch
+//! `i + 1` into its second set of input buffers and runs step `i`: the copy of batch `i + 1`
+//! runs during step `i`, whose loss download is the first point where the host waits. An
+//! input buffer dropped before its batch was awaited still waits for the copy before its
+//! memory returns to the pool (`CudaBuffer`'s drop).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, DevicePtr, PinnedHostSlice};
 
+use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
 /// Batches in flight at once: one being computed on, one being copied.
 const SLOTS: usize = 2;
 
+/// One batch's worth of staging memory.
 #[derive(Debug)]
 struct Slot {
+    /// Pinned host memory; cudarc's event on it makes `as_mut_slice` wait until the device
+    /// copy out of it is done.
     host: PinnedHostSlice<f32>,
+    /// The batch on the device in f32, before its conversion into the input buffers.
     device: CudaSlice<f32>,
-    /// Recorded on the copy stream when the host-to-device copy is done.
-    copied: CudaEvent,
-    /// Recorded on the compute stream when the staged batch has been converted.
-    consumed: CudaEvent,
+    /// Recorded on the copy stream once the batch sits converted in the input buffers.
+    ready: Arc<CudaEvent>,
 }
 
-/// Double-buffered, stream-overlapped upload of multi-crop batches.
+/// The copy stream and the double-buffered staging memory of a [`CudaBackend`].
 #[derive(Debug)]
-pub struct BatchUploader {
-    compute: Arc<CudaStream>,
+pub(crate) struct BatchUploader {
     copy: Arc<CudaStream>,
-    slots: Vec<Slot>,
-    group_lens: Vec<usize>,
+    slots: [Option<Slot>; SLOTS],
     next: usize,
-    submitted: VecDeque<usize>,
-}
-
-/// A slot whose host buffer the loader fills; [`submit`](Self::submit) starts its copy.
-#[derive(Debug)]
-pub struct StagedBatch<'a> {
-    uploader: &'a mut BatchUploader,
-    slot: usize,
+    /// Slots staged since the last await.
+    pending: Vec<usize>,
+    /// Recorded on the compute stream at each staging; the conversion waits for it.
+    compute_mark: CudaEvent,
 }
 
 impl BatchUploader {
-    /// Pinned and device buffers for batches made of groups of `group_lens` f32 values each
-    /// (e.g. `[2·bs·224·224·3, 6·bs·96·96·3]`), on `backend`'s GPU.
-    pub fn new(backend: &CudaBackend, group_lens: &[usize]) -> Result<Self, CudaError> {
+    /// A copy stream for `backend`'s GPU; staging memory comes with the first batch.
+    pub(crate) fn new(backend: &CudaBackend) -> Result<Self, CudaError> {
         let ctx = backend.context();
-        let compute = backend.stream().clone();
-        let copy = ctx.new_stream()?;
-        let total: usize = group_lens.iter().sum();
-        let mut slots = Vec::with_capacity(SLOTS);
-        for _ in 0..SLOTS {
-            let flags = Some(CUevent_flags::CU_EVENT_DISABLE_TIMING);
-            slots.push(Slot {
-                // SAFETY: the loader writes every value before the slot is submitted.
-                host: unsafe { ctx.alloc_pinned_with_flags::<f32>(total.max(1), 0) }?,
-                // SAFETY: written by the copy before the conversion reads it.
-                device: unsafe { compute.alloc::<f32>(total.max(1)) }?,
-                copied: ctx.new_event(flags)?,
-                consumed: ctx.new_event(flags)?,
-            });
-        }
-        // The staging buffers were allocated in compute-stream order; the copy stream may
-        // only touch them once that allocation has happened.
-        compute.synchronize()?;
         Ok(Self {
-            compute,
-            copy,
-            slots,
-            group_lens: group_lens.to_vec(),
+            copy: ctx.new_stream()?,
+            slots: [None, None],
             next: 0,
-            submitted: VecDeque::new(),
+            pending: Vec::with_capacity(SLOTS),
+            compute_mark: ctx.new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))?,
         })
     }
 
-    /// The f32 values per group of one batch.
-    pub fn group_lens(&self) -> &[usize] {
-        &self.group_lens
-    }
-
-    /// The next free slot, for the loader to fill. Waits (on the host) only if that slot's
-    /// previous copy is still running. Fails if two batches are submitted and unreceived.
-    pub fn stage(&mut self) -> Result<StagedBatch<'_>, CudaError> {
-        assert!(
-            self.submitted.len() < SLOTS,
-            "BatchUploader: {SLOTS} batches are already in flight; receive one first"
-        );
-        let slot = self.next;
-        self.slots[slot].copied.synchronize()?;
-        Ok(StagedBatch {
-            uploader: self,
-            slot,
-        })
-    }
-
-    /// Stages `groups` (one slice per group, of the lengths given at creation) and submits
-    /// them: a host copy into pinned memory, then an asynchronous device copy.
-    pub fn upload(&mut self, groups: &[&[f32]]) -> Result<(), CudaError> {
-        let mut staged = self.stage()?;
-        for (dst, src) in staged.groups_mut()?.into_iter().zip(groups) {
-            dst.copy_from_slice(src);
-        }
-        staged.submit()
-    }
-
-    /// Makes the compute stream wait for the oldest submitted batch and converts its groups
-    /// into `inputs` (one buffer per group, any element type; the activation type is the
-    /// natural one). Returns immediately; the conversion runs in stream order.
-    pub fn receive(
+    /// Stages `groups` into `inputs` (see the module documentation).
+    pub(crate) fn stage(
         &mut self,
-        backend: &mut CudaBackend,
-        inputs: &mut [&mut CudaBuffer],
+        backend: &CudaBackend,
+        groups: &[&[f32]],
+        inputs: &mut [CudaBuffer],
     ) -> Result<(), CudaError> {
-        assert_eq!(
-            inputs.len(),
-            self.group_lens.len(),
-            "one input buffer per group"
-        );
-        let slot = self
-            .submitted
-            .pop_front()
-            .expect("BatchUploader::receive without a submitted batch");
-        let slot = &self.slots[slot];
-        self.compute.wait(&slot.copied)?;
-        let staged = slot.device.device_ptr(&self.compute).0;
-        let mut offset = 0;
-        for (input, &len) in inputs.iter_mut().zip(&self.group_lens) {
-            assert!(input.len() >= len, "input buffer shorter than its group");
-            let (dtype, ptr) = (input.dtype(), input.ptr_mut());
-            backend.convert_raw(staged, DType::F32, offset, ptr, dtype, 0, len)?;
-            offset += len;
+        assert_eq!(groups.len(), inputs.len(), "one input buffer per group");
+        for (group, input) in groups.iter().zip(inputs.iter()) {
+            assert!(
+                input.len() >= group.len(),
+                "an input buffer of {} values is shorter than its group of {}",
+                input.len(),
+                group.len()
+            );
         }
-        slot.consumed.record(&self.compute)?;
+        let total: usize = groups.iter().map(|g| g.len()).sum();
+        let index = self.next;
+        self.next = (index + 1) % SLOTS;
+        let slot = ensure_slot(&mut self.slots[index], &self.copy, backend, total)?;
+
+        let host = slot.host.as_mut_slice()?;
+        let mut offset = 0;
+        for group in groups {
+            host[offset..offset + group.len()].copy_from_slice(group);
+            offset += group.len();
+        }
+
+        let timing = backend
+            .profiler()
+            .and_then(|mut p| p.copy_start(&self.copy));
+        self.copy.memcpy_htod(&slot.host, &mut slot.device)?;
+        self.compute_mark.record(backend.stream())?;
+        self.copy.wait(&self.compute_mark)?;
+        let staged = slot.device.device_ptr(&self.copy).0;
+        let mut offset = 0;
+        for (group, input) in groups.iter().zip(inputs.iter_mut()) {
+            let (dtype, ptr) = (input.dtype(), input.ptr_mut());
+            backend.convert_on(
+                &self.copy,
+                staged,
+                DType::F32,
+                offset,
+                ptr,
+                dtype,
+                0,
+                group.len(),
+            )?;
+            offset += group.len();
+        }
+        slot.ready.record(&self.copy)?;
+        for input in inputs.iter_mut() {
+            input.written_on_copy_stream(&slot.ready);
+        }
+        if let Some(mut profiler) = backend.profiler() {
+            profiler.copy_end(&self.copy, timing);
+        }
+        if !self.pending.contains(&index) {
+            self.pending.push(index);
+        }
+        Ok(())
+    }
+
+    /// Makes `compute` wait for every batch staged since the last call.
+    pub(crate) fn await_staged(&mut self, compute: &CudaStream) -> Result<(), CudaError> {
+        for index in self.pending.drain(..) {
+            let slot = self.slots[index].as_ref().expect("a pending slot exists");
+            compute.wait(&slot.ready)?;
+        }
         Ok(())
     }
 }
 
-impl StagedBatch<'_> {
-    /// The slot's pinned host memory, one mutable slice per group.
-    pub fn groups_mut(&mut self) -> Result<Vec<&mut [f32]>, CudaError> {
-        let lens = self.uploader.group_lens.clone();
-        let mut rest = self.uploader.slots[self.slot].host.as_mut_slice()?;
-        let mut groups = Vec::with_capacity(lens.len());
-        for len in lens {
-            let (group, tail) = rest.split_at_mut(len);
-            groups.push(group);
-            rest = tail;
-        }
-        Ok(groups)
+/// `slot`, holding exactly `total` values (reallocated when the batch size changes).
+fn ensure_slot<'s>(
+    slot: &'s mut Option<Slot>,
+    copy: &Arc<CudaStream>,
+    backend: &CudaBackend,
+    total: usize,
+) -> Result<&'s mut Slot, CudaError> {
+    let len = total.max(1);
+    if slot.as_ref().is_none_or(|s| s.host.len() != len) {
+        // Dropping the old slot waits for its last copy (pinned memory) and frees its
+        // staging buffer in copy-stream order.
+        *slot = None;
+        let ctx = backend.context();
+        *slot = Some(Slot {
+            // SAFETY: every value is written by `stage` before the slot is copied.
+            host: unsafe { ctx.alloc_pinned_with_flags::<f32>(len, 0) }?,
+            // SAFETY: written by the host-to-device copy before the conversion reads it.
+            device: unsafe { copy.alloc::<f32>(len) }?,
+            ready: Arc::new(ctx.new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))?),
+        });
     }
-
-    /// Starts the copy of this slot to the device on the copy stream.
-    pub fn submit(self) -> Result<(), CudaError> {
-        let uploader = self.uploader;
-        let slot = &mut uploader.slots[self.slot];
-        // The staging buffer may still be read by the conversion of its previous batch.
-        uploader.copy.wait(&slot.consumed)?;
-        uploader.copy.memcpy_htod(&slot.host, &mut slot.device)?;
-        slot.copied.record(&uploader.copy)?;
-        uploader.submitted.push_back(self.slot);
-        uploader.next = (self.slot + 1) % SLOTS;
-        Ok(())
-    }
+    Ok(slot.as_mut().expect("allocated above"))
 }
 
 impl Drop for BatchUploader {
     fn drop(&mut self) {
-        // The staging buffers are freed in compute-stream order; the copy stream must be
-        // done with them first. A failure here has nowhere to go but the context's error
-        // state, which `CudaBackend::synchronize` reports.
+        // The staging buffers are freed on the copy stream, which must be done with them.
+        // A failure here has nowhere to go but the context's error state, which
+        // `CudaBackend::synchronize` reports.
         let result = self.copy.synchronize();
         self.copy.context().record_err(result);
+    }
+}
+
+impl CudaBackend {
+    /// Starts moving one input batch to the GPU: `groups[g]` (host f32 NHWC) into the
+    /// activation buffer `inputs[g]`, through pinned memory and the copy stream, converted to
+    /// the buffers' element type. Returns once the host slices have been copied into pinned
+    /// memory. The copy waits for all work enqueued before this call; work enqueued later
+    /// sees the batch after [`await_staged_inputs`](Self::await_staged_inputs) (the swav-nn
+    /// `Backend` method of the same name).
+    pub fn stage_inputs(
+        &mut self,
+        groups: &[&[f32]],
+        inputs: &mut [CudaBuffer],
+    ) -> Result<(), CudaError> {
+        let mut uploader = match self.uploader.take() {
+            Some(uploader) => uploader,
+            None => BatchUploader::new(self)?,
+        };
+        let result = uploader.stage(self, groups, inputs);
+        self.uploader = Some(uploader);
+        result
+    }
+
+    /// Makes all work enqueued from now on wait until every batch staged so far has
+    /// arrived, without blocking the host.
+    pub fn await_staged_inputs(&mut self) -> Result<(), CudaError> {
+        let _op = self.profile_op("await_staged_inputs", OpCategory::Data);
+        match self.uploader.as_mut() {
+            Some(uploader) => uploader.await_staged(&self.device.stream),
+            None => Ok(()),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Pretraining: the step, the optimiser state, checkpoints and the epoch loop.
 
 pub mod data;
+pub mod input_feed;
 pub mod model_spec;
 pub mod optimizer;
 pub mod progress;

@@ -15,8 +15,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{
     Collective, FeatureQueue, Lars, LrSchedule, PrototypeFreeze, SinkhornConfig, Stabilization,
 };
-use swav_nn::{Backend, CropGroup, SwavModel};
+use swav_nn::{Backend, SwavModel};
 
+use super::input_feed::InputFeed;
 use super::model_spec::model_config;
 use super::optimizer::Optimizer;
 use super::progress::{CollapseWatch, Progress, ProgressLine};
@@ -185,13 +186,7 @@ where
         .iter()
         .map(|g| (g.crops, g.size as usize))
         .collect();
-    let mut inputs = Vec::with_capacity(groups_meta.len());
-    for &(crops, size) in &groups_meta {
-        inputs.push(
-            b.alloc_activation(crops * config.batch_size * size * size * 3)
-                .map_err(dev)?,
-        );
-    }
+    let mut feed = InputFeed::new(b, &groups_meta, config.batch_size).map_err(dev)?;
 
     let metrics_path = req.output.join(files::METRICS);
     let mut metrics = if main_rank {
@@ -237,24 +232,13 @@ where
         } else {
             0
         };
-        for (offset, batch) in loader.epoch_from(epoch, first as usize)?.enumerate() {
-            let batch = batch?;
-            let it = first + offset as u64;
+        let mut inputs = feed.epoch(loader.epoch_from(epoch, first as usize)?);
+        for it in first.. {
+            let Some(crop_groups) = inputs.next_groups(b)? else {
+                break;
+            };
             let global = epoch * iters_per_epoch + it;
             let lr = schedule.lr(global);
-            for (g, group) in batch.groups().enumerate() {
-                b.upload(group.data(), &mut inputs[g], 0).map_err(dev)?;
-            }
-            let crop_groups: Vec<CropGroup<'_, B::Buf>> = inputs
-                .iter()
-                .zip(&groups_meta)
-                .map(|(images, &(crops, size))| CropGroup {
-                    images,
-                    crops,
-                    height: size,
-                    width: size,
-                })
-                .collect();
             let log = global.is_multiple_of(config.log_every) || global + 1 == total;
             let report = step
                 .run(
@@ -283,7 +267,6 @@ where
                         }
                     )
                 })?;
-            drop(batch);
             ran += 1;
             last_loss = report.loss;
             position = advance(epoch, it, iters_per_epoch);

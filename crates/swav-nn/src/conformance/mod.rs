@@ -10,13 +10,18 @@
 //! ```ignore
 //! swav_nn::conformance::check_all_ops(&mut MyBackend::new());
 //! ```
+//!
+//! A backend of reduced precision is checked against a reference backend instead, operation
+//! by operation on identical inputs ([`check_agreement`]).
 
+mod agreement;
 mod golden;
 mod harness;
 mod model;
 mod ops;
 mod reference;
 
+pub use agreement::{Agreement, check_agreement};
 pub use golden::{check_golden_resnet18, check_golden_resnet50, check_golden_swav};
 pub use model::{check_model_gradients, small_config};
 pub use ops::{
