@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""CPU training-step throughput: swav-cpu against PyTorch, side by side on this machine.
+
+    /work/pyenv/bin/python scripts/bench/cpu_train_step.py [SETTING ...]
+
+Settings (all by default): rn50_224 and rn50_96 (torchvision resnet50, batch 8, 224 / 96 px)
+and rn18_small_64 (resnet18 with the small-image stem: 3x3 stride-1 conv1, no max pooling;
+batch 8, 64 px). A step is the same on both sides: zero the gradients, training-mode forward
+to the pooled features, backward of sum(features * R), SGD with momentum 0.9 and weight
+decay 1e-4 on every parameter. fp32, 2 threads on both sides (torch.set_num_threads(2);
+rayon's pool has one thread per core). PyTorch runs NCHW and channels_last; the faster one
+is its figure. Ours is crates/swav-cpu/examples/train_step.rs (built here with cargo,
+CARGO_TARGET_DIR honoured). Prints images/s of both, the ratio, our sgemm rate against the
+166 GFLOP/s FMA peak, and where our step's time goes.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torchvision
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SETTINGS = {
+    "rn50_224": ("resnet50", False, 224, 8, 3),
+    "rn50_96": ("resnet50", False, 96, 8, 5),
+    "rn18_small_64": ("resnet18", True, 64, 8, 10),
+}
+
+
+def torch_model(arch, small_stem):
+    model = getattr(torchvision.models, arch)(weights=None)
+    if small_stem:
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    model.fc = nn.Identity()
+    return model
+
+
+def torch_images_per_second(name, channels_last):
+    arch, small_stem, side, batch, steps = SETTINGS[name]
+    torch.manual_seed(0)
+    model = torch_model(arch, small_stem).train()
+    x = torch.randn(batch, 3, side, side)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    r = torch.randn(batch, 2048 if arch == "resnet50" else 512) / 64
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+    def step():
+        opt.zero_grad()
+        (model(x) * r).sum().backward()
+        opt.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return batch / statistics.median(times)
+
+
+def ours(names):
+    env = dict(os.environ)
+    cmd = ["cargo", "run", "--release", "-q", "-p", "swav-cpu", "--example", "train_step",
+           "--", "--json", *names]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    results, sgemm = {}, None
+    for line in out.stdout.splitlines():
+        record = json.loads(line)
+        if "sgemm_gflops" in record:
+            sgemm = record
+        else:
+            results[record["setting"]] = record
+    return sgemm, results
+
+
+def main():
+    names = sys.argv[1:] or list(SETTINGS)
+    torch.set_num_threads(2)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"{os.cpu_count()} CPUs", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "swav-cpu", "--example",
+                    "train_step"], cwd=ROOT, check=True)
+    reference = {}
+    for name in names:
+        nchw = torch_images_per_second(name, channels_last=False)
+        nhwc = torch_images_per_second(name, channels_last=True)
+        reference[name] = (max(nchw, nhwc), nchw, nhwc)
+    sgemm, results = ours(names)
+
+    print(f"\nsgemm (2048^3, 2 threads): {sgemm['sgemm_gflops']:.1f} GFLOP/s = "
+          f"{100 * sgemm['sgemm_gflops'] / sgemm['peak_gflops']:.0f} % of the "
+          f"{sgemm['peak_gflops']:.0f} GFLOP/s FMA peak\n")
+    print(f"{'setting':16} {'ours img/s':>11} {'torch img/s':>12} {'ratio':>7}   "
+          f"torch NCHW / channels_last")
+    for name in names:
+        best, nchw, nhwc = reference[name]
+        mine = results[name]["images_per_second"]
+        print(f"{name:16} {mine:11.2f} {best:12.2f} {mine / best:7.2f}   "
+              f"{nchw:.2f} / {nhwc:.2f}")
+    for name in names:
+        ops = results[name]["ops"]
+        total = sum(o["seconds"] for o in ops.values())
+        groups = {"conv forward": ["conv_forward"], "conv dgrad": ["conv_backward_data"],
+                  "conv wgrad": ["conv_backward_filter"],
+                  "batch norm": [k for k in ops if k.startswith("batch_norm")],
+                  "relu/pool": ["relu_backward", "max_pool_forward", "max_pool_backward",
+                                "avg_pool_forward", "avg_pool_backward"],
+                  "optimizer + copies": ["sgd_momentum_step", "fill", "copy", "axpy"]}
+        shares = []
+        for label, keys in groups.items():
+            seconds = sum(ops[k]["seconds"] for k in keys if k in ops)
+            shares.append(f"{label} {100 * seconds / total:.0f} %")
+        print(f"\n{name}: " + ", ".join(shares))
+
+
+if __name__ == "__main__":
+    main()
