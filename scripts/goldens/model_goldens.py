@@ -13,7 +13,7 @@ conformance checks compare every backend against (tests never need Python):
 * swav_resnet18_small_stem.safetensors
                               the SwAV network (resnet18 trunk with the small-image stem,
                               projection head, L2 normalisation, prototypes), multi-crop
-                              forward with two resolution groups, train mode
+                              forward with two resolution groups, eval and train mode
 * state_dict_keys.json        key names and shapes of torchvision resnet18/34/50 and of the
                               SwAV head, in state_dict order
 
@@ -301,16 +301,21 @@ def swav_run(batch, hidden, out_dim, k):
         model = model.to(dtype)
         with torch.no_grad():  # prototypes are unit rows in training
             model.prototypes.weight.copy_(F.normalize(model.prototypes.weight, dim=1, p=2))
-        model.train()
         crops, inputs = [], []
         for g, (count, size) in enumerate(SWAV_GROUPS):
             x = images(stream + g, count * batch, size, dtype).requires_grad_(True)
             inputs.append(x)
             crops.extend(x[i * batch:(i + 1) * batch] for i in range(count))
+        out = {}
+        model.eval()  # first: the training pass updates the running statistics
+        with torch.no_grad():
+            features, z, scores = model(crops)
+        out.update(features_eval=f32(features), embeddings_eval=f32(z), scores_eval=f32(scores))
+        model.train()
         features, z, scores = model(crops)
         cot = hashed_uniform(COTANGENT_STREAM + 1, scores.numel()).reshape(scores.shape)
         (scores * torch.from_numpy(cot).to(dtype)).sum().backward()
-        out = {"features": f32(features), "embeddings": f32(z), "scores": f32(scores)}
+        out.update(features=f32(features), embeddings=f32(z), scores=f32(scores))
         for g, x in enumerate(inputs):
             out[f"input_grad/{g}"] = f32(x.grad)
         for name, p in model.named_parameters():

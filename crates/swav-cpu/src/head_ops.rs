@@ -64,7 +64,10 @@ impl HeadOps<f32> for CpuBackend {
         dst_offset: usize,
         len: usize,
     ) -> Result<(), Infallible> {
-        SliceOps.copy(src, src_offset, dst, dst_offset, len)
+        let start = self.start();
+        let out = SliceOps.copy(src, src_offset, dst, dst_offset, len);
+        self.record("copy", start, 0.0);
+        out
     }
 
     fn copy_within(
@@ -78,7 +81,9 @@ impl HeadOps<f32> for CpuBackend {
     }
 
     fn fill(&mut self, buf: &mut Vec<f32>, value: f32) -> Result<(), Infallible> {
+        let start = self.start();
         buf.par_chunks_mut(CHUNK).for_each(|c| c.fill(value));
+        self.record("fill", start, 0.0);
         Ok(())
     }
 
@@ -154,10 +159,12 @@ impl HeadOps<f32> for CpuBackend {
         y_offset: usize,
         len: usize,
     ) -> Result<(), Infallible> {
+        let start = self.start();
         y[y_offset..y_offset + len]
             .par_chunks_mut(CHUNK)
             .zip(x[x_offset..x_offset + len].par_chunks(CHUNK))
             .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x));
+        self.record("axpy", start, 0.0);
         Ok(())
     }
 
@@ -253,6 +260,7 @@ impl HeadOps<f32> for CpuBackend {
         k: usize,
         out: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
+        let start = self.start();
         par_gemm(
             1.0,
             &gemm::rows(a, m, k),
@@ -260,6 +268,7 @@ impl HeadOps<f32> for CpuBackend {
             0.0,
             gemm::rows_mut(out, m, n),
         );
+        self.record("matmul_nt", start, 2.0 * (m * n * k) as f64);
         Ok(())
     }
 
@@ -411,6 +420,7 @@ impl HeadOps<f32> for CpuBackend {
         momentum: f32,
         first: bool,
     ) -> Result<(), Infallible> {
+        let start = self.start();
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(buf.par_chunks_mut(CHUNK))
@@ -421,6 +431,7 @@ impl HeadOps<f32> for CpuBackend {
                     *p -= lr * *b;
                 }
             });
+        self.record("sgd_momentum_step", start, 0.0);
         Ok(())
     }
 }

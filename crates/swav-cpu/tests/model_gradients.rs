@@ -7,3 +7,8 @@ use swav_cpu::CpuBackend;
 fn small_resnet_gradients_match_finite_differences() {
     swav_nn::conformance::check_model_gradients(&mut CpuBackend::new());
 }
+
+#[test]
+fn single_linear_head_gradients_match_finite_differences() {
+    swav_nn::conformance::check_linear_head_gradients(&mut CpuBackend::new());
+}

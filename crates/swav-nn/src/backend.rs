@@ -46,7 +46,9 @@ pub const fn batch_norm_saved_len(channels: usize) -> usize {
 ///
 /// Parameters, gradients, optimiser state, batch-norm statistics and head scores live in
 /// [`HeadOps::zeros`] buffers (always `f32`). Activations and their gradients come from
-/// [`Backend::alloc_activation`], which a GPU backend may store in a narrower type.
+/// [`Backend::alloc_activation`], which a GPU backend may store in a narrower type; an
+/// operation may then receive both kinds (the pooled features the trunk writes, for one,
+/// are `f32` head inputs), so such a backend tags its buffers with their element type.
 pub trait Backend: HeadOps<f32> {
     /// Allocates an activation buffer of `len` elements, zero-initialised.
     fn alloc_activation(&mut self, len: usize) -> Result<Self::Buf, Self::Error>;

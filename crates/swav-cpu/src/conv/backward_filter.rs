@@ -18,8 +18,8 @@ use crate::gemm::{self, gemm, split_axis};
 use crate::partition::{TASKS, split_even, split_fixed};
 use crate::scratch::with_tile;
 
-/// The patch tile a task gathers, in elements.
-const PATCH_TILE: usize = 96 * 1024;
+/// The largest patch tile a task gathers, in elements.
+const PATCH_TILE: usize = 1 << 20;
 
 /// Pixels per chunk of a 1×1 stride-1 convolution (no patch copy).
 const DIRECT_CHUNK_ROWS: usize = 1024;
@@ -64,7 +64,9 @@ fn plan(s: &Conv2dShape) -> Plan {
             .map(|r| r.start * row_width..r.end * row_width)
             .collect::<Vec<_>>();
         let widest = columns.iter().map(Range::len).max().unwrap_or(1);
-        let rows = (PATCH_TILE / widest).clamp(16, 512) / 16 * 16;
+        // At least a few hundred pixels per product: each one re-reads and re-writes the
+        // partial gradient block.
+        let rows = (PATCH_TILE / widest).clamp(256, 1024) / 16 * 16;
         (columns, kernel_rows, rows)
     };
     let chunks = split_fixed(pixels, chunk_rows);

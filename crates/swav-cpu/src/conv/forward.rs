@@ -13,12 +13,15 @@ use crate::gemm::{self, blocks, gemm};
 use crate::partition::{TASKS, split_even, split_fixed};
 use crate::scratch::with_tile;
 
-/// The patch tile a task gathers, in elements: small enough to stay in a core's L2 cache.
-const PATCH_TILE: usize = 96 * 1024;
+/// The largest patch tile a task gathers, in elements (4 MiB: it streams through L3 into the
+/// sgemm packing).
+const PATCH_TILE: usize = 1 << 20;
 
-/// Output rows per tile of a 1×1 stride-1 convolution, which needs no patch copy: large, so
-/// that the weights are packed once per many rows.
-const DIRECT_TILE_ROWS: usize = 512;
+/// The most output rows per tile.
+const MAX_TILE_ROWS: usize = 1024;
+
+/// The fewest output rows per tile (below that, the weights' packing dominates).
+const MIN_TILE_ROWS: usize = 64;
 
 /// The narrowest output-channel block worth splitting off.
 const MIN_CHANNEL_BLOCK: usize = 64;
@@ -36,22 +39,42 @@ pub(crate) struct Tiling {
     pub channel_blocks: Vec<Range<usize>>,
 }
 
-/// Chooses the tiling from the shape alone.
+/// Chooses the tiling from the shape alone (never from the thread count).
+///
+/// Every task packs its slice of the patch matrix (after gathering it, for a patch
+/// convolution) and its slice of the weights, so splitting output channels repeats the
+/// patches' work and splitting pixels repeats the weights'. Among the splits into at least
+/// [`TASKS`] tasks, the one moving the fewest elements wins.
 pub(crate) fn tiling(s: &Conv2dShape, out_channels: usize) -> Tiling {
-    let pixels = s.output_pixels();
-    let tile_rows = if is_direct(s) {
-        DIRECT_TILE_ROWS
+    let (pixels, k, n) = (s.output_pixels(), s.patch_len(), out_channels);
+    let direct = is_direct(s);
+    let max_rows = if direct {
+        MAX_TILE_ROWS
     } else {
-        (PATCH_TILE / s.patch_len()).clamp(16, 512) / 16 * 16
+        (PATCH_TILE / k).clamp(MIN_TILE_ROWS, MAX_TILE_ROWS)
     };
-    let tiles = split_fixed(pixels, tile_rows);
+    let patch_cost = if direct { 1 } else { 2 };
+    // (fewer tasks than wanted, elements moved, rows per tile, channel parts)
+    let mut best: Option<(bool, usize, usize, usize)> = None;
     let mut parts = 1;
-    while tiles.len() * parts < TASKS && out_channels / (2 * parts) >= MIN_CHANNEL_BLOCK {
+    while parts <= TASKS && (parts == 1 || n / parts >= MIN_CHANNEL_BLOCK) {
+        let wanted = TASKS.div_ceil(parts).max(pixels.div_ceil(max_rows));
+        let rows = pixels
+            .div_ceil(wanted)
+            .next_multiple_of(16)
+            .max(MIN_TILE_ROWS.min(pixels));
+        let tiles = pixels.div_ceil(rows);
+        let moved = parts * pixels * k * patch_cost + tiles * k * n;
+        let candidate = (tiles * parts < TASKS, moved, rows, parts);
+        if best.is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1)) {
+            best = Some(candidate);
+        }
         parts *= 2;
     }
+    let (_, _, rows, parts) = best.expect("one split at least");
     Tiling {
-        tiles,
-        channel_blocks: split_even(out_channels, parts, 16),
+        tiles: split_fixed(pixels, rows),
+        channel_blocks: split_even(n, parts, 16),
     }
 }
 

@@ -350,9 +350,10 @@ pub fn check_golden_resnet50<B: Backend>(b: &mut B) {
 }
 
 /// The SwAV network (ResNet-18, small-image stem, head 512 → 64 → 16, 20 prototypes) on two
-/// resolution groups (2 crops at 32 px, 2 at 16 px, batch 2), training mode: features,
-/// embeddings, scores, input gradients of both groups, every weight gradient and running
-/// statistic, against the official multi-crop forward in PyTorch.
+/// resolution groups (2 crops at 32 px, 2 at 16 px, batch 2), against the official
+/// multi-crop forward in PyTorch: in evaluation mode the features, embeddings and scores; in
+/// training mode those, the input gradients of both groups, every weight gradient and the
+/// updated running statistics.
 pub fn check_golden_swav<B: Backend>(b: &mut B) {
     let golden = Golden::new("swav", SWAV);
     let batch: usize = golden.meta("batch").parse().expect("batch");
@@ -400,10 +401,28 @@ pub fn check_golden_swav<B: Backend>(b: &mut B) {
             width: size,
         })
         .collect();
+    // Evaluation mode first (the training pass updates the running statistics): the trunk
+    // per group, the head on all rows.
+    let rows: usize = groups.iter().map(|g| g.0 * batch).sum();
+    let f = model.feature_dim();
+    let mut all = ok(b.zeros(rows * f));
+    let mut row = 0;
+    for (&(crops, size), images) in groups.iter().zip(&inputs) {
+        let n = crops * batch;
+        let mut features = ok(b.zeros(n * f));
+        ok(model.forward_eval_features(b, images, n, size, size, &mut features));
+        ok(b.copy(&features, 0, &mut all, row * f, n * f));
+        row += n;
+    }
+    golden.compare("features_eval", &download(b, &all, rows * f), OUTPUT_TOL);
+    let (mut z, mut scores) = (ok(b.zeros(rows * d)), ok(b.zeros(rows * k)));
+    ok(model.forward_eval_head(b, &all, rows, &mut z, Some(&mut scores)));
+    golden.compare("embeddings_eval", &download(b, &z, rows * d), OUTPUT_TOL);
+    golden.compare("scores_eval", &download(b, &scores, rows * k), OUTPUT_TOL);
+
     ok(model.zero_grad(b));
     ok(model.forward_train(b, &crop_groups, batch, &SingleProcess));
-    let rows = model.rows();
-    let f = model.feature_dim();
+    assert_eq!(model.rows(), rows, "swav golden: rows");
     let features = download(b, model.features().expect("features"), rows * f);
     golden.compare("features", &features, OUTPUT_TOL);
     let z = download(b, model.embeddings().expect("embeddings"), rows * d);

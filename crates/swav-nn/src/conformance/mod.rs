@@ -23,7 +23,7 @@ mod reference;
 
 pub use agreement::{Agreement, check_agreement};
 pub use golden::{check_golden_resnet18, check_golden_resnet50, check_golden_swav};
-pub use model::{check_model_gradients, small_config};
+pub use model::{check_linear_head_gradients, check_model_gradients, small_config};
 pub use ops::{
     check_all_ops, check_avg_pool, check_batch_norm, check_conv2d, check_l2_normalize,
     check_linear, check_max_pool, check_relu_backward,

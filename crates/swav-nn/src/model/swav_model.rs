@@ -91,8 +91,13 @@ impl<B: Backend> core::fmt::Debug for SwavModel<B> {
 }
 
 impl<B: Backend> SwavModel<B> {
-    /// Builds and initialises the model (see the crate docs for the initialisation): the
-    /// same `seed` gives the same weights on every machine.
+    /// Builds and initialises the model with the official recipe (SWAV_SPEC §1.1):
+    /// convolutions Kaiming-normal (`fan_out`, ReLU gain), linear layers and prototypes
+    /// PyTorch's default `U(±1/√fan_in)`, batch norm γ = 1, β = 0, running mean 0 and
+    /// variance 1. The values come from one [`SplitMix64`](crate::SplitMix64) stream seeded
+    /// with `seed`, drawn in `state_dict` order and PyTorch element order (normals by
+    /// Box-Muller with `libm`), so the same seed gives the same weights on every machine and
+    /// thread count.
     pub fn new(b: &mut B, config: SwavConfig, seed: u64) -> Result<Self, BuildError<B::Error>> {
         config.validate().map_err(BuildError::Config)?;
         let mut init = Init::new(seed);
