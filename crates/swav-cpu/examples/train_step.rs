@@ -105,6 +105,7 @@ fn run(setting: &Setting, json: bool) {
         trunk: TrunkConfig {
             arch: setting.arch,
             width: 1,
+            base_width: 64,
             small_stem: setting.small_stem,
         },
         hidden_dim: 0,
