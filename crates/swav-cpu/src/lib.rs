@@ -29,7 +29,7 @@
 //!
 //! let mut b = CpuBackend::new();
 //! let config = SwavConfig {
-//!     trunk: TrunkConfig { arch: Arch::ResNet18, width: 1, small_stem: true },
+//!     trunk: TrunkConfig { arch: Arch::ResNet18, width: 1, base_width: 16, small_stem: true },
 //!     hidden_dim: 64,
 //!     output_dim: 16,
 //!     prototypes: 10,
