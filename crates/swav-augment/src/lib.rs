@@ -28,7 +28,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let data = SyntheticDataset::new(
-//!     SyntheticConfig { image_size: 32, num_classes: 10, images_per_class: 4, seed: 0 },
+//!     SyntheticConfig { image_size: 32, num_classes: 10, images_per_class: 4, ..Default::default() },
 //!     SyntheticSplit::Train,
 //! )?;
 //! let transform = MultiCropTransform::new(MultiCropConfig::with_crops(vec![

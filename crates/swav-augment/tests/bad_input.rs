@@ -81,6 +81,7 @@ fn dataset_with(dir: &TempDir, bad: &[Bad]) -> Arc<ImageFolder> {
         num_classes: 2,
         images_per_class: 12,
         seed: 11,
+        ..SyntheticConfig::default()
     };
     let synthetic = SyntheticDataset::new(config, SyntheticSplit::Train).expect("valid");
     export_image_folder(&synthetic, dir.path(), ExportFormat::Jpeg { quality: 90 })

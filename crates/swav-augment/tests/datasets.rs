@@ -172,6 +172,7 @@ fn synthetic(split: SyntheticSplit, per_class: usize) -> SyntheticDataset {
         num_classes: 4,
         images_per_class: per_class,
         seed: 3,
+        ..SyntheticConfig::default()
     };
     SyntheticDataset::new(config, split).expect("valid")
 }
@@ -261,6 +262,7 @@ fn synthetic_colour_statistics_do_not_reveal_the_class() {
         num_classes: 10,
         images_per_class: 60,
         seed: 21,
+        ..SyntheticConfig::default()
     };
     let (train, val) = SyntheticDataset::train_val(config, 60).expect("valid");
     let mut centroids = vec![[0.0f64; 4]; 10];

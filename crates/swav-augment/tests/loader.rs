@@ -49,6 +49,7 @@ fn synthetic(per_class: usize) -> Arc<SyntheticDataset> {
         num_classes: 10,
         images_per_class: per_class,
         seed: 5,
+        ..SyntheticConfig::default()
     };
     Arc::new(SyntheticDataset::new(config, SyntheticSplit::Train).expect("valid"))
 }

@@ -3,6 +3,11 @@
 //! background are random, so a model must become invariant to them (exactly what SwAV's
 //! augmentations teach) to separate the classes. Images are generated on demand from
 //! (seed, split, index) and cost tens of microseconds each at 32-64 px.
+//!
+//! Three knobs make it easier without letting anything but the shape carry the label:
+//! [`SyntheticConfig::monochrome`] (grey levels instead of colours),
+//! [`SyntheticConfig::max_rotation_degrees`] (near-upright shapes) and
+//! [`SyntheticConfig::plain_background`] (one flat background, no texture, clutter or noise).
 
 pub mod render;
 pub mod shapes;
@@ -27,6 +32,16 @@ pub struct SyntheticConfig {
     pub images_per_class: usize,
     /// Seed of the whole dataset.
     pub seed: u64,
+    /// Grey images: the shape and the background get random grey levels instead of random
+    /// colours (colour is the easiest cue two crops of an image share, and the one
+    /// self-supervised methods latch onto first on this data).
+    pub monochrome: bool,
+    /// Shapes turn by a uniform angle within ± this many degrees (0..=180; 180: any
+    /// orientation, with arbitrary reflections). Below 180, reflections are left-right only,
+    /// which horizontal flips already teach.
+    pub max_rotation_degrees: u32,
+    /// One flat background colour: no gradient, texture, clutter lines or sensor noise.
+    pub plain_background: bool,
 }
 
 impl Default for SyntheticConfig {
@@ -36,6 +51,9 @@ impl Default for SyntheticConfig {
             num_classes: 10,
             images_per_class: 500,
             seed: 0,
+            monochrome: false,
+            max_rotation_degrees: 180,
+            plain_background: false,
         }
     }
 }
@@ -57,6 +75,12 @@ impl SyntheticConfig {
         }
         if self.images_per_class == 0 {
             return Err(ConfigError::new("images_per_class", "must be at least 1"));
+        }
+        if self.max_rotation_degrees > 180 {
+            return Err(ConfigError::new(
+                "max_rotation_degrees",
+                format!("{} is outside 0..=180", self.max_rotation_degrees),
+            ));
         }
         Ok(())
     }
@@ -149,7 +173,7 @@ impl SyntheticDataset {
     pub fn generate(&self, index: usize) -> Option<RgbImage> {
         let shape = self.shape(index)?;
         let mut rng = synthetic_stream(self.config.seed, self.split.tag(), index as u64);
-        Some(render::render(shape, self.config.image_size, &mut rng))
+        Some(render::render(shape, &self.config, &mut rng))
     }
 }
 
@@ -189,6 +213,7 @@ mod tests {
             num_classes: 10,
             images_per_class: 3,
             seed: 7,
+            ..SyntheticConfig::default()
         }
     }
 
@@ -206,6 +231,49 @@ mod tests {
         )
         .expect("valid");
         assert_ne!(a.generate(4), other_seed.generate(4));
+    }
+
+    #[test]
+    fn easier_settings_keep_the_random_stream_and_change_only_what_they_name() {
+        let full = SyntheticDataset::new(small(), SyntheticSplit::Train).expect("valid");
+        let mono = SyntheticDataset::new(
+            SyntheticConfig {
+                monochrome: true,
+                ..small()
+            },
+            SyntheticSplit::Train,
+        )
+        .expect("valid");
+        let image = mono.generate(5).expect("in range");
+        assert!(
+            image
+                .pixels()
+                .chunks(3)
+                .all(|p| p[0] == p[1] && p[1] == p[2])
+        );
+        assert_ne!(full.generate(5), mono.generate(5));
+
+        let plain = SyntheticDataset::new(
+            SyntheticConfig {
+                plain_background: true,
+                max_rotation_degrees: 0,
+                ..small()
+            },
+            SyntheticSplit::Train,
+        )
+        .expect("valid");
+        // A disc (label 0) on a plain background has exactly two colours away from its rim.
+        let disc = plain.generate(0).expect("in range");
+        let mut colours: Vec<&[u8]> = disc.pixels().chunks(3).collect();
+        colours.sort();
+        colours.dedup();
+        let corner = &disc.pixels()[..3];
+        let corner_count = disc.pixels().chunks(3).filter(|p| *p == corner).count();
+        assert!(
+            corner_count > 32 * 32 / 3,
+            "background is flat: {corner_count}"
+        );
+        assert!(colours.len() < 40, "{} distinct colours", colours.len());
     }
 
     #[test]
@@ -242,6 +310,13 @@ mod tests {
                     ..small()
                 },
                 "images_per_class",
+            ),
+            (
+                SyntheticConfig {
+                    max_rotation_degrees: 181,
+                    ..small()
+                },
+                "max_rotation_degrees",
             ),
         ] {
             let err = SyntheticDataset::new(config, SyntheticSplit::Train)
