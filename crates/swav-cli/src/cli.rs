@@ -211,6 +211,17 @@ pub struct Overrides {
     /// Synthetic dataset: image side [32].
     #[arg(long, value_name = "PX")]
     pub synthetic_image_size: Option<usize>,
+    /// Synthetic dataset: grey levels instead of colours [demo: true, else false].
+    #[arg(long, value_name = "BOOL")]
+    pub synthetic_monochrome: Option<bool>,
+    /// Synthetic dataset: shapes turn within ± this many degrees; 180 is any orientation
+    /// [demo: 15, else 180].
+    #[arg(long, value_name = "DEG")]
+    pub synthetic_max_rotation_degrees: Option<u32>,
+    /// Synthetic dataset: a flat background without texture, clutter lines or noise
+    /// [demo: true, else false].
+    #[arg(long, value_name = "BOOL")]
+    pub synthetic_plain_background: Option<bool>,
     /// Stop on the first unreadable image instead of skipping it.
     #[arg(long)]
     pub strict_data: bool,

@@ -85,6 +85,18 @@ pub struct PretrainConfig {
     pub synthetic_images_per_class: usize,
     /// Synthetic dataset: image side in pixels.
     pub synthetic_image_size: usize,
+    /// Synthetic dataset: grey levels instead of colours (absent from older
+    /// configurations: false).
+    #[serde(default)]
+    pub synthetic_monochrome: bool,
+    /// Synthetic dataset: shapes turn within ± this many degrees (180: any orientation,
+    /// also for older configurations that lack the field).
+    #[serde(default = "any_orientation")]
+    pub synthetic_max_rotation_degrees: u32,
+    /// Synthetic dataset: one flat background, no texture, clutter or noise (absent from
+    /// older configurations: false).
+    #[serde(default)]
+    pub synthetic_plain_background: bool,
     /// Stop on the first unreadable image instead of skipping it with a warning.
     pub strict_data: bool,
 
@@ -215,6 +227,12 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
         key,
         problem: problem.into(),
     }
+}
+
+/// The synthetic dataset's full rotation range, the default of configurations written
+/// before the setting existed.
+fn any_orientation() -> u32 {
+    180
 }
 
 impl PretrainConfig {
@@ -397,6 +415,12 @@ impl PretrainConfig {
             if self.synthetic_image_size < 8 {
                 return Err(invalid("synthetic_image_size", "must be at least 8"));
             }
+            if self.synthetic_max_rotation_degrees > 180 {
+                return Err(invalid(
+                    "synthetic_max_rotation_degrees",
+                    "must be within 0..=180",
+                ));
+            }
         }
         if self.log_every == 0 {
             return Err(invalid("log_every", "must be positive"));
@@ -430,6 +454,24 @@ mod tests {
                 PretrainConfig::overlay_toml(&Preset::Demo.config(), &config.to_toml()).unwrap();
             assert_eq!(back, config, "{}", preset.name());
         }
+    }
+
+    #[test]
+    fn configurations_written_before_the_synthetic_settings_read_as_the_full_dataset() {
+        let text: String = Preset::Demo
+            .config()
+            .to_toml()
+            .lines()
+            .filter(|line| {
+                !line.starts_with("synthetic_monochrome")
+                    && !line.starts_with("synthetic_max_rotation_degrees")
+                    && !line.starts_with("synthetic_plain_background")
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let old: PretrainConfig = toml::from_str(&text).expect("older configuration parses");
+        assert!(!old.synthetic_monochrome && !old.synthetic_plain_background);
+        assert_eq!(old.synthetic_max_rotation_degrees, 180);
     }
 
     #[test]

@@ -56,6 +56,9 @@ impl Overrides {
             synthetic_classes,
             synthetic_images_per_class,
             synthetic_image_size,
+            synthetic_monochrome,
+            synthetic_max_rotation_degrees,
+            synthetic_plain_background,
         );
         if self.strict_data {
             config.strict_data = true;

@@ -269,6 +269,7 @@ fn synthetic_batch() -> Vec<Vec<f32>> {
             num_classes: 10,
             images_per_class: 10,
             seed: 0,
+            ..SyntheticConfig::default()
         },
         SyntheticSplit::Train,
     )

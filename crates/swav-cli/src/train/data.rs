@@ -25,6 +25,9 @@ pub fn synthetic_config(config: &PretrainConfig) -> SyntheticConfig {
         num_classes: config.synthetic_classes,
         images_per_class: config.synthetic_images_per_class,
         seed: SYNTHETIC_DATA_SEED,
+        monochrome: config.synthetic_monochrome,
+        max_rotation_degrees: config.synthetic_max_rotation_degrees,
+        plain_background: config.synthetic_plain_background,
     }
 }
 
