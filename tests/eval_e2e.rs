@@ -23,6 +23,7 @@ fn image_folder(dir: &Path) -> std::path::PathBuf {
             num_classes: 3,
             images_per_class: per_class,
             seed: 0,
+            ..SyntheticConfig::default()
         };
         let data = SyntheticDataset::new(config, split).unwrap();
         let name = if split == SyntheticSplit::Train {
