@@ -1,12 +1,14 @@
 //! Two CPU ranks under Open MPI's `mpirun` (SyncBN, distributed Sinkhorn, averaged
-//! gradients) train the same parameters as one rank holding the combined batch.
+//! gradients) train the same parameters as one rank holding the combined batch; and when one
+//! rank freezes inside the job, the other stops on its stall watchdog instead of hanging.
 //!
 //! Skipped with a message when `mpirun` is missing; `SWAV_REQUIRE_MPI=1` (set by CI) turns
 //! the skip into a failure.
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -24,14 +26,133 @@ fn mpirun_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Whether the test can run (false: skipped with a message, unless CI requires MPI).
+fn mpi_or_skip() -> bool {
+    if mpirun_available() {
+        return true;
+    }
+    assert!(
+        std::env::var("SWAV_REQUIRE_MPI").as_deref() != Ok("1"),
+        "SWAV_REQUIRE_MPI=1 but mpirun is missing"
+    );
+    eprintln!("skipped: mpirun (Open MPI) is not installed");
+    false
+}
+
+/// The pids of the `swav` processes whose command line names `marker`, with their MPI rank.
+fn ranks_running(marker: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !cmdline.contains(marker) || !cmdline.contains("pretrain") || cmdline.contains("mpirun")
+        {
+            continue;
+        }
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let rank = environ
+            .split(|&b| b == 0)
+            .filter_map(|kv| std::str::from_utf8(kv).ok())
+            .find_map(|kv| kv.strip_prefix("OMPI_COMM_WORLD_RANK="))
+            .map(str::to_string);
+        if let Some(rank) = rank {
+            found.push((pid, rank));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_frozen_rank_makes_the_other_stop_with_a_clear_error() {
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("frozen-peer");
+    let swav = swav_binary();
+    let mut args = vec![
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        "2",
+        s(&swav),
+    ];
+    args.extend(tiny_pretrain_args(
+        s(&run),
+        &[
+            "--epochs",
+            "1000",
+            "--batch-size",
+            "4",
+            "--collective-timeout",
+            "3",
+        ],
+    ));
+    let mut job = Command::new("mpirun")
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training runs (rank 0 has logged a step), then freeze rank 1.
+    let started = Instant::now();
+    while !run.join("metrics.jsonl").exists() || metrics_lines(&run) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "training never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ranks = ranks_running(s(&run));
+    let (frozen, _) = ranks
+        .iter()
+        .find(|(_, rank)| rank == "1")
+        .unwrap_or_else(|| panic!("rank 1 not found among {ranks:?}"));
+    let stopped = Command::new("kill")
+        .args(["-STOP", &frozen.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let frozen_at = Instant::now();
+    let status = loop {
+        if let Some(status) = job.try_wait().unwrap() {
+            break status;
+        }
+        if frozen_at.elapsed() > Duration::from_secs(90) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &frozen.to_string()])
+                .status();
+            job.kill().unwrap();
+            panic!("the job still hangs 90 s after rank 1 froze");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = Command::new("kill")
+        .args(["-KILL", &frozen.to_string()])
+        .status();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "the job reported success:\n{stderr}");
+    assert!(
+        stderr.contains("rank 0 of 2 made no progress")
+            && stderr.contains("--collective-timeout 3"),
+        "no stall error from rank 0:\n{stderr}"
+    );
+}
+
+/// How many steps the metrics log holds so far.
+fn metrics_lines(run: &std::path::Path) -> usize {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
 #[test]
 fn two_mpi_ranks_match_one_rank_with_the_combined_batch() {
-    if !mpirun_available() {
-        assert!(
-            std::env::var("SWAV_REQUIRE_MPI").as_deref() != Ok("1"),
-            "SWAV_REQUIRE_MPI=1 but mpirun is missing"
-        );
-        eprintln!("skipped: mpirun (Open MPI) is not installed");
+    if !mpi_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

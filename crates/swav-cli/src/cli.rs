@@ -70,6 +70,11 @@ pub struct PretrainArgs {
     /// filesystem (unique per job) instead of TCP at MASTER_ADDR:MASTER_PORT+1.
     #[arg(long, value_name = "FILE")]
     pub rendezvous_file: Option<PathBuf>,
+    /// Multi-process runs: a rank whose step makes no progress for this many seconds (a
+    /// peer died inside a collective) stops with a clear error and exit status 3, so the
+    /// launcher ends the job; 0 waits forever.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub collective_timeout: u64,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

@@ -3,6 +3,7 @@
 //! trained network with a randomly initialised one.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, SingleProcess};
@@ -68,6 +69,8 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         max_iterations: args.max_iterations,
         rank: env.rank,
         world: env.world_size,
+        stall_timeout: (args.collective_timeout > 0)
+            .then(|| Duration::from_secs(args.collective_timeout)),
     };
     match config.device {
         Device::Cpu => run_cpu(&env, &request),

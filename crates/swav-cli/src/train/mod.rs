@@ -8,3 +8,4 @@ pub mod progress;
 pub mod run;
 pub mod state_io;
 pub mod step;
+pub mod watchdog;

@@ -9,7 +9,7 @@
 //! therefore continues bit for bit as if it had not stopped.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{
@@ -23,6 +23,7 @@ use super::optimizer::Optimizer;
 use super::progress::{CollapseWatch, Progress, ProgressLine};
 use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
 use super::step::{StepPlan, SwavStep};
+use super::watchdog::StallWatchdog;
 use crate::config::{PretrainConfig, SinkhornMode};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
@@ -58,6 +59,9 @@ pub struct RunRequest<'a> {
     pub rank: usize,
     /// The number of processes.
     pub world: usize,
+    /// With more than one process: end this one when no step completes for this long (a
+    /// dead peer would otherwise leave every rank waiting in a collective forever).
+    pub stall_timeout: Option<Duration>,
 }
 
 /// How a run ended.
@@ -207,6 +211,10 @@ where
     );
     let images_per_step = (config.batch_size * req.world) as f64;
     let started = Instant::now();
+    let watchdog = req
+        .stall_timeout
+        .filter(|_| req.world > 1)
+        .map(|t| StallWatchdog::start(t, StallWatchdog::exit_on_stall(req.rank, req.world, t)));
     let mut window = (Instant::now(), 0u64);
     let mut ran = 0u64;
     let mut last_loss = f64::NAN;
@@ -268,6 +276,9 @@ where
                     )
                 })?;
             ran += 1;
+            if let Some(dog) = &watchdog {
+                dog.beat();
+            }
             last_loss = report.loss;
             position = advance(epoch, it, iters_per_epoch);
 
