@@ -112,13 +112,14 @@ fn run_cuda(
     if env.world_size == 1 {
         return run_with(&mut b, &SingleProcess, &SingleProcess, request);
     }
-    let world = crate::distributed::nccl::world_collective(&b, env, rendezvous_file)?;
-    match request.config.sync_bn {
-        SyncBn::Global => run_with(&mut b, &world, &world, request),
-        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request),
-        SyncBn::Groups => bail!(
-            "--sync-bn groups is not available on CUDA yet; use --sync-bn global (the official batch-256 setting)"
-        ),
+    let groups = (request.config.sync_bn == SyncBn::Groups)
+        .then_some(request.config.syncbn_process_group_size);
+    let (world, group) =
+        crate::distributed::nccl::nccl_collectives(&b, env, rendezvous_file, groups)?;
+    match (request.config.sync_bn, group) {
+        (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request),
+        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request),
+        _ => run_with(&mut b, &world, &world, request),
     }
 }
 

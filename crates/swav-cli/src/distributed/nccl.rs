@@ -1,5 +1,6 @@
-//! The GPU transport: one NCCL communicator over all ranks, its unique id handed from rank 0
-//! to the others through the [rendezvous](super::rendezvous).
+//! The GPU transport: one NCCL communicator over all ranks, and with `--sync-bn groups` one
+//! more per group of consecutive ranks for batch-norm statistics; rank 0 makes every unique
+//! id and hands them all to the others in one [rendezvous](super::rendezvous).
 //!
 //! The rendezvous listens on `MASTER_PORT + 1` at `MASTER_ADDR` (torchrun's own store holds
 //! `MASTER_PORT` itself), or uses `--rendezvous-file` on a shared filesystem.
@@ -16,12 +17,15 @@ use crate::launcher::LaunchEnv;
 /// How long every rank waits for the others to arrive.
 pub const RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The NCCL communicator of all ranks of this job.
-pub fn world_collective(
+/// The NCCL communicators of this job: all ranks, and with `bn_group_size` the group of
+/// `bn_group_size` consecutive ranks this one belongs to (the last group may be smaller,
+/// as with `MPI_Comm_split` on the CPU path).
+pub fn nccl_collectives(
     b: &CudaBackend,
     env: &LaunchEnv,
     rendezvous_file: Option<&Path>,
-) -> Result<NcclCollective> {
+    bn_group_size: Option<usize>,
+) -> Result<(NcclCollective, Option<NcclCollective>)> {
     let how = match (rendezvous_file, &env.master_addr) {
         (Some(file), _) => Rendezvous::File(file.to_path_buf()),
         (None, Some(host)) => Rendezvous::Tcp {
@@ -39,8 +43,15 @@ pub fn world_collective(
             env.launcher
         ),
     };
-    let id = if env.rank == 0 {
-        Some(NcclId::new().map_err(|e| anyhow!("creating the NCCL id: {e}"))?)
+    let group_size = bn_group_size.map(|g| g.clamp(1, env.world_size));
+    let groups = group_size.map_or(0, |g| env.world_size.div_ceil(g));
+    let ids = if env.rank == 0 {
+        let mut bytes = Vec::with_capacity(128 * (1 + groups));
+        for _ in 0..1 + groups {
+            let id = NcclId::new().map_err(|e| anyhow!("creating an NCCL id: {e}"))?;
+            bytes.extend_from_slice(&id.to_bytes());
+        }
+        Some(bytes)
     } else {
         None
     };
@@ -48,15 +59,35 @@ pub fn world_collective(
         &how,
         env.rank,
         env.world_size,
-        id.as_ref().map(|i| i.to_bytes()).as_ref().map(|b| &b[..]),
+        ids.as_deref(),
         RENDEZVOUS_TIMEOUT,
     )?;
-    let bytes: [u8; 128] = bytes.try_into().map_err(|b: Vec<u8>| {
-        anyhow!(
-            "the NCCL id from rank 0 has {} bytes, expected 128",
-            b.len()
-        )
-    })?;
-    NcclCollective::new(b, env.rank, env.world_size, &NcclId::from_bytes(bytes))
-        .map_err(|e| anyhow!("NCCL initialisation: {e}"))
+    if bytes.len() != 128 * (1 + groups) {
+        bail!(
+            "rank 0 sent {} bytes of NCCL ids, expected {} (1 + {groups} ids of 128 bytes): do all ranks use the same --sync-bn and --syncbn-process-group-size?",
+            bytes.len(),
+            128 * (1 + groups)
+        );
+    }
+    let id = |k: usize| -> NcclId {
+        let mut one = [0u8; 128];
+        one.copy_from_slice(&bytes[128 * k..128 * (k + 1)]);
+        NcclId::from_bytes(one)
+    };
+    let world = NcclCollective::new(b, env.rank, env.world_size, &id(0))
+        .map_err(|e| anyhow!("NCCL initialisation: {e}"))?;
+    let group = match group_size {
+        Some(g) => {
+            let index = env.rank / g;
+            let first = index * g;
+            let size = g.min(env.world_size - first);
+            Some(
+                NcclCollective::new(b, env.rank - first, size, &id(1 + index)).map_err(|e| {
+                    anyhow!("NCCL initialisation of batch-norm group {index}: {e}")
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok((world, group))
 }
