@@ -82,9 +82,8 @@ pub fn nccl_collectives(
             let first = index * g;
             let size = g.min(env.world_size - first);
             Some(
-                NcclCollective::new(b, env.rank - first, size, &id(1 + index)).map_err(|e| {
-                    anyhow!("NCCL initialisation of batch-norm group {index}: {e}")
-                })?,
+                NcclCollective::new(b, env.rank - first, size, &id(1 + index))
+                    .map_err(|e| anyhow!("NCCL initialisation of batch-norm group {index}: {e}"))?,
             )
         }
         None => None,
