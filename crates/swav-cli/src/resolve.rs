@@ -77,7 +77,15 @@ pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, Co
         } else {
             Preset::Defaults
         });
-    let mut config = preset.config();
+    overlay_args(preset.config(), args)
+}
+
+/// `base` with the `--config` file over it, then `--data` and the flags; validated.
+pub fn overlay_args(
+    base: PretrainConfig,
+    args: &PretrainArgs,
+) -> Result<PretrainConfig, ConfigError> {
+    let mut config = base;
     if let Some(path) = &args.config {
         config = PretrainConfig::overlay_file(&config, path)?;
     }

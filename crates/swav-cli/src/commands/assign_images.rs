@@ -1,9 +1,9 @@
 //! `swav assign --weights CKPT --data DIR`: cluster assignments of images to a trained
 //! model's prototypes, balanced with Sinkhorn over the whole set.
 
+use crate::eval::data::folder_transform;
 use anyhow::{Result, anyhow, bail};
 use ndarray::Array2;
-use swav_augment::transform::eval::{EvalConfig, EvalMode};
 use swav_nn::Backend;
 
 use super::assign_embeddings::{AssignSettings, assign};
@@ -53,21 +53,8 @@ impl BackendJob for Job<'_> {
         }
         let dataset = open_folder(r.data)?;
         let names: Vec<String> = (0..dataset.len()).map(|i| dataset.sample_name(i)).collect();
-        let size = r
-            .image_size
-            .or_else(|| {
-                self.weights
-                    .training_config()
-                    .ok()
-                    .flatten()
-                    .map(|c| c.size_crops[0])
-            })
-            .unwrap_or(224);
-        let transform = EvalConfig {
-            size: size as u32,
-            mode: EvalMode::ResizeCenterCrop,
-            ..EvalConfig::default()
-        };
+        let training = self.weights.training_config().ok().flatten();
+        let transform = folder_transform(r.image_size, training.as_ref());
         let mut model = load_model(b, &self.weights)?;
         let features = extract(b, &mut model, dataset, transform, 64, 4)?;
         let rows = features.indices.len();

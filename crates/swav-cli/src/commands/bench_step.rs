@@ -2,7 +2,7 @@
 //! [`SwavStep`]) for a run's configuration, on one synthetic batch.
 
 use anyhow::{Result, anyhow};
-use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig};
+use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig, Stabilization};
 use swav_nn::{Backend, CropGroup, SwavModel};
 
 use crate::config::PretrainConfig;
@@ -35,19 +35,16 @@ impl<B: Backend> BenchStep<B> {
         let model = SwavModel::new(b, model_config(config), config.seed)
             .map_err(|e| anyhow!("building the model: {e}"))?;
         let optimizer = Optimizer::new(b, &model, Lars::default()).map_err(dev)?;
+        // The bench times the stable Sinkhorn with trainable prototypes, whatever the run's
+        // Sinkhorn mode and freeze.
+        let run = StepPlan::for_run(config);
         let plan = StepPlan {
-            batch: config.batch_size,
-            crops: config.total_crops(),
-            prototypes: config.nmb_prototypes,
-            dim: config.feat_dim,
-            crops_for_assign: config.crops_for_assign.clone(),
-            temperature: config.temperature as f32,
             sinkhorn: SinkhornConfig {
-                epsilon: config.epsilon as f32,
-                iterations: config.sinkhorn_iterations,
-                ..SinkhornConfig::default()
+                stabilization: Stabilization::Stable,
+                ..run.sinkhorn
             },
             freeze: PrototypeFreeze { iterations: 0 },
+            ..run
         };
         let step = SwavStep::new(b, plan, 0)?;
         let groups: Vec<(usize, usize)> = config

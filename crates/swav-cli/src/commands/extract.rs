@@ -1,8 +1,8 @@
 //! `swav extract`: pooled trunk features of a folder of images, as .npy.
 
+use crate::eval::data::folder_transform;
 use anyhow::Result;
 use ndarray::Array1;
-use swav_augment::transform::eval::{EvalConfig, EvalMode};
 use swav_nn::Backend;
 
 use super::model_loading::load_model;
@@ -30,21 +30,8 @@ impl BackendJob for Extract<'_> {
     fn run<B: Backend>(self, b: &mut B) -> Result<()> {
         let args = self.args;
         let dataset = open_folder(&args.data)?;
-        let size = args
-            .image_size
-            .or_else(|| {
-                self.weights
-                    .training_config()
-                    .ok()
-                    .flatten()
-                    .map(|c| c.size_crops[0])
-            })
-            .unwrap_or(224);
-        let transform = EvalConfig {
-            size: size as u32,
-            mode: EvalMode::ResizeCenterCrop,
-            ..EvalConfig::default()
-        };
+        let training = self.weights.training_config().ok().flatten();
+        let transform = folder_transform(args.image_size, training.as_ref());
         let mut model = load_model(b, &self.weights)?;
         let features = extract(
             b,

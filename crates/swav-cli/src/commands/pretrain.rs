@@ -15,7 +15,7 @@ use crate::distributed::mpi::MpiCollective;
 use crate::eval::features::extract;
 use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, knn_accuracy};
 use crate::launcher::{LaunchEnv, Launcher};
-use crate::resolve::resolve_pretrain_config;
+use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::train::data::{eval_transform, knn_datasets, training_loader};
 use crate::train::model_spec::model_config;
 use crate::train::progress::format_duration;
@@ -258,15 +258,7 @@ fn resolve_for_resume(args: &PretrainArgs, ck: &LoadedCheckpoint) -> Result<Pret
         );
     }
     let stored = ck.config()?;
-    let mut config = stored.clone();
-    if let Some(path) = &args.config {
-        config = PretrainConfig::overlay_file(&config, path)?;
-    }
-    if let Some(data) = &args.data {
-        config.data = Some(data.clone());
-    }
-    args.overrides.apply_to(&mut config);
-    config.validate()?;
+    let config = overlay_args(stored.clone(), args)?;
     let fixed: [(&str, bool); 9] = [
         ("arch", config.arch == stored.arch),
         ("base_width", config.base_width == stored.base_width),

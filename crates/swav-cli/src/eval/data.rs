@@ -21,6 +21,22 @@ pub struct EvalData {
     pub transform: EvalConfig,
 }
 
+/// The evaluation transform of real images: resize and centre crop to `image_size`, else to
+/// the training run's first crop size, else to 224.
+pub fn folder_transform(
+    image_size: Option<usize>,
+    training: Option<&PretrainConfig>,
+) -> EvalConfig {
+    let size = image_size
+        .or_else(|| training.map(|c| c.size_crops[0]))
+        .unwrap_or(224);
+    EvalConfig {
+        size: size as u32,
+        mode: EvalMode::ResizeCenterCrop,
+        ..EvalConfig::default()
+    }
+}
+
 /// `DIR/train` and `DIR/val`, or the synthetic splits of the run that trained the weights
 /// (or of the demo preset for plain weights). `image_size` overrides the crop size.
 pub fn eval_data(
@@ -40,17 +56,10 @@ pub fn eval_data(
                     );
                 }
             }
-            let size = image_size
-                .or_else(|| training.map(|c| c.size_crops[0]))
-                .unwrap_or(224);
             Ok(EvalData {
                 train: open_folder(&train)?,
                 val: open_folder(&val)?,
-                transform: EvalConfig {
-                    size: size as u32,
-                    mode: EvalMode::ResizeCenterCrop,
-                    ..EvalConfig::default()
-                },
+                transform: folder_transform(image_size, training),
             })
         }
         None => {

@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use swav_core::{
-    Collective, FeatureQueue, Lars, LrSchedule, PrototypeFreeze, SinkhornConfig, Stabilization,
-};
+use swav_core::{Collective, FeatureQueue, Lars, LrSchedule};
 use swav_nn::{Backend, SwavModel};
 
 use super::input_feed::InputFeed;
@@ -24,7 +22,7 @@ use super::progress::{CollapseWatch, Progress, ProgressLine};
 use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
 use super::step::{StepPlan, SwavStep};
 use super::watchdog::StallWatchdog;
-use crate::config::{PretrainConfig, SinkhornMode};
+use crate::config::PretrainConfig;
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
@@ -156,25 +154,7 @@ where
         );
     }
 
-    let plan = StepPlan {
-        batch: config.batch_size,
-        crops: config.total_crops(),
-        prototypes: config.nmb_prototypes,
-        dim: config.feat_dim,
-        crops_for_assign: config.crops_for_assign.clone(),
-        temperature: config.temperature as f32,
-        sinkhorn: SinkhornConfig {
-            epsilon: config.epsilon as f32,
-            iterations: config.sinkhorn_iterations,
-            stabilization: match config.sinkhorn_mode {
-                SinkhornMode::Stable => Stabilization::Stable,
-                SinkhornMode::Plain => Stabilization::Plain,
-            },
-        },
-        freeze: PrototypeFreeze {
-            iterations: config.freeze_prototypes_niters,
-        },
-    };
+    let plan = StepPlan::for_run(config);
     let mut step = SwavStep::new(b, plan, queue_rows)?;
     let schedule = LrSchedule {
         base_lr: config.base_lr,

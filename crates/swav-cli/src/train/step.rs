@@ -5,12 +5,13 @@
 
 use swav_core::{
     AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective, FeatureQueue, LossWorkspace,
-    PrototypeFreeze, SinkhornConfig, SinkhornPath, SwappedPrediction, assign_codes,
+    PrototypeFreeze, SinkhornConfig, SinkhornPath, Stabilization, SwappedPrediction, assign_codes,
     normalize_prototypes, swapped_prediction_loss,
 };
 use swav_nn::{Backend, CropGroup, SwavModel};
 
 use super::optimizer::Optimizer;
+use crate::config::{PretrainConfig, SinkhornMode};
 
 /// The fixed shape and hyper-parameters of every step of a run.
 #[derive(Debug, Clone)]
@@ -31,6 +32,31 @@ pub struct StepPlan {
     pub sinkhorn: SinkhornConfig<f32>,
     /// The prototype freeze.
     pub freeze: PrototypeFreeze,
+}
+
+impl StepPlan {
+    /// The plan of a run with `config`.
+    pub fn for_run(config: &PretrainConfig) -> Self {
+        Self {
+            batch: config.batch_size,
+            crops: config.total_crops(),
+            prototypes: config.nmb_prototypes,
+            dim: config.feat_dim,
+            crops_for_assign: config.crops_for_assign.clone(),
+            temperature: config.temperature as f32,
+            sinkhorn: SinkhornConfig {
+                epsilon: config.epsilon as f32,
+                iterations: config.sinkhorn_iterations,
+                stabilization: match config.sinkhorn_mode {
+                    SinkhornMode::Stable => Stabilization::Stable,
+                    SinkhornMode::Plain => Stabilization::Plain,
+                },
+            },
+            freeze: PrototypeFreeze {
+                iterations: config.freeze_prototypes_niters,
+            },
+        }
+    }
 }
 
 /// What one step measured.
