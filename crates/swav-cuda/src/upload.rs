@@ -5,13 +5,20 @@
 //! [`BatchUploader`] owns a copy stream and two slots, each a pinned (page-locked) host
 //! buffer and a device staging buffer holding one whole batch (every resolution group of a
 //! multi-crop batch, back to back, f32 NHWC). Staging a batch:
-//! 1. copies the host groups into the slot's pinned buffer (the host waits only if the
-//!    slot's previous device copy is still running, which double buffering makes rare);
+//! 1. waits (on the host) for the slot's `copied` event, so that its previous
+//!    host-to-device copy has finished reading the pinned buffer, then copies the host
+//!    groups into that buffer (double buffering makes the wait rare);
 //! 2. on the copy stream: copies the pinned buffer to the device staging buffer (a DMA that
-//!    overlaps whatever the compute stream is doing), waits for every piece of work the
-//!    compute stream had been given so far (it may still read the input buffers), and
-//!    converts each group into its input buffer (bf16 under mixed precision);
+//!    overlaps whatever the compute stream is doing) and records `copied`, waits for every
+//!    piece of work the compute stream had been given so far (it may still read the input
+//!    buffers), and converts each group into its input buffer (bf16 under mixed precision);
 //! 3. records the slot's `ready` event on the copy stream.
+//!
+//! The slot keeps its own `copied` event because cudarc's pinned buffers only record theirs
+//! when the context tracks events, which the backend turns off (`context.rs`): without it,
+//! `PinnedHostSlice::as_mut_slice` and its drop would not wait for a copy in flight. A slot
+//! that is replaced (a batch of another size) waits for `copied` before its pinned memory is
+//! freed.
 //!
 //! Awaiting makes the compute stream wait for the `ready` event of every batch staged since
 //! the last await, without blocking the host. A training loop awaits batch `i`, stages batch
@@ -34,13 +41,33 @@ const SLOTS: usize = 2;
 /// One batch's worth of staging memory.
 #[derive(Debug)]
 struct Slot {
-    /// Pinned host memory; cudarc's event on it makes `as_mut_slice` wait until the device
-    /// copy out of it is done.
+    /// Pinned host memory, read by the host-to-device copy.
     host: PinnedHostSlice<f32>,
+    /// Recorded on the copy stream right after the copy out of `host`: until it completes,
+    /// `host` must be neither written nor freed.
+    copied: CudaEvent,
     /// The batch on the device in f32, before its conversion into the input buffers.
     device: CudaSlice<f32>,
     /// Recorded on the copy stream once the batch sits converted in the input buffers.
     ready: Arc<CudaEvent>,
+}
+
+impl Slot {
+    /// The pinned buffer, once the last copy out of it has finished.
+    fn writable_host(&mut self) -> Result<&mut [f32], CudaError> {
+        self.copied.synchronize()?;
+        Ok(self.host.as_mut_slice()?)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The pinned memory is freed right after this; the copy out of it must be done. A
+        // failure has nowhere to go but the context's error state, which
+        // `CudaBackend::synchronize` reports.
+        let result = self.copied.synchronize();
+        self.copied.context().record_err(result);
+    }
 }
 
 /// The copy stream and the double-buffered staging memory of a [`CudaBackend`].
@@ -89,7 +116,7 @@ impl BatchUploader {
         self.next = (index + 1) % SLOTS;
         let slot = ensure_slot(&mut self.slots[index], &self.copy, backend, total)?;
 
-        let host = slot.host.as_mut_slice()?;
+        let host = slot.writable_host()?;
         let mut offset = 0;
         for group in groups {
             host[offset..offset + group.len()].copy_from_slice(group);
@@ -100,6 +127,7 @@ impl BatchUploader {
             .profiler()
             .and_then(|mut p| p.copy_start(&self.copy));
         self.copy.memcpy_htod(&slot.host, &mut slot.device)?;
+        slot.copied.record(&self.copy)?;
         self.compute_mark.record(backend.stream())?;
         self.copy.wait(&self.compute_mark)?;
         let staged = slot.device.device_ptr(&self.copy).0;
@@ -150,13 +178,14 @@ fn ensure_slot<'s>(
 ) -> Result<&'s mut Slot, CudaError> {
     let len = total.max(1);
     if slot.as_ref().is_none_or(|s| s.host.len() != len) {
-        // Dropping the old slot waits for its last copy (pinned memory) and frees its
-        // staging buffer in copy-stream order.
+        // Dropping the old slot waits for its last copy out of the pinned memory and frees
+        // its staging buffer in copy-stream order.
         *slot = None;
         let ctx = backend.context();
         *slot = Some(Slot {
             // SAFETY: every value is written by `stage` before the slot is copied.
             host: unsafe { ctx.alloc_pinned_with_flags::<f32>(len, 0) }?,
+            copied: ctx.new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))?,
             // SAFETY: written by the host-to-device copy before the conversion reads it.
             device: unsafe { copy.alloc::<f32>(len) }?,
             ready: Arc::new(ctx.new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))?),

@@ -1,7 +1,9 @@
 //! Input batches staged through pinned memory and the copy stream (`stage_inputs` and
 //! `await_staged_inputs`, the swav-nn `Backend` methods): they arrive intact, converted to
-//! the activation type and in order while the next one is staged; a staged copy waits for
-//! the work that still reads its input buffers; and a batch of another size gets new
+//! the activation type and in order while the next one is staged; batches staged back to
+//! back, with no download between them to hold the host back, each arrive intact (a
+//! staging slot is not rewritten while its last copy still reads it); a staged copy waits
+//! for the work that still reads its input buffers; and a batch of another size gets new
 //! staging memory.
 //!
 //! Skipped (with a message) where there is no GPU; `SWAV_REQUIRE_GPU=1` makes that a failure.
@@ -50,6 +52,48 @@ fn staged_batches_arrive_in_order_and_converted() {
                 "step {step}, group {group}"
             );
         }
+    }
+}
+
+#[test]
+fn back_to_back_batches_arrive_intact_without_a_download_between() {
+    let Some(mut g) = gpu(Precision::F32) else {
+        return;
+    };
+    // Keep the compute stream busy (about 50 ms of device copies) so that every staged
+    // conversion, and behind it every later host-to-device copy on the copy stream, is held
+    // up while the host stages the next batches: a slot whose pinned memory were rewritten
+    // before its copy ran would deliver the newer batch.
+    let busy_len = 1 << 26;
+    let busy = g.zeros(busy_len).unwrap();
+    let mut sink = g.zeros(busy_len).unwrap();
+    let len = 1 << 22;
+    let batches: Vec<Vec<f32>> = (0..6)
+        .map(|k| {
+            (0..len)
+                .map(|i| (k * 1_000_003 + i % 65_521) as f32)
+                .collect()
+        })
+        .collect();
+    let mut sets: Vec<Vec<CudaBuffer>> = (0..batches.len())
+        .map(|_| vec![g.zeros(len).unwrap()])
+        .collect();
+    g.synchronize().unwrap();
+    for _ in 0..200 {
+        g.copy(&busy, 0, &mut sink, 0, busy_len).unwrap();
+    }
+    for (batch, set) in batches.iter().zip(sets.iter_mut()) {
+        g.stage_inputs(&[batch], set).unwrap();
+        g.await_staged_inputs().unwrap();
+    }
+    g.synchronize().unwrap();
+    for (k, (batch, set)) in batches.iter().zip(&sets).enumerate() {
+        let got = download(&mut g, &set[0], len);
+        let wrong = got.iter().zip(batch).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            wrong, 0,
+            "batch {k}: {wrong} of {len} values are not the batch staged"
+        );
     }
 }
 
