@@ -8,7 +8,8 @@ use half::bf16;
 use crate::blas::Blas;
 use crate::buffer::CopyState;
 use crate::context::{Device, DeviceInfo};
-use crate::cudnn::{ConvEngine, ConvPolicy};
+use crate::conv_policy::ConvPolicy;
+use crate::cudnn::ConvEngine;
 use crate::kernels::{KernelArg, Kernels, len_arg};
 use crate::lars::LarsTable;
 use crate::memory::{Workspace, pool_usage, reset_pool_peak};
@@ -24,6 +25,17 @@ pub struct CudaConfig {
     pub precision: Precision,
     /// How convolution algorithms are chosen.
     pub convolution: ConvPolicy,
+}
+
+impl CudaConfig {
+    /// The default configuration with the convolution policy of the environment
+    /// ([`ConvPolicy::from_env`]).
+    pub fn from_env() -> Result<Self, CudaError> {
+        Ok(Self {
+            convolution: ConvPolicy::from_env()?,
+            ..Self::default()
+        })
+    }
 }
 
 /// The SwAV operations on one NVIDIA GPU.
@@ -81,10 +93,11 @@ pub(crate) struct Operand {
 }
 
 impl CudaBackend {
-    /// Opens GPU `ordinal` with the default configuration (bf16 mixed precision,
-    /// benchmarked deterministic convolution algorithms).
+    /// Opens GPU `ordinal` with [`CudaConfig::from_env`]: bf16 mixed precision, and the
+    /// convolution policy of `SWAV_CUDNN_ALGOS` / `SWAV_CUDNN_SEARCH` (by default
+    /// deterministic algorithms chosen by an exhaustive timed search).
     pub fn new(ordinal: usize) -> Result<Self, CudaError> {
-        Self::with_config(ordinal, CudaConfig::default())
+        Self::with_config(ordinal, CudaConfig::from_env()?)
     }
 
     /// Opens GPU `ordinal`: creates the compute stream, keeps freed memory in the pool and

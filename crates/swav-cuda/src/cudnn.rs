@@ -10,7 +10,8 @@
 //!   per shape, on its first call, either by timing every candidate on the real operands
 //!   (`cudnnFind…AlgorithmEx`, PyTorch's `cudnn.benchmark = True`) or by cuDNN's heuristics
 //!   (`cudnnGet…Algorithm_v7`), keeping only deterministic algorithms when asked to and only
-//!   those whose workspace fits the limit;
+//!   those whose workspace fits the limit (the policy: `conv_policy.rs`, settable with
+//!   `SWAV_CUDNN_ALGOS` and `SWAV_CUDNN_SEARCH`);
 //! * every call shares one workspace that grows to the largest chosen algorithm's need.
 //!
 //! bf16 data run with `CUDNN_TENSOR_OP_MATH` (tensor cores, f32 accumulation); f32 data with
@@ -30,42 +31,10 @@ use cudarc::cudnn::sys::{
 };
 use cudarc::driver::{CudaStream, DevicePtr};
 
+use crate::conv_policy::{AlgorithmSearch, ConvPolicy};
 use crate::libraries::require_cudnn;
 use crate::memory::Workspace;
 use crate::{Conv2dShape, CudaError, DType};
-
-/// How the algorithm of each convolution shape is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AlgorithmSearch {
-    /// Time every candidate once on the real operands and keep the fastest
-    /// (`cudnnFind…AlgorithmEx`). The first step is slower; the default.
-    #[default]
-    Benchmark,
-    /// Take cuDNN's heuristic first choice (`cudnnGet…Algorithm_v7`); nothing is timed.
-    Heuristic,
-}
-
-/// The constraints of the algorithm choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvPolicy {
-    /// Benchmark or heuristics.
-    pub search: AlgorithmSearch,
-    /// Only algorithms whose results are bit-identical from run to run (cuDNN's
-    /// `CUDNN_DETERMINISTIC`). On by default: the backend promises deterministic results.
-    pub deterministic: bool,
-    /// The largest workspace one convolution may use, in bytes.
-    pub workspace_limit: usize,
-}
-
-impl Default for ConvPolicy {
-    fn default() -> Self {
-        Self {
-            search: AlgorithmSearch::Benchmark,
-            deterministic: true,
-            workspace_limit: 1 << 30,
-        }
-    }
-}
 
 /// The cuDNN handle, descriptor cache and algorithm cache of one backend.
 #[derive(Debug)]
@@ -255,11 +224,11 @@ impl ConvEngine {
                 let name = describe_shape(shape);
                 [
                     plan.forward
-                        .map(|c| format!("{name} {dtype} forward: {c:?}")),
+                        .map(|c| format!("{name} {dtype} forward: {}", c.describe())),
                     plan.backward_data
-                        .map(|c| format!("{name} {dtype} backward-data: {c:?}")),
+                        .map(|c| format!("{name} {dtype} backward-data: {}", c.describe())),
                     plan.backward_filter
-                        .map(|c| format!("{name} {dtype} backward-filter: {c:?}")),
+                        .map(|c| format!("{name} {dtype} backward-filter: {}", c.describe())),
                 ]
             })
             .flatten()
@@ -275,6 +244,24 @@ struct Choice<A> {
     algo: A,
     math: cudnnMathType_t,
     workspace: usize,
+    deterministic: bool,
+}
+
+impl<A: std::fmt::Debug> Choice<A> {
+    /// `ALGO (MATH, workspace N MiB, deterministic or not)`, for reports.
+    fn describe(&self) -> String {
+        format!(
+            "{:?} ({:?}, workspace {} MiB, {})",
+            self.algo,
+            self.math,
+            self.workspace >> 20,
+            if self.deterministic {
+                "deterministic"
+            } else {
+                "not deterministic"
+            }
+        )
+    }
 }
 
 /// Descriptors of one (shape, element type).
@@ -434,7 +421,9 @@ const MAX_CANDIDATES: usize = 8;
 /// f32 the product must be exact to f32 rounding, as `Precision::F32` promises: tensor-op
 /// math (TF32) is excluded, the algorithm runs in FMA math whatever cuDNN's default math
 /// would allow, and FFT and Winograd algorithms (whose transforms add rounding error beyond
-/// a direct sum's) are skipped.
+/// a direct sum's) are skipped. When those exclusions leave no deterministic f32 candidate,
+/// the best non-deterministic one is taken, with a one-line note on stderr: exactness is
+/// worth more there than bit-identical repeats.
 fn pick<P: PerfResult>(
     results: &[P],
     policy: &ConvPolicy,
@@ -443,14 +432,24 @@ fn pick<P: PerfResult>(
     shape: &Conv2dShape,
 ) -> Result<Choice<P::Algo>, CudaError> {
     let exact = dtype == DType::F32;
-    results
-        .iter()
-        .find(|r| {
-            r.usable()
-                && r.memory() <= policy.workspace_limit
-                && (!policy.deterministic || r.deterministic())
-                && (!exact || (!uses_tensor_ops(r.math()) && !transform_based(r.algo())))
-        })
+    let qualifies = |r: &&P, deterministic: bool| {
+        r.usable()
+            && r.memory() <= policy.workspace_limit
+            && (!deterministic || r.deterministic())
+            && (!exact || (!uses_tensor_ops(r.math()) && !transform_based(r.algo())))
+    };
+    let mut found = results.iter().find(|r| qualifies(r, policy.deterministic));
+    if found.is_none() && exact && policy.deterministic {
+        found = results.iter().find(|r| qualifies(r, false));
+        if let Some(r) = found {
+            eprintln!(
+                "swav-cuda: no deterministic f32 {operation} algorithm for {}; using {:?}, which is not deterministic",
+                describe_shape(shape),
+                r.algo()
+            );
+        }
+    }
+    found
         .map(|r| Choice {
             algo: r.algo(),
             math: if exact {
@@ -459,16 +458,14 @@ fn pick<P: PerfResult>(
                 r.math()
             },
             workspace: r.memory(),
+            deterministic: r.deterministic(),
         })
         .ok_or_else(|| CudaError::NoConvolutionAlgorithm {
             operation,
             shape: describe_shape(shape),
             constraint: match (policy.deterministic, exact) {
-                (true, true) => {
-                    "deterministic, within the workspace limit, f32 without TF32, FFT or Winograd"
-                }
                 (true, false) => "deterministic, within the workspace limit",
-                (false, true) => "within the workspace limit, f32 without TF32, FFT or Winograd",
+                (_, true) => "within the workspace limit, f32 without TF32, FFT or Winograd",
                 (false, false) => "within the workspace limit",
             },
         })
@@ -549,7 +546,7 @@ fn choose_forward(
                 &mut count,
                 results.as_mut_ptr(),
             ),
-            AlgorithmSearch::Benchmark => {
+            AlgorithmSearch::Exhaustive => {
                 let scratch =
                     SearchScratch::new(stream, shape.output_len() * dtype.size(), policy)?;
                 let (ws, ws_size) = scratch.workspace(stream);
@@ -624,7 +621,7 @@ fn choose_backward_data(
                 &mut count,
                 results.as_mut_ptr(),
             ),
-            AlgorithmSearch::Benchmark => {
+            AlgorithmSearch::Exhaustive => {
                 let scratch = SearchScratch::new(stream, shape.input_len() * dtype.size(), policy)?;
                 let (ws, ws_size) = scratch.workspace(stream);
                 sys::cudnnFindConvolutionBackwardDataAlgorithmEx(
@@ -698,7 +695,7 @@ fn choose_backward_filter(
                 &mut count,
                 results.as_mut_ptr(),
             ),
-            AlgorithmSearch::Benchmark => {
+            AlgorithmSearch::Exhaustive => {
                 let scratch =
                     SearchScratch::new(stream, shape.weight_len() * dtype.size(), policy)?;
                 let (ws, ws_size) = scratch.workspace(stream);

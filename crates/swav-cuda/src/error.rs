@@ -90,6 +90,17 @@ pub enum CudaError {
         detail: String,
     },
 
+    /// An environment variable of this crate has a value it does not know.
+    #[error("{variable}={value} is not a known value (expected one of: {expected})")]
+    Setting {
+        /// The variable, e.g. `"SWAV_CUDNN_ALGOS"`.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+        /// The values it takes, separated by commas.
+        expected: &'static str,
+    },
+
     /// A kernel name that the compiled modules do not define: a bug in this crate.
     #[error("kernel {0} is not defined by any compiled module")]
     MissingKernel(String),

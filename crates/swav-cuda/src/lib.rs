@@ -49,7 +49,8 @@
 //! Results are deterministic: reductions split work by shape only and combine partial
 //! results in a fixed order (no floating-point atomics), the max-pool backward gathers
 //! instead of scattering, and cuDNN is restricted to deterministic algorithms
-//! ([`ConvPolicy::deterministic`]).
+//! ([`ConvPolicy::deterministic`]; `SWAV_CUDNN_ALGOS=fastest` lifts that, and
+//! `SWAV_CUDNN_SEARCH=heuristic` skips the timed search, see [`ConvPolicy::from_env`]).
 //!
 //! ## Memory
 //!
@@ -107,6 +108,7 @@ mod blas;
 mod buffer;
 mod context;
 mod conv;
+mod conv_policy;
 mod cudnn;
 mod dtype;
 mod error;
@@ -129,7 +131,7 @@ mod upload;
 pub use backend::{CudaBackend, CudaConfig, MemoryReport};
 pub use buffer::CudaBuffer;
 pub use context::{DeviceInfo, device_count};
-pub use cudnn::{AlgorithmSearch, ConvPolicy};
+pub use conv_policy::{ALGOS_ENV, AlgorithmSearch, ConvPolicy, SEARCH_ENV};
 pub use dtype::{DType, Precision};
 pub use error::CudaError;
 pub use libraries::{LibraryStatus, LibraryVersions};
