@@ -1,13 +1,21 @@
 //! The compiled kernels of one device, looked up by name, and their launches.
+//!
+//! Loading prefers machine code: the modules come from a folder of kernels compiled ahead of
+//! time (`kernel_dir.rs`) when one is found and matches, else from NVRTC in this process, and
+//! each module is loaded from its CUBIN. Only if the driver refuses a CUBIN is that module's
+//! PTX loaded instead (compiled by the driver), with a one-line note on stderr; a folder that
+//! is found but not used gets a one-line note too.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
+use cudarc::nvrtc::Ptx;
 
 use crate::CudaError;
-use crate::nvrtc::compile_all_cached;
+use crate::kernel_dir;
+use crate::nvrtc::{CompiledModule, compile_all_cached};
 
 /// Every kernel of every module, loaded into one context.
 #[derive(Debug)]
@@ -16,12 +24,22 @@ pub(crate) struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles the modules for `arch` (once per process) and loads them into `ctx`.
+    /// Finds or compiles the modules for `arch` and loads them into `ctx`.
     pub(crate) fn load(ctx: &Arc<CudaContext>, arch: &str) -> Result<Self, CudaError> {
-        let modules = compile_all_cached(arch)?;
+        let modules = match kernel_dir::locate().map(|dir| (kernel_dir::read(&dir, arch), dir)) {
+            Some((Ok(modules), _)) => Arc::new(modules),
+            Some((Err(why), dir)) => {
+                eprintln!(
+                    "swav-cuda: not using the kernels in {} ({why}); compiling with NVRTC",
+                    dir.display()
+                );
+                compile_all_cached(arch)?
+            }
+            None => compile_all_cached(arch)?,
+        };
         let mut functions = HashMap::new();
         for module in modules.iter() {
-            let loaded = ctx.load_module(module.ptx.clone())?;
+            let loaded = load_module(ctx, module, arch)?;
             for name in &module.kernels {
                 functions.insert(name.clone(), loaded.load_function(name)?);
             }
@@ -69,6 +87,24 @@ impl Kernels {
         args: &[&dyn KernelArg],
     ) -> Result<(), CudaError> {
         self.launch(stream, name, (grid_1d(n), 1, 1), (THREADS_1D, 1, 1), args)
+    }
+}
+
+/// `module` loaded from its CUBIN, or from its PTX if the driver refuses the CUBIN.
+fn load_module(
+    ctx: &Arc<CudaContext>,
+    module: &CompiledModule,
+    arch: &str,
+) -> Result<Arc<CudaModule>, CudaError> {
+    match ctx.load_module(Ptx::from_binary(module.cubin.clone())) {
+        Ok(loaded) => Ok(loaded),
+        Err(e) => {
+            eprintln!(
+                "swav-cuda: the driver refused the {arch} CUBIN of kernel module {} ({e}); loading its PTX",
+                module.name
+            );
+            Ok(ctx.load_module(Ptx::from_src(module.ptx.clone()))?)
+        }
     }
 }
 

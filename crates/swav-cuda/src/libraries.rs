@@ -113,6 +113,37 @@ pub(crate) fn require_nccl() -> Result<(), CudaError> {
     }
 }
 
+/// The file-name prefixes of the CUDA libraries this crate loads, or that they load.
+const CUDA_LIBRARY_PREFIXES: [&str; 7] = [
+    "libcuda.",
+    "libnvrtc",
+    "libcublas",
+    "libcudnn",
+    "libnccl",
+    "libcudart",
+    "libnvJitLink",
+];
+
+/// The CUDA library files this process has mapped (from `/proc/self/maps`), each once, in
+/// the order they appear: which copy of each library was actually loaded, when several
+/// folders on the search path hold one. Empty where `/proc` is unavailable.
+pub fn loaded_library_files() -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut files: Vec<String> = Vec::new();
+    for path in maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+    {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if CUDA_LIBRARY_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !files.iter().any(|f| f == path)
+        {
+            files.push(path.to_string());
+        }
+    }
+    files
+}
+
 /// The versions of the libraries that are present (absent ones are `None`), for reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryVersions {

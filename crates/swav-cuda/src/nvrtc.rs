@@ -1,10 +1,15 @@
 //! The kernel sources and their run-time compilation with NVRTC.
 //!
 //! Kernels are CUDA C++ files under `kernels/`, embedded in the binary. Each module is the
-//! shared `prelude.cuh` followed by its `.cu` file, compiled to PTX for the device's exact
-//! architecture (`sm_90` on H100/H200) the first time a backend needs it, once per process and
-//! architecture; the modules compile in parallel. NVRTC needs no GPU, which is what lets CI
-//! compile every kernel for `sm_90` on a machine without one (`tests/nvrtc_compile.rs`).
+//! shared `prelude.cuh` followed by its `.cu` file, compiled for the device's exact
+//! architecture (`sm_90` on H100/H200) to both a CUBIN (machine code for that architecture)
+//! and PTX (the fallback the driver compiles itself), once per process and architecture; the
+//! modules compile in parallel. NVRTC needs no GPU, which is what lets CI compile every kernel
+//! for `sm_90` on a machine without one (`tests/nvrtc_compile.rs`), and lets the build machine
+//! ship the compiled kernels to a GPU machine (`kernel_dir.rs`).
+//!
+//! The CUBIN is what the backend loads: PTX from an NVRTC newer than the driver is refused
+//! (`CUDA_ERROR_UNSUPPORTED_PTX_VERSION`), while a CUBIN needs no compilation by the driver.
 //!
 //! The kernels include `<cuda_bf16.h>`, which NVRTC does not carry: the folder holding it is
 //! taken from `SWAV_CUDA_INCLUDE` (the `nvidia/cu13/include` folder of the
@@ -23,7 +28,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use std::ffi::{CString, c_char};
 
-use cudarc::nvrtc::Ptx;
 use cudarc::nvrtc::result::{self, NvrtcError};
 
 use crate::CudaError;
@@ -87,13 +91,15 @@ pub const KERNEL_MODULES: &[KernelModule] = &[
     },
 ];
 
-/// One module compiled to PTX, with the names of the kernels it defines.
+/// One module compiled to CUBIN and PTX, with the names of the kernels it defines.
 #[derive(Debug, Clone)]
 pub struct CompiledModule {
     /// The module's name (see [`KernelModule::name`]).
     pub name: &'static str,
+    /// The machine code NVRTC produced for the architecture (an ELF image).
+    pub cubin: Vec<u8>,
     /// The PTX NVRTC produced.
-    pub ptx: Ptx,
+    pub ptx: String,
     /// The `extern "C"` kernels (`.entry` directives) of the PTX.
     pub kernels: Vec<String>,
     /// NVRTC's log (warnings; empty for a clean compile).
@@ -157,6 +163,40 @@ pub(crate) fn compile_all_cached(arch: &str) -> Result<Arc<Vec<CompiledModule>>,
     Ok(modules)
 }
 
+impl KernelModule {
+    /// The text NVRTC compiles: the prelude, then the module's file.
+    fn program_text(&self) -> String {
+        format!("{PRELUDE}\n// ---- {}.cu ----\n{}", self.name, self.source)
+    }
+
+    /// NVRTC's options for `arch`, without the include folder (which only says where the
+    /// CUDA headers are).
+    fn options(&self, arch: &str) -> Vec<String> {
+        let mut options = vec![
+            format!("--gpu-architecture={arch}"),
+            "--std=c++17".to_string(),
+            "--generate-line-info".to_string(),
+        ];
+        if self.exact {
+            options.push("--fmad=false".to_string());
+        }
+        options
+    }
+
+    /// A 64-bit FNV-1a digest of the program text and the options for `arch`, as 16 hex
+    /// digits: compiled kernels carried from another machine are used only if it matches.
+    pub fn fingerprint(&self, arch: &str) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let text = self.program_text();
+        let options = self.options(arch).join(" ");
+        for byte in text.bytes().chain([0]).chain(options.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+}
+
 fn compile_module(
     module: &KernelModule,
     arch: &str,
@@ -166,21 +206,10 @@ fn compile_module(
         module: module.name,
         message: format!("{what}: {e:?}"),
     };
-    let source = CString::new(format!(
-        "{PRELUDE}\n// ---- {}.cu ----\n{}",
-        module.name, module.source
-    ))
-    .expect("kernel sources contain no NUL byte");
+    let source = CString::new(module.program_text()).expect("kernel sources contain no NUL byte");
     let name = CString::new(format!("{}.cu", module.name)).expect("module names contain no NUL");
-    let mut options = vec![
-        format!("--gpu-architecture={arch}"),
-        format!("--include-path={include}"),
-        "--std=c++17".to_string(),
-        "--generate-line-info".to_string(),
-    ];
-    if module.exact {
-        options.push("--fmad=false".to_string());
-    }
+    let mut options = module.options(arch);
+    options.push(format!("--include-path={include}"));
     let program =
         Program(result::create_program(&source, Some(&name)).map_err(|e| failed("create", e))?);
     // SAFETY: the program is live until `program` drops; source and name outlive it.
@@ -197,13 +226,31 @@ fn compile_module(
     }
     // SAFETY: as above; the program compiled.
     let ptx = text(&unsafe { result::get_ptx(program.0) }.map_err(|e| failed("PTX", e))?);
+    // SAFETY: as above.
+    let cubin = unsafe { cubin(program.0) }.map_err(|e| failed("CUBIN", e))?;
     let kernels = entry_names(&ptx);
     Ok(CompiledModule {
         name: module.name,
-        ptx: Ptx::from_src(ptx),
+        cubin,
+        ptx,
         kernels,
         log,
     })
+}
+
+/// The CUBIN of a compiled program (NVRTC makes one when the architecture is a real `sm_XX`).
+///
+/// # Safety
+/// `program` is a live program that compiled.
+unsafe fn cubin(program: cudarc::nvrtc::sys::nvrtcProgram) -> Result<Vec<u8>, NvrtcError> {
+    use cudarc::nvrtc::sys::{nvrtcGetCUBIN, nvrtcGetCUBINSize};
+    let mut size = 0usize;
+    // SAFETY: the caller's promise; the call writes one size.
+    unsafe { nvrtcGetCUBINSize(program, &mut size) }.result()?;
+    let mut image = vec![0u8; size];
+    // SAFETY: `image` holds the `size` bytes NVRTC writes.
+    unsafe { nvrtcGetCUBIN(program, image.as_mut_ptr().cast()) }.result()?;
+    Ok(image)
 }
 
 /// An NVRTC program, destroyed on drop.
