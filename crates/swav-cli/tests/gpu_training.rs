@@ -8,6 +8,8 @@
 //!   dataset (K = 3000) in bf16 mixed precision, every batch staged through pinned memory
 //!   and the copy stream as `swav pretrain` does: the loss starts near ln K, stays finite,
 //!   and falls clearly below ln K.
+//! * Determinism at those shapes: with deterministic convolution algorithms (the default),
+//!   the same two ResNet-50 steps from the same initialisation give bit-identical losses.
 //!
 //! Skipped (with a message) where there is no GPU; `SWAV_REQUIRE_GPU=1` makes that a failure.
 
@@ -303,12 +305,10 @@ fn synthetic_batch() -> Vec<Vec<f32>> {
         .collect()
 }
 
-#[test]
-fn resnet50_multi_crop_loss_falls_below_ln_k() {
-    let Some(mut g) = gpu(Precision::MixedBf16) else {
-        return;
-    };
-    let b = &mut g;
+/// `steps` SwAV steps of a freshly initialised ResNet-50 (seed 31) on the synthetic batch,
+/// every batch staged through pinned memory and the copy stream as `swav pretrain` feeds
+/// them: await batch i, stage batch i + 1, run step i. Returns the losses.
+fn resnet50_losses(b: &mut CudaBackend, steps: usize) -> Vec<f64> {
     let config = SwavConfig {
         trunk: TrunkConfig {
             arch: Arch::ResNet50,
@@ -345,14 +345,11 @@ fn resnet50_multi_crop_loss_falls_below_ln_k() {
             set.push(b.alloc_activation(values.len()).unwrap_or_else(dev));
         }
     }
-
-    // As `swav pretrain` feeds batches: await batch i, stage batch i + 1, run step i.
-    let started = std::time::Instant::now();
-    let mut losses = Vec::with_capacity(STEPS);
+    let mut losses = Vec::with_capacity(steps);
     b.stage_inputs(&host, &mut sets[0]).unwrap_or_else(dev);
-    for i in 0..STEPS {
+    for i in 0..steps {
         b.await_staged_inputs().unwrap_or_else(dev);
-        if i + 1 < STEPS {
+        if i + 1 < steps {
             b.stage_inputs(&host, &mut sets[(i + 1) % 2])
                 .unwrap_or_else(dev);
         }
@@ -382,6 +379,16 @@ fn resnet50_multi_crop_loss_falls_below_ln_k() {
             .unwrap_or_else(|e| panic!("step {i}: {e}"));
         losses.push(report.loss);
     }
+    losses
+}
+
+#[test]
+fn resnet50_multi_crop_loss_falls_below_ln_k() {
+    let Some(mut g) = gpu(Precision::MixedBf16) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let losses = resnet50_losses(&mut g, STEPS);
     let ln_k = (RN50_PROTOTYPES as f64).ln();
     eprintln!(
         "{STEPS} steps in {:.1} s, ln K = {ln_k:.4}, losses: {losses:.3?}",
@@ -400,5 +407,27 @@ fn resnet50_multi_crop_loss_falls_below_ln_k() {
     assert!(
         tail_mean < ln_k - LOSS_DROP,
         "the loss did not fall: the last five average {tail_mean:.4}, ln K = {ln_k:.4}"
+    );
+}
+
+#[test]
+fn deterministic_algorithms_repeat_resnet50_steps_exactly() {
+    let Some(mut g) = gpu(Precision::MixedBf16) else {
+        return;
+    };
+    assert!(
+        g.config().convolution.deterministic,
+        "the default policy chooses deterministic algorithms"
+    );
+    // Two steps from the same initialisation, twice on one backend (so with the same
+    // algorithms): the second step also repeats the first one's update.
+    let first = resnet50_losses(&mut g, 2);
+    let second = resnet50_losses(&mut g, 2);
+    eprintln!("losses: {first:?} then {second:?}");
+    let bits = |l: &[f64]| l.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&first),
+        bits(&second),
+        "the same steps gave other losses: {first:?} then {second:?}"
     );
 }
