@@ -27,13 +27,6 @@ fn main() -> ExitCode {
         Ok(dir) => println!("nvrtc include: {dir}"),
         Err(e) => println!("nvrtc include: MISSING ({e})"),
     }
-    let count = match device_count() {
-        Ok(n) => n,
-        Err(e) => {
-            println!("devices: none ({e})");
-            return ExitCode::FAILURE;
-        }
-    };
     match kernel_dir::locate() {
         Some(dir) => match kernel_dir::read(&dir, "sm_90") {
             Ok(modules) => println!(
@@ -45,6 +38,13 @@ fn main() -> ExitCode {
         },
         None => println!("kernels: no precompiled folder; NVRTC compiles them at start"),
     }
+    let count = match device_count() {
+        Ok(n) => n,
+        Err(e) => {
+            println!("devices: none ({e})");
+            return ExitCode::FAILURE;
+        }
+    };
     println!("devices: {count}");
     if count == 0 {
         return ExitCode::FAILURE;
