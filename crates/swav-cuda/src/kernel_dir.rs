@@ -11,11 +11,11 @@
 //! ```
 //!
 //! one `module` line each: name, [`KernelModule::fingerprint`], CUBIN bytes, PTX bytes, the
-//! kernels. [`read`] accepts a folder only if it was made for the asked architecture from
+//! kernels. [`read()`] accepts a folder only if it was made for the asked architecture from
 //! exactly the sources embedded in this binary; otherwise it says why in one line, and the
 //! backend compiles with NVRTC instead.
 //!
-//! `swav-cuda-kernels --output DIR` writes one ([`write`]); the backend looks for it in
+//! `swav-cuda-kernels --output DIR` writes one ([`write()`]); the backend looks for it in
 //! `SWAV_CUDA_KERNELS`, else in `kernels/` next to the folder of the running executable
 //! (`gpu-carry/kernels` for the programs under `gpu-carry/bin` and `gpu-carry/tests`).
 

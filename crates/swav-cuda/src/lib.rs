@@ -64,8 +64,10 @@
 //!
 //! ## Kernels
 //!
-//! `kernels/*.cu` (CUDA C++, one concept per file, sharing `prelude.cuh`), compiled once per
-//! process and architecture, modules in parallel:
+//! `kernels/*.cu` (CUDA C++, one concept per file, sharing `prelude.cuh`), compiled by NVRTC
+//! to a CUBIN for the device's architecture (and PTX, loaded only if the driver refuses the
+//! CUBIN), either ahead of time into a folder carried to the GPU machine ([`kernel_dir`],
+//! `swav-cuda-kernels`) or once per process at start, modules in parallel:
 //!
 //! | module | kernels |
 //! |---|---|
@@ -85,22 +87,22 @@
 //! ## On a GPU machine, in one call
 //!
 //! ```text
-//! scripts/gpu-build.sh                                         # here: fills gpu-carry/
-//! run(command="bash scripts/gpu-run.sh", carry=["gpu-carry"])  # the device tool, ~6 min
+//! scripts/gpu-build.sh                                                       # here: gpu-carry/
+//! run(command="bash scripts/gpu-run.sh", carry=["gpu-carry"], timeout_s=420)  # the device tool
 //! ```
 //!
-//! `gpu-run.sh` runs the probe, every GPU test (`SWAV_REQUIRE_GPU=1`), `swav bench --device
-//! cuda` and the PyTorch baseline back to back, and a short `swav pretrain --device cuda`,
-//! writing everything under `$OUT` (see the crate's README).
+//! `gpu-run.sh` runs the probe, the conformance and training-shape checks, one f32 step and a
+//! determinism check, `swav bench --device cuda` against the PyTorch baseline, the ResNet-50
+//! loss check, head operations and staging, and NCCL, in stages with their own time caps,
+//! stopping at the first failure, into at most 8 files (`docs/gpu-visit.md`).
 //!
 //! ## Still to be done on a GPU
 //!
 //! This crate was written and compiled without access to a GPU. Every code path is
-//! complete, but none has run on one yet: the conformance and agreement tests against the
-//! CPU backend, the training-step tests and the benchmark against PyTorch are the first
-//! things to run on the GPU machine, followed by tuning (the column-reduction tiling of
-//! batch-norm statistics, fusion of the statistics into the convolution epilogue through
-//! cuDNN's graph API, CUDA graphs for the whole step).
+//! complete, but none has run on one yet: the stages of `gpu-run.sh` are the first things to
+//! run on the GPU machine, followed by tuning (the batch-norm kernels' per-channel scale and
+//! shift and the column-reduction tiling of their statistics, fusion of the statistics into
+//! the convolution epilogue through cuDNN's graph API, CUDA graphs for the whole step).
 
 mod backend;
 mod batch_norm;
