@@ -13,30 +13,26 @@
 #   scripts/gpu-build.sh
 #   run(command="bash scripts/gpu-run.sh", carry=["gpu-carry"], timeout_s=420)
 #
-# Installs NVRTC from pip if needed (scripts/ci/install-nvrtc.sh). Honours CARGO_TARGET_DIR.
+# Installs NVRTC from pip if needed (scripts/ci/install-nvrtc.sh).
 # Fails if the carry exceeds CARRY_LIMIT_MIB (default 56, under the device tool's 64 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARRY=gpu-carry
 LIMIT_MIB="${CARRY_LIMIT_MIB:-56}"
-TARGET="${CARGO_TARGET_DIR:-target}"
 rm -rf "$CARRY"
 mkdir -p "$CARRY/bin" "$CARRY/tests" "$CARRY/scripts"
 
 echo "== building the binaries and the GPU test executables (release)" >&2
-{
-    cargo build --release --locked -p swav-cuda --bins --message-format=json
-    cargo build --release --locked -p swav-cli --bin swav --message-format=json
-    cargo test --release --locked -p swav-cuda --test 'gpu_*' --no-run --message-format=json
-    cargo test --release --locked -p swav-cli --test 'gpu_*' --no-run --message-format=json
-} > "$CARRY/artifacts.json"
+# Exactly the build of the README's test command (same packages, same features), so that
+# after `cargo test --workspace --release` this reuses every artifact and compiles nothing.
+cargo test --workspace --release --locked --no-run --message-format=json > "$CARRY/artifacts.json"
 
 python3 - "$CARRY" <<'PY'
 import json, shutil, sys
 
 carry = sys.argv[1]
-wanted_bins = {"swav", "swav-gpu-probe"}
+wanted_bins = {"swav", "swav-gpu-probe", "swav-cuda-kernels"}
 for line in open(f"{carry}/artifacts.json"):
     try:
         m = json.loads(line)
@@ -56,7 +52,8 @@ strip --strip-unneeded "$CARRY"/bin/* "$CARRY"/tests/*
 
 echo "== compiling the kernels for sm_90 (NVRTC from pip)" >&2
 eval "$(scripts/ci/install-nvrtc.sh)"
-"$TARGET/release/swav-cuda-kernels" --arch sm_90 --output "$CARRY/kernels" >&2
+"$CARRY/bin/swav-cuda-kernels" --arch sm_90 --output "$CARRY/kernels" >&2
+rm "$CARRY/bin/swav-cuda-kernels"  # needs NVRTC; the GPU machine loads what it wrote
 
 cp scripts/gpu-env.sh "$CARRY/scripts/gpu-env.sh"
 cp scripts/bench/gpu_swav_step.py "$CARRY/scripts/gpu_swav_step.py"
