@@ -106,6 +106,19 @@ pub struct CompiledModule {
     pub log: String,
 }
 
+impl CompiledModule {
+    /// One line for reports: the module, its kernels, and the sizes of its CUBIN and PTX.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:>14}: {:3} kernels, CUBIN {:7} bytes, PTX {:7} bytes",
+            self.name,
+            self.kernels.len(),
+            self.cubin.len(),
+            self.ptx.len()
+        )
+    }
+}
+
 /// The environment variable naming the folder(s) that hold `cuda_bf16.h` (`:`-separated).
 pub const INCLUDE_ENV: &str = "SWAV_CUDA_INCLUDE";
 

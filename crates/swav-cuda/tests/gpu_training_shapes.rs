@@ -86,37 +86,6 @@ impl Pair {
         })
     }
 
-    /// An activation holding `values` on each backend.
-    fn activation(&mut self, values: &[f32]) -> (CudaBuffer, CudaBuffer) {
-        let on = |b: &mut CudaBackend| {
-            let mut buf = b.alloc_activation(values.len()).unwrap();
-            b.upload(values, &mut buf, 0).unwrap();
-            buf
-        };
-        (on(&mut self.f32), on(&mut self.bf16))
-    }
-
-    /// An f32 (parameter-class) buffer holding `values` on each backend.
-    fn param(&mut self, values: &[f32]) -> (CudaBuffer, CudaBuffer) {
-        (
-            upload(&mut self.f32, values),
-            upload(&mut self.bf16, values),
-        )
-    }
-
-    /// Zeros of the given length in an activation buffer on each backend.
-    fn activation_zeros(&mut self, len: usize) -> (CudaBuffer, CudaBuffer) {
-        (
-            self.f32.alloc_activation(len).unwrap(),
-            self.bf16.alloc_activation(len).unwrap(),
-        )
-    }
-
-    /// f32 zeros on each backend.
-    fn zeros(&mut self, len: usize) -> (CudaBuffer, CudaBuffer) {
-        (self.f32.zeros(len).unwrap(), self.bf16.zeros(len).unwrap())
-    }
-
     /// Compares the first `len` values of a buffer pair; returns a failure line, if any.
     fn compare(
         &mut self,
@@ -187,6 +156,39 @@ impl ErrorStats {
     }
 }
 
+/// An activation buffer holding `values`.
+fn activation(b: &mut CudaBackend, values: &[f32]) -> CudaBuffer {
+    let mut buf = b.alloc_activation(values.len()).unwrap();
+    b.upload(values, &mut buf, 0).unwrap();
+    buf
+}
+
+/// The results of one convolution in its three directions on one backend.
+struct ConvRun {
+    y: CudaBuffer,
+    /// `None` for the stem, whose input gradient training never computes (its input is the
+    /// image).
+    dx: Option<CudaBuffer>,
+    dw: CudaBuffer,
+}
+
+/// `shape`'s convolution of `x` by `w`, its input gradient and weight gradient for `dy`.
+fn conv_run(b: &mut CudaBackend, [x, w, dy]: [&[f32]; 3], shape: &Conv2dShape) -> ConvRun {
+    let (x, dy) = (activation(b, x), activation(b, dy));
+    let w = upload(b, w);
+    let mut y = b.alloc_activation(shape.output_len()).unwrap();
+    b.conv2d_forward(&x, &w, shape, &mut y, None).unwrap();
+    let dx = (shape.in_channels != 3).then(|| {
+        let mut dx = b.alloc_activation(shape.input_len()).unwrap();
+        b.conv2d_backward_data(&dy, &w, shape, &mut dx, false)
+            .unwrap();
+        dx
+    });
+    let mut dw = b.zeros(shape.weight_len()).unwrap();
+    b.conv2d_backward_filter(&dy, &x, shape, &mut dw).unwrap();
+    ConvRun { y, dx, dw }
+}
+
 #[test]
 fn resnet50_convolutions_in_bf16_match_f32_at_batch_64() {
     let Some(mut p) = Pair::open() else {
@@ -207,41 +209,21 @@ fn resnet50_convolutions_in_bf16_match_f32_at_batch_64() {
         };
         let name = format!("conv {side}x{side}x{inp} -> {out} (k{kernel} s{stride})");
         let fan_in = (inp * kernel * kernel) as f32;
-        let x = p.activation(&bf16_round(&rng.vec(shape.input_len(), 1.0, 0.0)));
-        let w = p.param(&bf16_round(&rng.vec(
-            shape.weight_len(),
-            (3.0 / fan_in).sqrt(),
-            0.0,
-        )));
-        let dy = p.activation(&bf16_round(&rng.vec(shape.output_len(), 1.0, 0.0)));
-        let mut y = p.activation_zeros(shape.output_len());
-        p.f32
-            .conv2d_forward(&x.0, &w.0, &shape, &mut y.0, None)
-            .unwrap();
-        p.bf16
-            .conv2d_forward(&x.1, &w.1, &shape, &mut y.1, None)
-            .unwrap();
-        failures.extend(p.compare(&format!("{name} forward"), &y, shape.output_len()));
-        drop(y);
-        // The stem's input gradient is never computed in training (its input is the image).
-        if inp != 3 {
-            let mut dx = p.activation_zeros(shape.input_len());
-            p.f32
-                .conv2d_backward_data(&dy.0, &w.0, &shape, &mut dx.0, false)
-                .unwrap();
-            p.bf16
-                .conv2d_backward_data(&dy.1, &w.1, &shape, &mut dx.1, false)
-                .unwrap();
-            failures.extend(p.compare(&format!("{name} input gradient"), &dx, shape.input_len()));
+        let x = bf16_round(&rng.vec(shape.input_len(), 1.0, 0.0));
+        let w = bf16_round(&rng.vec(shape.weight_len(), (3.0 / fan_in).sqrt(), 0.0));
+        let dy = bf16_round(&rng.vec(shape.output_len(), 1.0, 0.0));
+        let want = conv_run(&mut p.f32, [&x, &w, &dy], &shape);
+        let got = conv_run(&mut p.bf16, [&x, &w, &dy], &shape);
+        let mut pairs = vec![
+            ("forward", (want.y, got.y), shape.output_len()),
+            ("weight gradient", (want.dw, got.dw), shape.weight_len()),
+        ];
+        if let (Some(want_dx), Some(got_dx)) = (want.dx, got.dx) {
+            pairs.push(("input gradient", (want_dx, got_dx), shape.input_len()));
         }
-        let mut dw = p.zeros(shape.weight_len());
-        p.f32
-            .conv2d_backward_filter(&dy.0, &x.0, &shape, &mut dw.0)
-            .unwrap();
-        p.bf16
-            .conv2d_backward_filter(&dy.1, &x.1, &shape, &mut dw.1)
-            .unwrap();
-        failures.extend(p.compare(&format!("{name} weight gradient"), &dw, shape.weight_len()));
+        for (what, pair, n) in pairs {
+            failures.extend(p.compare(&format!("{name} {what}"), &pair, n));
+        }
     }
     eprintln!(
         "bf16 algorithms:\n{}",
@@ -268,11 +250,6 @@ fn batch_norm_run(
     rows: usize,
     channels: usize,
 ) -> BatchNormRun {
-    let activation = |b: &mut CudaBackend, values: &[f32]| {
-        let mut buf = b.alloc_activation(values.len()).unwrap();
-        b.upload(values, &mut buf, 0).unwrap();
-        buf
-    };
     let (x, residual, dy) = (activation(b, x), activation(b, residual), activation(b, dy));
     let (weight, bias) = (upload(b, weight), upload(b, bias));
     let mut stats = b.zeros(batch_norm_stats_len(channels)).unwrap();

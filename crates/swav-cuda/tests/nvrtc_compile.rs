@@ -67,13 +67,7 @@ fn every_kernel_module_compiles_for_sm_90() {
             module.name,
             module.cubin.len()
         );
-        eprintln!(
-            "{:>14}: {:3} kernels, {:7} bytes of PTX, {:7} bytes of CUBIN",
-            module.name,
-            module.kernels.len(),
-            module.ptx.len(),
-            module.cubin.len()
-        );
+        eprintln!("{}", module.describe());
     }
     eprintln!(
         "compiled {} modules for sm_90 in {:.2?}",

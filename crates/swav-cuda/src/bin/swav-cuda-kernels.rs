@@ -47,13 +47,7 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
     let read = kernel_dir::read(&output, &arch)?;
     for module in &read {
-        println!(
-            "{:>14}: {:3} kernels, CUBIN {:7} bytes, PTX {:7} bytes",
-            module.name,
-            module.kernels.len(),
-            module.cubin.len(),
-            module.ptx.len()
-        );
+        println!("{}", module.describe());
     }
     println!("{} modules for {arch} in {}", read.len(), output.display());
     Ok(())
