@@ -203,7 +203,7 @@ mkdir -p "$OUT"
 SCRATCH="$(mktemp -d)"
 SUMMARY="$OUT/summary.txt"
 export CARRY BATCH STEPS SCRATCH PYTHONUNBUFFERED=1
-export SWAV_REQUIRE_GPU=1 SWAV_CUDA_KERNELS="$PWD/$CARRY/kernels"
+export SWAV_REQUIRE_GPU=1 SWAV_CUDA_KERNELS="$(cd "$CARRY" && pwd)/kernels"
 export -f run_tests stage_probe stage_bench
 BENCH_CAPS_LIST="${BENCH_CAPS[*]}"
 export BENCH_CAPS_LIST
