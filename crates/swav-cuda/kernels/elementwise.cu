@@ -1,5 +1,6 @@
 // Element-wise memory operations on buffers of either element type (f32 or bf16): fill,
-// conversion between types (also a plain copy with offsets), scaling, axpy and the ReLU mask.
+// conversion between types (also a plain copy with offsets), scaling, axpy, the ReLU mask, and
+// widening rows with zero columns and adding back their leading columns (the padded stem).
 // Kernel names end in the element types of their buffer arguments, in argument order.
 
 template <class T>
@@ -31,6 +32,26 @@ template <class D, class M>
 __device__ void relu_backward_impl(D* dy, const M* relu_output, size_t n) {
     GRID_STRIDE(i, n) {
         if (load(relu_output, i) <= 0.0f) store(dy, i, 0.0f);
+    }
+}
+
+// Rows of `src_cols` values widened to `dst_cols` (>= src_cols) with zeros:
+// dst[r, c] = c < src_cols ? src[r, c] : 0
+template <class S, class D>
+__device__ void pad_columns_impl(const S* src, size_t src_cols, D* dst, size_t dst_cols, size_t rows) {
+    GRID_STRIDE(i, rows * dst_cols) {
+        const size_t r = i / dst_cols, c = i % dst_cols;
+        store(dst, i, c < src_cols ? load(src, r * src_cols + c) : 0.0f);
+    }
+}
+
+// The leading `dst_cols` columns of rows of `src_cols` (>= dst_cols) values, added:
+// dst[r, c] += src[r, c]
+template <class S, class D>
+__device__ void add_columns_impl(const S* src, size_t src_cols, D* dst, size_t dst_cols, size_t rows) {
+    GRID_STRIDE(i, rows * dst_cols) {
+        const size_t r = i / dst_cols, c = i % dst_cols;
+        store(dst, i, load(dst, i) + load(src, r * src_cols + c));
     }
 }
 
@@ -72,3 +93,13 @@ RELU_BACKWARD(f32, float, f32, float)
 RELU_BACKWARD(f32, float, bf16, bf16)
 RELU_BACKWARD(bf16, bf16, f32, float)
 RELU_BACKWARD(bf16, bf16, bf16, bf16)
+
+extern "C" __global__ void pad_columns_bf16_bf16(const bf16* src, size_t src_cols, bf16* dst,
+                                                 size_t dst_cols, size_t rows) {
+    pad_columns_impl(src, src_cols, dst, dst_cols, rows);
+}
+
+extern "C" __global__ void add_columns_bf16_f32(const bf16* src, size_t src_cols, float* dst,
+                                                size_t dst_cols, size_t rows) {
+    add_columns_impl(src, src_cols, dst, dst_cols, rows);
+}

@@ -5,6 +5,13 @@
 //! bf16 (its filter gradient has the data's element type, as under PyTorch's autocast) and
 //! is added into the f32 gradient buffer. Operands in another element type than the
 //! precision's are converted first; outputs in another type are converted after.
+//!
+//! With [`ConvPolicy::pad_stem`](crate::ConvPolicy::pad_stem), a bf16 convolution with fewer
+//! than 8 input channels (ResNet's 3-channel stem) runs forward and backward-filter as an
+//! 8-channel one: its input and weight are copied into zero-padded temporaries, and the
+//! weight gradient's leading channels are added into the gradient. The padded channels add
+//! zeros to every sum, so the results are those of the narrow convolution. Its input gradient
+//! (never needed for a stem) is computed unpadded.
 
 use std::sync::Arc;
 
@@ -16,6 +23,10 @@ use crate::memory::Workspace;
 use crate::profile::OpCategory;
 use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
 use swav_nn::StatsOutput;
+
+/// The input channels of a padded stem convolution: cuDNN's tensor-core kernels for NHWC
+/// bf16 want the channel count a multiple of 8.
+const PADDED_CHANNELS: usize = 8;
 
 impl CudaBackend {
     /// `y = conv(x, weight)`. When `stats` is given it also receives the per-channel
@@ -37,6 +48,15 @@ impl CudaBackend {
         let precision = self.activation_dtype();
         let x_op = self.operand(x, precision, shape.input_len())?;
         let w_op = self.weight(weight, precision, shape.weight_len())?;
+        let (conv_shape, padded) = self.stem_padding(shape);
+        let padded_x = padded
+            .then(|| self.pad_channels(x_op.ptr, shape.input_len(), shape.in_channels))
+            .transpose()?;
+        let padded_w = padded
+            .then(|| self.pad_channels(w_op.ptr, shape.weight_len(), shape.in_channels))
+            .transpose()?;
+        let x_ptr = padded_x.as_ref().map_or(x_op.ptr, CudaBuffer::ptr);
+        let w_ptr = padded_w.as_ref().map_or(w_op.ptr, CudaBuffer::ptr);
         let out_len = shape.output_len();
         let converted = y.dtype() != precision;
         let temporary = if converted {
@@ -49,12 +69,12 @@ impl CudaBackend {
         let out_ptr = temporary.as_ref().map_or(y_ptr, CudaBuffer::ptr);
         self.run_conv(|engine, stream, workspace| {
             let operands = ConvOperands {
-                input: x_op.ptr,
-                other: w_op.ptr,
+                input: x_ptr,
+                other: w_ptr,
                 output: out_ptr,
                 beta: 0.0,
             };
-            engine.forward(stream, workspace, shape, precision, operands)
+            engine.forward(stream, workspace, &conv_shape, precision, operands)
         })?;
         if converted {
             self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
@@ -140,13 +160,18 @@ impl CudaBackend {
         let precision = self.activation_dtype();
         let dy_op = self.operand(dy, precision, shape.output_len())?;
         let x_op = self.operand(x, precision, shape.input_len())?;
+        let (conv_shape, padded) = self.stem_padding(shape);
+        let padded_x = padded
+            .then(|| self.pad_channels(x_op.ptr, shape.input_len(), shape.in_channels))
+            .transpose()?;
+        let x_ptr = padded_x.as_ref().map_or(x_op.ptr, CudaBuffer::ptr);
         let w_len = shape.weight_len();
         let dw_ptr = dweight.ptr_mut();
         // cuDNN's filter gradient has the data's type: bf16 goes through a temporary.
         let temporary = if precision == DType::F32 {
             None
         } else {
-            Some(self.alloc_uninit(w_len, precision)?)
+            Some(self.alloc_uninit(conv_shape.weight_len(), precision)?)
         };
         let (out_ptr, beta) = match &temporary {
             Some(t) => (t.ptr(), 0.0),
@@ -154,17 +179,69 @@ impl CudaBackend {
         };
         self.run_conv(|engine, stream, workspace| {
             let operands = ConvOperands {
-                input: x_op.ptr,
+                input: x_ptr,
                 other: dy_op.ptr,
                 output: out_ptr,
                 beta,
             };
-            engine.backward_filter(stream, workspace, shape, precision, operands)
+            engine.backward_filter(stream, workspace, &conv_shape, precision, operands)
         })?;
-        if temporary.is_some() {
+        if padded {
+            let rows = w_len / shape.in_channels;
+            self.launch_1d(
+                "add_columns_bf16_f32",
+                w_len,
+                &[
+                    &out_ptr,
+                    &len_arg(PADDED_CHANNELS),
+                    &dw_ptr,
+                    &len_arg(shape.in_channels),
+                    &len_arg(rows),
+                ],
+            )?;
+        } else if temporary.is_some() {
             self.axpy_raw(1.0, out_ptr, precision, dw_ptr, DType::F32, w_len)?;
         }
         Ok(())
+    }
+
+    /// The shape a convolution runs with, and whether that is `shape` padded to
+    /// [`PADDED_CHANNELS`] input channels (see the module documentation).
+    fn stem_padding(&self, shape: &Conv2dShape) -> (Conv2dShape, bool) {
+        let padded = self.config.convolution.pad_stem
+            && self.activation_dtype() == DType::Bf16
+            && (1..PADDED_CHANNELS).contains(&shape.in_channels);
+        if padded {
+            (
+                Conv2dShape {
+                    in_channels: PADDED_CHANNELS,
+                    ..*shape
+                },
+                true,
+            )
+        } else {
+            (*shape, false)
+        }
+    }
+
+    /// The `len` bf16 values at `src`, rows of `channels`, widened with zero channels to
+    /// [`PADDED_CHANNELS`] in a new temporary.
+    fn pad_channels(&self, src: u64, len: usize, channels: usize) -> Result<CudaBuffer, CudaError> {
+        let rows = len / channels;
+        let mut padded = self.alloc_uninit(rows * PADDED_CHANNELS, DType::Bf16)?;
+        let dst = padded.ptr_mut();
+        self.launch_1d(
+            "pad_columns_bf16_bf16",
+            rows * PADDED_CHANNELS,
+            &[
+                &src,
+                &len_arg(channels),
+                &dst,
+                &len_arg(PADDED_CHANNELS),
+                &len_arg(rows),
+            ],
+        )?;
+        Ok(padded)
     }
 
     /// Runs `call` with the cuDNN engine (created on first use), the compute stream and the

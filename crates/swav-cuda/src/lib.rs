@@ -50,7 +50,8 @@
 //! results in a fixed order (no floating-point atomics), the max-pool backward gathers
 //! instead of scattering, and cuDNN is restricted to deterministic algorithms
 //! ([`ConvPolicy::deterministic`]; `SWAV_CUDNN_ALGOS=fastest` lifts that, and
-//! `SWAV_CUDNN_SEARCH=heuristic` skips the timed search, see [`ConvPolicy::from_env`]).
+//! `SWAV_CUDNN_SEARCH=heuristic` skips the timed search, and `SWAV_CUDNN_STEM=padded` pads
+//! the 3-channel stem to 8 channels; see [`ConvPolicy::from_env`]).
 //!
 //! ## Memory
 //!
@@ -71,7 +72,7 @@
 //!
 //! | module | kernels |
 //! |---|---|
-//! | `elementwise` | fill, f32↔bf16 conversion (and copy with offsets), scale, axpy, ReLU backward |
+//! | `elementwise` | fill, f32↔bf16 conversion (and copy with offsets), scale, axpy, ReLU backward, zero-padding of channels and adding back the leading ones (the padded stem) |
 //! | `reduce` | whole-buffer sum, max, min, sum of squares, non-finite count, accumulated dot |
 //! | `head` | Sinkhorn's exp, row/column sums and divisions, row L2 normalisation, stable log-softmax, the log-domain Sinkhorn primitives |
 //! | `optimizer` | SGD-momentum step of one tensor; multi-tensor LARC norms + scaling and update |
@@ -134,7 +135,7 @@ mod upload;
 pub use backend::{CudaBackend, CudaConfig, MemoryReport};
 pub use buffer::CudaBuffer;
 pub use context::{DeviceInfo, device_count};
-pub use conv_policy::{ALGOS_ENV, AlgorithmSearch, ConvPolicy, SEARCH_ENV};
+pub use conv_policy::{ALGOS_ENV, AlgorithmSearch, ConvPolicy, SEARCH_ENV, STEM_ENV};
 pub use dtype::{DType, Precision};
 pub use error::CudaError;
 pub use libraries::{LibraryStatus, LibraryVersions, loaded_library_files};

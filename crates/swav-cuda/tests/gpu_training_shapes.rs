@@ -5,6 +5,8 @@
 //! choose other algorithms than training does; these are the shapes where a wrong layout,
 //! a bad algorithm or an overflowing index would show.
 //!
+//! The stem is also checked padded to 8 channels (`ConvPolicy::pad_stem`).
+//!
 //! Both backends get identical inputs, already rounded to bf16, so that the difference is
 //! only what mixed precision itself adds: bf16 storage of the outputs (half a unit in the
 //! last place, 2⁻⁸ relative) and another summation order. Each comparison prints the error
@@ -17,9 +19,9 @@
 
 mod common;
 
-use common::{Rng, bf16_round, download, gpu, upload};
+use common::{Rng, bf16_round, download, gpu, gpu_with, upload};
 use swav_core::HeadOps;
-use swav_cuda::{Conv2dShape, CudaBackend, CudaBuffer, Precision};
+use swav_cuda::{Conv2dShape, ConvPolicy, CudaBackend, CudaBuffer, CudaConfig, Precision};
 use swav_nn::{batch_norm_saved_len, batch_norm_stats_len};
 
 const BATCH: usize = 64;
@@ -56,6 +58,23 @@ const RESNET50_CONVS: [(usize, usize, usize, usize, usize); 23] = [
     (7, 512, 512, 3, 1),
 ];
 
+/// The convolution `(side, in, out, kernel, stride)` at [`BATCH`], padded to keep the size
+/// (divided by the stride).
+fn conv_shape(
+    (side, inp, out, kernel, stride): (usize, usize, usize, usize, usize),
+) -> Conv2dShape {
+    Conv2dShape {
+        batch: BATCH,
+        in_height: side,
+        in_width: side,
+        in_channels: inp,
+        out_channels: out,
+        kernel,
+        stride,
+        padding: kernel / 2,
+    }
+}
+
 /// `(side, channels)` of every distinct batch norm of ResNet-50 at 224 px.
 const RESNET50_BATCH_NORMS: [(usize, usize); 12] = [
     (112, 64),
@@ -79,11 +98,42 @@ struct Pair {
 }
 
 impl Pair {
-    fn open() -> Option<Self> {
+    /// The bf16 backend with the default convolution policy, or `policy`.
+    fn open(policy: Option<ConvPolicy>) -> Option<Self> {
         Some(Self {
             f32: gpu(Precision::F32)?,
-            bf16: gpu(Precision::MixedBf16)?,
+            bf16: gpu_with(CudaConfig {
+                precision: Precision::MixedBf16,
+                convolution: policy.unwrap_or_default(),
+            })?,
         })
+    }
+
+    /// Runs `shape`'s convolution in its three directions on random bf16 operands on both
+    /// backends and compares the results; returns the failure lines.
+    fn compare_conv(&mut self, shape: &Conv2dShape, rng: &mut Rng) -> Vec<String> {
+        let (inp, k) = (shape.in_channels, shape.kernel);
+        let name = format!(
+            "conv {0}x{0}x{inp} -> {1} (k{k} s{2})",
+            shape.in_height, shape.out_channels, shape.stride
+        );
+        let fan_in = (inp * k * k) as f32;
+        let x = bf16_round(&rng.vec(shape.input_len(), 1.0, 0.0));
+        let w = bf16_round(&rng.vec(shape.weight_len(), (3.0 / fan_in).sqrt(), 0.0));
+        let dy = bf16_round(&rng.vec(shape.output_len(), 1.0, 0.0));
+        let want = conv_run(&mut self.f32, [&x, &w, &dy], shape);
+        let got = conv_run(&mut self.bf16, [&x, &w, &dy], shape);
+        let mut pairs = vec![
+            ("forward", (want.y, got.y), shape.output_len()),
+            ("weight gradient", (want.dw, got.dw), shape.weight_len()),
+        ];
+        if let (Some(want_dx), Some(got_dx)) = (want.dx, got.dx) {
+            pairs.push(("input gradient", (want_dx, got_dx), shape.input_len()));
+        }
+        pairs
+            .into_iter()
+            .filter_map(|(what, pair, n)| self.compare(&format!("{name} {what}"), &pair, n))
+            .collect()
     }
 
     /// Compares the first `len` values of a buffer pair; returns a failure line, if any.
@@ -191,39 +241,13 @@ fn conv_run(b: &mut CudaBackend, [x, w, dy]: [&[f32]; 3], shape: &Conv2dShape) -
 
 #[test]
 fn resnet50_convolutions_in_bf16_match_f32_at_batch_64() {
-    let Some(mut p) = Pair::open() else {
+    let Some(mut p) = Pair::open(None) else {
         return;
     };
     let mut rng = Rng::new(64);
     let mut failures = Vec::new();
-    for (side, inp, out, kernel, stride) in RESNET50_CONVS {
-        let shape = Conv2dShape {
-            batch: BATCH,
-            in_height: side,
-            in_width: side,
-            in_channels: inp,
-            out_channels: out,
-            kernel,
-            stride,
-            padding: kernel / 2,
-        };
-        let name = format!("conv {side}x{side}x{inp} -> {out} (k{kernel} s{stride})");
-        let fan_in = (inp * kernel * kernel) as f32;
-        let x = bf16_round(&rng.vec(shape.input_len(), 1.0, 0.0));
-        let w = bf16_round(&rng.vec(shape.weight_len(), (3.0 / fan_in).sqrt(), 0.0));
-        let dy = bf16_round(&rng.vec(shape.output_len(), 1.0, 0.0));
-        let want = conv_run(&mut p.f32, [&x, &w, &dy], &shape);
-        let got = conv_run(&mut p.bf16, [&x, &w, &dy], &shape);
-        let mut pairs = vec![
-            ("forward", (want.y, got.y), shape.output_len()),
-            ("weight gradient", (want.dw, got.dw), shape.weight_len()),
-        ];
-        if let (Some(want_dx), Some(got_dx)) = (want.dx, got.dx) {
-            pairs.push(("input gradient", (want_dx, got_dx), shape.input_len()));
-        }
-        for (what, pair, n) in pairs {
-            failures.extend(p.compare(&format!("{name} {what}"), &pair, n));
-        }
+    for conv in RESNET50_CONVS {
+        failures.extend(p.compare_conv(&conv_shape(conv), &mut rng));
     }
     eprintln!(
         "bf16 algorithms:\n{}",
@@ -321,7 +345,7 @@ fn batch_norm_run(
 
 #[test]
 fn resnet50_batch_norms_in_bf16_match_f32_at_batch_64() {
-    let Some(mut p) = Pair::open() else {
+    let Some(mut p) = Pair::open(None) else {
         return;
     };
     let mut rng = Rng::new(65);
@@ -361,5 +385,29 @@ fn resnet50_batch_norms_in_bf16_match_f32_at_batch_64() {
             failures.extend(p.compare(&format!("{name} {what}"), &pair, n));
         }
     }
+    assert!(failures.is_empty(), "bf16 beyond tolerance: {failures:#?}");
+}
+
+#[test]
+fn the_padded_bf16_stem_matches_f32_at_batch_64() {
+    let padded = ConvPolicy {
+        pad_stem: true,
+        ..ConvPolicy::default()
+    };
+    let Some(mut p) = Pair::open(Some(padded)) else {
+        return;
+    };
+    let failures = p.compare_conv(&conv_shape(RESNET50_CONVS[0]), &mut Rng::new(66));
+    eprintln!(
+        "padded stem algorithms:\n{}",
+        p.bf16.convolution_algorithms().join("\n")
+    );
+    assert!(
+        p.bf16
+            .convolution_algorithms()
+            .iter()
+            .all(|line| line.contains("x8 -> 64")),
+        "the stem did not run padded to 8 channels"
+    );
     assert!(failures.is_empty(), "bf16 beyond tolerance: {failures:#?}");
 }

@@ -8,10 +8,14 @@ use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, CudaError, Precision};
 /// A backend on GPU 0 with `precision`, or `None` (after saying why) where this machine has
 /// no driver or no GPU. `SWAV_REQUIRE_GPU=1` turns the skip into a failure.
 pub fn gpu(precision: Precision) -> Option<CudaBackend> {
-    let config = CudaConfig {
+    gpu_with(CudaConfig {
         precision,
         ..CudaConfig::default()
-    };
+    })
+}
+
+/// [`gpu`] with any configuration.
+pub fn gpu_with(config: CudaConfig) -> Option<CudaBackend> {
     match CudaBackend::with_config(0, config) {
         Ok(backend) => Some(backend),
         Err(e @ (CudaError::NoDriver | CudaError::NoDevice { .. })) => {
