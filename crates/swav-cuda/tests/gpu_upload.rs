@@ -60,10 +60,11 @@ fn back_to_back_batches_arrive_intact_without_a_download_between() {
     let Some(mut g) = gpu(Precision::F32) else {
         return;
     };
-    // Keep the compute stream busy (about 50 ms of device copies) so that every staged
-    // conversion, and behind it every later host-to-device copy on the copy stream, is held
-    // up while the host stages the next batches: a slot whose pinned memory were rewritten
-    // before its copy ran would deliver the newer batch.
+    // Keep the compute stream busy (about 0.1 s of device copies at H200 rates, several times
+    // what the host needs to stage the batches) so that every staged conversion, and behind
+    // it every later host-to-device copy on the copy stream, is held up while the host stages
+    // the next batches: a slot whose pinned memory were rewritten before its copy ran would
+    // deliver the newer batch.
     let busy_len = 1 << 26;
     let busy = g.zeros(busy_len).unwrap();
     let mut sink = g.zeros(busy_len).unwrap();
@@ -79,7 +80,7 @@ fn back_to_back_batches_arrive_intact_without_a_download_between() {
         .map(|_| vec![g.zeros(len).unwrap()])
         .collect();
     g.synchronize().unwrap();
-    for _ in 0..200 {
+    for _ in 0..1000 {
         g.copy(&busy, 0, &mut sink, 0, busy_len).unwrap();
     }
     for (batch, set) in batches.iter().zip(sets.iter_mut()) {
