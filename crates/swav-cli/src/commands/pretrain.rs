@@ -16,6 +16,7 @@ use crate::eval::features::extract;
 use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, knn_accuracy};
 use crate::launcher::{LaunchEnv, Launcher};
 use crate::resolve::{overlay_args, resolve_pretrain_config};
+use crate::skipped_files::report_skipped;
 use crate::train::data::{eval_transform, knn_datasets, training_loader};
 use crate::train::model_spec::model_config;
 use crate::train::progress::format_duration;
@@ -130,10 +131,13 @@ where
     G: Collective<B::Buf>,
 {
     let (mut model, summary) = train(b, comm, bn_comm, request)?;
+    let skipped = request.loader.bad_input_summary();
     if request.rank != 0 {
+        report_skipped(&format!("rank {} training data", request.rank), &skipped);
         return Ok(());
     }
     report(&summary, request);
+    report_skipped("training data", &skipped);
     if !summary.finished {
         return Ok(());
     }

@@ -15,10 +15,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, FeatureQueue, Lars, LrSchedule};
 use swav_nn::{Backend, SwavModel};
 
+use super::collapse_watch::{CollapseContext, CollapseWatch};
 use super::input_feed::InputFeed;
 use super::model_spec::model_config;
 use super::optimizer::Optimizer;
-use super::progress::{CollapseWatch, Progress, ProgressLine};
+use super::progress::{Progress, ProgressLine};
+use super::resume_notice::{ResumedQueue, resume_notice};
 use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
 use super::step::{StepPlan, SwavStep};
 use super::watchdog::StallWatchdog;
@@ -113,6 +115,7 @@ where
         weight_decay: config.wd as f32,
         momentum: config.momentum as f32,
         exclude_bias_and_norm: config.lars_exclude_bias_and_norm,
+        clip: config.lars_clip,
         ..Lars::default()
     };
     let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
@@ -125,7 +128,27 @@ where
         ck.load_model(b, &mut model)?;
         ck.load_optimizer(b, &model, &mut optimizer)?;
         position = ck.position()?;
-        if let Some((values, [crops, rows, dim])) = ck.queue()? {
+        let stored_queue = ck.queue()?;
+        if main_rank {
+            let queue_state = match &stored_queue {
+                Some((values, shape)) => ResumedQueue::stored(values, *shape),
+                None if queue_rows == 0 => ResumedQueue::Disabled,
+                None => ResumedQueue::NotYet {
+                    starts_at_epoch: config.epoch_queue_starts,
+                },
+            };
+            eprintln!(
+                "{}",
+                resume_notice(
+                    &ck.path,
+                    position,
+                    config.epochs,
+                    iters_per_epoch,
+                    queue_state
+                )
+            );
+        }
+        if let Some((values, [crops, rows, dim])) = stored_queue {
             if crops != config.crops_for_assign.len()
                 || rows != queue_rows
                 || dim != config.feat_dim
@@ -185,7 +208,7 @@ where
     let total = schedule.len();
     let progress = Progress::new(position.global_iteration, total, main_rank);
     let mut collapse = CollapseWatch::new(
-        config.nmb_prototypes,
+        CollapseContext::for_run(config, req.world, queue_rows),
         config.freeze_prototypes_niters + iters_per_epoch,
         iters_per_epoch,
     );
@@ -282,8 +305,15 @@ where
                     samples_per_sec: images_per_sec,
                     queue_in_use: report.queue_in_use,
                     elapsed_s: started.elapsed().as_secs_f64(),
+                    skipped_files: loader.bad_input_summary().count,
+                    diagnostics: report.diagnostics,
                 })?;
-                if let Some(warning) = collapse.observe(global, c.loss) {
+                if let Some(warning) = collapse.observe(
+                    global,
+                    c.loss,
+                    report.diagnostics.as_ref(),
+                    c.sample_code_entropy,
+                ) {
                     progress.println(&warning);
                 }
             }
