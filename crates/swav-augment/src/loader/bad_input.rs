@@ -67,10 +67,23 @@ impl fmt::Display for BadInputSummary {
         let files = if self.count == 1 { "file" } else { "files" };
         match self.examples.first() {
             None => write!(f, "no files skipped"),
-            Some((name, reason)) => {
-                write!(f, "{} {files} skipped; first: {name}: {reason}", self.count)
-            }
+            Some((name, reason)) => write!(
+                f,
+                "{} {files} skipped; first: {}",
+                self.count,
+                describe(name, reason)
+            ),
         }
+    }
+}
+
+/// `name: reason`, or the reason alone when it already names the sample (as every
+/// [`DatasetError`] about a file does).
+fn describe(name: &str, reason: &str) -> String {
+    if reason.contains(name) {
+        reason.to_string()
+    } else {
+        format!("{name}: {reason}")
     }
 }
 
@@ -123,10 +136,11 @@ impl BadInputLog {
             entries.insert(index, (name.clone(), reason.clone()));
             entries.len()
         };
+        let what = describe(&name, &reason);
         match seen.cmp(&(BadInputSummary::MAX_EXAMPLES + 1)) {
-            std::cmp::Ordering::Less => tracing::warn!("skipping {name}: {reason}"),
+            std::cmp::Ordering::Less => tracing::warn!("skipping unreadable image: {what}"),
             std::cmp::Ordering::Equal => tracing::warn!(
-                "skipping {name}: {reason} (further unreadable files are counted, not listed)"
+                "skipping unreadable image: {what} (further unreadable files are counted, not listed)"
             ),
             std::cmp::Ordering::Greater => {}
         }
@@ -216,6 +230,14 @@ mod tests {
             examples: vec![("a.jpg".into(), "truncated".into())],
         };
         assert_eq!(one.to_string(), "1 file skipped; first: a.jpg: truncated");
+        let named = BadInputSummary {
+            count: 1,
+            examples: vec![("a.jpg".into(), "a.jpg is empty (0 bytes)".into())],
+        };
+        assert_eq!(
+            named.to_string(),
+            "1 file skipped; first: a.jpg is empty (0 bytes)"
+        );
         assert_eq!(BadInputSummary::default().to_string(), "no files skipped");
     }
 }

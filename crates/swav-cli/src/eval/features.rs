@@ -55,6 +55,10 @@ pub fn extract<B: Backend>(
         let batch = batch?;
         let group = batch.group(0).expect("one resolution group");
         let n = group.batch();
+        if n == 0 {
+            // Every image of this batch was unreadable.
+            continue;
+        }
         b.upload(group.data(), &mut images, 0)
             .map_err(|e| anyhow!("{e}"))?;
         model
