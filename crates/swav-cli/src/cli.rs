@@ -39,6 +39,17 @@ pub enum Command {
     Import(ImportArgs),
     /// Time training steps on synthetic inputs (images/s), for speed comparisons.
     Bench(BenchArgs),
+    /// Draw a run folder's training curves into RUN_DIR/curves.svg and print where it
+    /// stands (also done at the end of every `swav pretrain`).
+    Report(ReportArgs),
+}
+
+/// `swav report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The `--output` folder of a `swav pretrain` run (finished, stopped or running).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
 }
 
 /// `swav pretrain`.

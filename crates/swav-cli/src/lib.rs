@@ -29,6 +29,7 @@ pub mod logging;
 pub mod metrics;
 pub mod npy;
 pub mod presets;
+pub mod report;
 pub mod resolve;
 pub mod skipped_files;
 pub mod train;

@@ -72,8 +72,8 @@ pub fn diagnose(d: &Diagnostics, sample_code_entropy: f64, c: &CollapseContext) 
     if logit_spread < FLAT_LOGIT_SPREAD {
         causes.push(format!(
             "the scores differ too little across prototypes for the softmax (spread {:.4} / temperature {} = {:.3}): \
-             lower the temperature (--temperature)",
-            d.score_spread, c.temperature, logit_spread
+             lower the temperature (--temperature, now {})",
+            d.score_spread, c.temperature, logit_spread, c.temperature
         ));
     }
     if sample_code_entropy > UNIFORM_CODE_ENTROPY * ln_k {

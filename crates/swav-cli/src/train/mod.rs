@@ -4,6 +4,7 @@ pub mod collapse_watch;
 pub mod data;
 pub mod diagnostics;
 pub mod input_feed;
+pub mod knn_probe;
 pub mod model_spec;
 pub mod optimizer;
 pub mod progress;

@@ -17,6 +17,7 @@ use swav_nn::{Backend, SwavModel};
 
 use super::collapse_watch::{CollapseContext, CollapseWatch};
 use super::input_feed::InputFeed;
+use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
 use super::optimizer::Optimizer;
 use super::progress::{Progress, ProgressLine};
@@ -39,6 +40,12 @@ pub mod files {
     pub const METRICS: &str = "metrics.jsonl";
     /// The resolved configuration.
     pub const CONFIG: &str = "config.toml";
+    /// The k-NN curve: one evaluation per line (`--eval-knn-every`, and the final one).
+    pub const KNN_CURVE: &str = "knn.jsonl";
+    /// The final k-NN comparison of the trained and a random network.
+    pub const KNN_REPORT: &str = "knn.json";
+    /// The training curves drawn at the end of a run and by `swav report`.
+    pub const CURVES: &str = "curves.svg";
 }
 
 /// What to run.
@@ -62,6 +69,8 @@ pub struct RunRequest<'a> {
     /// With more than one process: end this one when no step completes for this long (a
     /// dead peer would otherwise leave every rank waiting in a collective forever).
     pub stall_timeout: Option<Duration>,
+    /// Rank 0's k-NN evaluation, for `eval_knn_every` (and the final comparison).
+    pub knn_probe: Option<&'a KnnProbe>,
 }
 
 /// How a run ended.
@@ -198,7 +207,10 @@ where
     let metrics_path = req.output.join(files::METRICS);
     let mut metrics = if main_rank {
         if req.resume.is_some() {
-            truncate_metrics_from(&metrics_path, position.global_iteration)?;
+            let from = position.global_iteration;
+            truncate_jsonl::<StepRecord>(&metrics_path, |r| r.iteration < from)?;
+            let knn_path = req.output.join(files::KNN_CURVE);
+            truncate_jsonl::<KnnPoint>(&knn_path, |p| p.iteration <= from)?;
         }
         Some(MetricsLog::open(&metrics_path, req.resume.is_some())?)
     } else {
@@ -348,7 +360,16 @@ where
             if stop && position.global_iteration < total {
                 progress.finish();
                 if position.iteration_in_epoch == 0 && main_rank {
-                    end_of_epoch(b, req, &model, &optimizer, queue.as_ref(), position, epoch)?;
+                    end_of_epoch(
+                        b,
+                        req,
+                        &mut model,
+                        &optimizer,
+                        queue.as_ref(),
+                        position,
+                        epoch,
+                        &progress,
+                    )?;
                 }
                 return Ok((
                     model,
@@ -357,7 +378,16 @@ where
             }
         }
         if main_rank {
-            end_of_epoch(b, req, &model, &optimizer, queue.as_ref(), position, epoch)?;
+            end_of_epoch(
+                b,
+                req,
+                &mut model,
+                &optimizer,
+                queue.as_ref(),
+                position,
+                epoch,
+                &progress,
+            )?;
         }
     }
     progress.finish();
@@ -386,15 +416,17 @@ fn advance(epoch: u64, it: u64, iters_per_epoch: u64) -> RunPosition {
 }
 
 /// The epoch-end checkpoint, and its numbered copy every `checkpoint_freq` epochs and at the
-/// last epoch (as the official `ckp-<epoch>.pth`).
+/// last epoch (as the official `ckp-<epoch>.pth`); then the k-NN point every
+/// `eval_knn_every` epochs (except after the last epoch when the final comparison runs).
 fn end_of_epoch<B: Backend>(
     b: &mut B,
     req: &RunRequest<'_>,
-    model: &SwavModel<B>,
+    model: &mut SwavModel<B>,
     optimizer: &Optimizer<B>,
     queue: Option<&FeatureQueue<B::Buf>>,
     position: RunPosition,
     epoch: u64,
+    progress: &Progress,
 ) -> Result<()> {
     let config = req.config;
     let latest = req.output.join(files::CHECKPOINT);
@@ -408,6 +440,18 @@ fn end_of_epoch<B: Backend>(
         let copy: PathBuf = dir.join(format!("ckp-{epoch}.safetensors"));
         std::fs::copy(&latest, &copy)
             .with_context(|| format!("cannot write {}", copy.display()))?;
+    }
+    let done = epoch + 1;
+    let every = config.eval_knn_every;
+    let final_comparison = config.eval_knn && done == config.epochs;
+    if let Some(probe) = req.knn_probe
+        && every > 0
+        && done.is_multiple_of(every)
+        && !final_comparison
+    {
+        let log = req.output.join(files::KNN_CURVE);
+        let point = probe.point(b, model, (done, position.global_iteration), &log)?;
+        progress.println(&point.summary());
     }
     Ok(())
 }
@@ -431,14 +475,18 @@ fn summary(
     }
 }
 
-/// Drops the records of iterations at or after `from` (they are about to be run again).
-fn truncate_metrics_from(path: &Path, from: u64) -> Result<()> {
+/// Keeps the records of a JSON-lines log that satisfy `keep` (those of iterations a resumed
+/// run is about to run again are dropped).
+fn truncate_jsonl<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    keep: impl Fn(&T) -> bool,
+) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
     let kept: Vec<&str> = text
         .lines()
-        .filter(|line| serde_json::from_str::<StepRecord>(line).is_ok_and(|r| r.iteration < from))
+        .filter(|line| serde_json::from_str::<T>(line).is_ok_and(|r| keep(&r)))
         .collect();
     let mut out = kept.join("\n");
     if !out.is_empty() {

@@ -1,0 +1,19 @@
+//! `swav report RUN_DIR`: the run's curves as RUN_DIR/curves.svg and a few lines on where it
+//! stands.
+
+use anyhow::Result;
+
+use crate::cli::ReportArgs;
+use crate::report::curves::{summary, write_curves};
+use crate::report::run_history::RunHistory;
+
+/// Runs `swav report`.
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let history = RunHistory::read(&args.run)?;
+    let path = write_curves(&history)?;
+    for line in summary(&history) {
+        println!("{line}");
+    }
+    println!("curves: {}", path.display());
+    Ok(())
+}
