@@ -334,7 +334,8 @@ pub struct ExtractArgs {
     /// A folder of images (ImageFolder layout or flat).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// Output .npy of shape (images, features); labels go to `<output>.labels.npy`.
+    /// Output .npy of shape (images, features); the source path of each row goes to
+    /// `<output>.paths.txt`, and for an ImageFolder layout the labels to `<output>.labels.npy`.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     /// Evaluation crop size [the model's training size for checkpoints, else 224].
@@ -363,7 +364,8 @@ pub struct AssignArgs {
     /// Images to assign, with --weights.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Output .npy: soft codes (N × K, f32) or, with --hard, cluster indices (N, i64).
+    /// Output .npy: soft codes (N × K, f32) or, with --hard, cluster indices (N, i64); with
+    /// --data, the source path of each row goes to `<output>.paths.txt`.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     /// Write the arg-max cluster of each sample instead of soft codes.
