@@ -188,8 +188,8 @@ fn iterations_per_epoch(records: &[StepRecord]) -> Option<u64> {
     let (mut lo, mut hi) = (1u64, u64::MAX);
     for r in records {
         lo = lo.max(r.iteration / (r.epoch + 1) + 1);
-        if r.epoch > 0 {
-            hi = hi.min(r.iteration / r.epoch);
+        if let Some(bound) = r.iteration.checked_div(r.epoch) {
+            hi = hi.min(bound);
         }
     }
     (lo == hi).then_some(lo)
