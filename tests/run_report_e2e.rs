@@ -5,10 +5,6 @@ mod common;
 
 use common::*;
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
 #[test]
 fn resume_says_which_checkpoint_position_and_queue_it_continues_from() {
     let dir = tempfile::tempdir().unwrap();

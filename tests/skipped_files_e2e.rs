@@ -49,10 +49,6 @@ fn bad_files(dir: &Path, count: usize, jpeg: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
 fn trained(dir: &Path) -> PathBuf {
     let run = dir.join("model");
     swav_ok(&tiny_pretrain_args(s(&run), &["--epochs", "1"]));
