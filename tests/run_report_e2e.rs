@@ -248,6 +248,14 @@ fn report_draws_the_curves_and_says_where_the_run_stands() {
     // their random-init levels; three diagnostics.
     assert_eq!(svg.matches("<polyline").count(), 15);
 
+    // The TensorBoard file: the version record first, then the scalars.
+    let events = std::fs::read(run.join("events.out.tfevents.swav")).unwrap();
+    let first_len = u64::from_le_bytes(events[..8].try_into().unwrap()) as usize;
+    assert!(events[12..12 + first_len].ends_with(b"brain.Event:2"));
+    let has = |tag: &[u8]| events.windows(tag.len()).any(|w| w == tag);
+    assert!(has(b"train/loss") && has(b"knn/top1_k20") && has(b"collapse/prototype_cosine"));
+    assert!(text.contains("TensorBoard events: "), "{text}");
+
     let e = swav_error(&["report", s(dir.path())]);
     assert!(
         e.contains("metrics.jsonl") && e.contains(s(dir.path())),

@@ -16,6 +16,7 @@ use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
 use crate::report::curves::write_curves;
 use crate::report::run_history::RunHistory;
+use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
 use crate::train::data::training_loader;
@@ -154,8 +155,14 @@ where
     if summary.finished {
         finish(b, &mut model, request, &summary)?;
     }
-    let curves = write_curves(&RunHistory::read(request.output)?)?;
-    eprintln!("training curves: {}", curves.display());
+    let history = RunHistory::read(request.output)?;
+    let curves = write_curves(&history)?;
+    let events = write_events(&history)?;
+    eprintln!(
+        "training curves: {} (TensorBoard: {})",
+        curves.display(),
+        events.display()
+    );
     Ok(())
 }
 

@@ -46,6 +46,8 @@ pub mod files {
     pub const KNN_REPORT: &str = "knn.json";
     /// The training curves drawn at the end of a run and by `swav report`.
     pub const CURVES: &str = "curves.svg";
+    /// The same scalars for TensorBoard (`tensorboard --logdir RUN_DIR`).
+    pub const TENSORBOARD_EVENTS: &str = "events.out.tfevents.swav";
 }
 
 /// What to run.
