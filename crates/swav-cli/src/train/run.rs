@@ -235,6 +235,7 @@ where
     let mut window = (Instant::now(), 0u64);
     let mut ran = 0u64;
     let mut last_loss = f64::NAN;
+    let mut stopped = false;
 
     for epoch in position.epoch..config.epochs {
         if queue_rows > 0 && queue.is_none() && epoch >= config.epoch_queue_starts {
@@ -360,26 +361,12 @@ where
                 )?;
             }
             if stop && position.global_iteration < total {
-                progress.finish();
-                if position.iteration_in_epoch == 0 && main_rank {
-                    end_of_epoch(
-                        b,
-                        req,
-                        &mut model,
-                        &optimizer,
-                        queue.as_ref(),
-                        position,
-                        epoch,
-                        &progress,
-                    )?;
-                }
-                return Ok((
-                    model,
-                    summary(position, false, ran, last_loss, started, images_per_step),
-                ));
+                stopped = true;
+                break;
             }
         }
-        if main_rank {
+        // A run stopped mid-epoch has no epoch end yet.
+        if main_rank && (!stopped || position.iteration_in_epoch == 0) {
             end_of_epoch(
                 b,
                 req,
@@ -390,6 +377,13 @@ where
                 epoch,
                 &progress,
             )?;
+        }
+        if stopped {
+            progress.finish();
+            return Ok((
+                model,
+                summary(position, false, ran, last_loss, started, images_per_step),
+            ));
         }
     }
     progress.finish();
