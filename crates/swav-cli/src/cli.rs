@@ -39,8 +39,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Time training steps on synthetic inputs (images/s), for speed comparisons.
     Bench(BenchArgs),
-    /// Draw a run folder's training curves into RUN_DIR/curves.svg and print where it
-    /// stands (also done at the end of every `swav pretrain`).
+    /// Draw a run folder's training curves into RUN_DIR/curves.svg (and a TensorBoard event
+    /// file) and print where it stands (also done at the end of every `swav pretrain`).
     Report(ReportArgs),
 }
 

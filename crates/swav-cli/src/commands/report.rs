@@ -1,5 +1,5 @@
-//! `swav report RUN_DIR`: the run's curves as RUN_DIR/curves.svg and a few lines on where it
-//! stands.
+//! `swav report RUN_DIR`: the run's curves as RUN_DIR/curves.svg and a TensorBoard event
+//! file, and a few lines on where it stands.
 
 use anyhow::Result;
 
