@@ -366,7 +366,15 @@ where
             }
         }
         // A run stopped mid-epoch has no epoch end yet.
-        if main_rank && (!stopped || position.iteration_in_epoch == 0) {
+        let epoch_ended = !stopped || position.iteration_in_epoch == 0;
+        if let Some(dog) = &watchdog
+            && epoch_ended
+            && knn_point_due(config, epoch + 1)
+        {
+            // Rank 0 evaluates k-NN now; the other ranks wait for it in their next step.
+            dog.pause();
+        }
+        if main_rank && epoch_ended {
             end_of_epoch(
                 b,
                 req,
@@ -391,6 +399,14 @@ where
         model,
         summary(position, true, ran, last_loss, started, images_per_step),
     ))
+}
+
+/// Whether a k-NN point is evaluated after `done` epochs: every `eval_knn_every`, except
+/// after the last epoch when the final comparison evaluates the trained network anyway.
+fn knn_point_due(config: &PretrainConfig, done: u64) -> bool {
+    let every = config.eval_knn_every;
+    let final_comparison = config.eval_knn && done == config.epochs;
+    every > 0 && done.is_multiple_of(every) && !final_comparison
 }
 
 /// The position after iteration `it` of `epoch`.
@@ -438,12 +454,8 @@ fn end_of_epoch<B: Backend>(
             .with_context(|| format!("cannot write {}", copy.display()))?;
     }
     let done = epoch + 1;
-    let every = config.eval_knn_every;
-    let final_comparison = config.eval_knn && done == config.epochs;
     if let Some(probe) = req.knn_probe
-        && every > 0
-        && done.is_multiple_of(every)
-        && !final_comparison
+        && knn_point_due(config, done)
     {
         let log = req.output.join(files::KNN_CURVE);
         let point = probe.point(b, model, (done, position.global_iteration), &log)?;
