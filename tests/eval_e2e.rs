@@ -116,7 +116,7 @@ fn extract_and_assign_write_npy_files() {
     let c: ndarray::Array1<i64> = ndarray_npy::read_npy(&clusters).unwrap();
     assert_eq!(c.len(), 18);
     assert!(c.iter().all(|&k| (0..10).contains(&k)));
-    let names = std::fs::read_to_string(dir.path().join("clusters.names.txt")).unwrap();
+    let names = std::fs::read_to_string(dir.path().join("clusters.paths.txt")).unwrap();
     assert_eq!(names.lines().count(), 18);
 
     // Embeddings and prototypes given directly: a balanced split of 6 points on 2 clusters.

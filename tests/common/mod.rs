@@ -37,6 +37,11 @@ pub fn swav(args: &[&str]) -> Output {
         .expect("swav runs")
 }
 
+/// What a finished `swav` wrote on stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
 /// Runs `swav` and fails the test with its output unless it succeeds.
 pub fn swav_ok(args: &[&str]) -> Output {
     let out = swav(args);

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use crate::cli::{Cli, Command, EvalCommand};
 use crate::commands::assign_embeddings::{self, AssignSettings};
 use crate::commands::assign_images::{self, AssignImages};
-use crate::commands::{bench, eval_knn, eval_linear, export, extract, import, pretrain};
+use crate::commands::{bench, eval_knn, eval_linear, export, extract, import, pretrain, report};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -17,6 +17,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Assign(args) => {
             let settings = AssignSettings {
                 epsilon: args.epsilon,

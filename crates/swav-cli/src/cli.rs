@@ -39,6 +39,17 @@ pub enum Command {
     Import(ImportArgs),
     /// Time training steps on synthetic inputs (images/s), for speed comparisons.
     Bench(BenchArgs),
+    /// Draw a run folder's training curves into RUN_DIR/curves.svg (and a TensorBoard event
+    /// file) and print where it stands (also done at the end of every `swav pretrain`).
+    Report(ReportArgs),
+}
+
+/// `swav report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The `--output` folder of a `swav pretrain` run (finished, stopped or running).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
 }
 
 /// `swav pretrain`.
@@ -168,6 +179,9 @@ pub struct Overrides {
     /// Exclude biases and norm parameters from LARC and weight decay [off].
     #[arg(long, value_name = "BOOL")]
     pub lars_exclude_bias_and_norm: Option<bool>,
+    /// apex LARC `clip`: cap the adapted rate at the scheduled one [off].
+    #[arg(long, alias = "lars_clip", value_name = "BOOL")]
+    pub lars_clip: Option<bool>,
     /// Trunk [resnet50].
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
@@ -207,6 +221,10 @@ pub struct Overrides {
     /// After training, compare k-NN accuracy of the trained and a random network.
     #[arg(long, value_name = "BOOL")]
     pub eval_knn: Option<bool>,
+    /// Also evaluate k-NN of the trained network every N epochs while training, for the
+    /// k-NN curve (needs the built-in dataset or train/ and val/ under --data); 0 = never [0].
+    #[arg(long, value_name = "N")]
+    pub eval_knn_every: Option<u64>,
     /// Synthetic dataset: classes [10].
     #[arg(long, value_name = "N")]
     pub synthetic_classes: Option<usize>,
@@ -316,7 +334,8 @@ pub struct ExtractArgs {
     /// A folder of images (ImageFolder layout or flat).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// Output .npy of shape (images, features); labels go to `<output>.labels.npy`.
+    /// Output .npy of shape (images, features); the source path of each row goes to
+    /// `<output>.paths.txt`, and for an ImageFolder layout the labels to `<output>.labels.npy`.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     /// Evaluation crop size [the model's training size for checkpoints, else 224].
@@ -345,7 +364,8 @@ pub struct AssignArgs {
     /// Images to assign, with --weights.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Output .npy: soft codes (N × K, f32) or, with --hard, cluster indices (N, i64).
+    /// Output .npy: soft codes (N × K, f32) or, with --hard, cluster indices (N, i64); with
+    /// --data, the source path of each row goes to `<output>.paths.txt`.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     /// Write the arg-max cluster of each sample instead of soft codes.
@@ -398,16 +418,60 @@ pub struct BenchArgs {
     /// Start from this preset's model and crops.
     #[arg(long, value_enum, default_value = "imagenet-64gpu")]
     pub preset: Preset,
-    /// Backend.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: Device,
-    /// Images per step.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub batch_size: usize,
     /// Timed steps (after two warm-up steps).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub steps: usize,
-    /// Hyper-parameter overrides (crops, architecture, ...).
+    /// Hyper-parameter overrides (crops, architecture, ...); `--device` and
+    /// `--batch-size` among them choose the backend and the images per step.
     #[command(flatten)]
     pub overrides: Box<Overrides>,
+}
+
+impl BenchArgs {
+    /// Images per step when `--batch-size` is not given (small, so a CPU step is quick).
+    pub const DEFAULT_BATCH_SIZE: usize = 8;
+
+    /// The backend: `--device`, else the CPU.
+    pub fn device(&self) -> Device {
+        self.overrides.device.unwrap_or(Device::Cpu)
+    }
+
+    /// Images per step: `--batch-size`, else [`Self::DEFAULT_BATCH_SIZE`].
+    pub fn batch_size(&self) -> usize {
+        self.overrides
+            .batch_size
+            .unwrap_or(Self::DEFAULT_BATCH_SIZE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap checks its definitions (unique names, valid defaults, ...) only in debug
+    /// builds and only when a command is built: this test builds every subcommand.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_takes_device_and_batch_size_from_the_shared_flags() {
+        let Command::Bench(args) =
+            Cli::try_parse_from(["swav", "bench", "--device", "cuda", "--batch-size", "4"])
+                .unwrap()
+                .command
+        else {
+            unreachable!()
+        };
+        assert_eq!((args.device(), args.batch_size()), (Device::Cuda, 4));
+        let Command::Bench(args) = Cli::try_parse_from(["swav", "bench"]).unwrap().command else {
+            unreachable!()
+        };
+        assert_eq!(
+            (args.device(), args.batch_size()),
+            (Device::Cpu, BenchArgs::DEFAULT_BATCH_SIZE)
+        );
+    }
 }

@@ -160,6 +160,11 @@ pub struct PretrainConfig {
     pub lars_trust: f64,
     /// Exclude biases and norm parameters from LARC and weight decay (official: no).
     pub lars_exclude_bias_and_norm: bool,
+    /// apex LARC's `clip`: the adapted rate never exceeds the scheduled one, λ = min(λ/lr, 1)
+    /// (official SwAV: off; solo-learn's CIFAR recipe: on). Absent from older
+    /// configurations: off.
+    #[serde(default)]
+    pub lars_clip: bool,
 
     // ----- model -----
     /// Trunk architecture (`--arch`; resnet50).
@@ -191,6 +196,11 @@ pub struct PretrainConfig {
     pub log_every: u64,
     /// After training, report k-NN accuracy of the trained and of a random network.
     pub eval_knn: bool,
+    /// Evaluate k-NN top-1 of the trained network every N epochs while training (0: never),
+    /// on the synthetic splits or `train/` and `val/` under `data`; the points go to
+    /// `knn.jsonl` and into the curves. Absent from older configurations: 0.
+    #[serde(default)]
+    pub eval_knn_every: u64,
 }
 
 /// A configuration problem, naming the key.

@@ -7,8 +7,13 @@
 //! * [`train`] is pretraining: [`train::step::SwavStep`] is one iteration in the official
 //!   order (normalise prototypes, forward per resolution group, Sinkhorn codes with the
 //!   queue, loss and gradient, backward, gradient average over ranks, prototype freeze,
-//!   LARC); [`train::run`] is the epoch loop with the schedule, metrics ([`metrics`]),
-//!   progress, checkpoints ([`train::state_io`] over [`checkpoint_file`]) and exact resume.
+//!   LARC); [`train::run`] is the epoch loop with the schedule, metrics ([`metrics`], with
+//!   the collapse [`train::diagnostics`] and their [`train::collapse_watch`]), progress,
+//!   checkpoints ([`train::state_io`] over [`checkpoint_file`]), exact resume and the k-NN
+//!   curve ([`train::knn_probe`]).
+//! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`).
+//! * [`logging`] prints the libraries' `tracing` warnings (skipped images) on stderr;
+//!   [`skipped_files`] is the end-of-command count every image-reading command prints.
 //! * [`eval`] holds k-NN and the linear probe on frozen features; [`weights_source`] reads
 //!   swav checkpoints and torchvision / official SwAV safetensors alike.
 //! * [`launcher`] reads rank and world size from torchrun, Slurm or MPI; [`distributed`]
@@ -25,9 +30,12 @@ pub mod device;
 pub mod distributed;
 pub mod eval;
 pub mod launcher;
+pub mod logging;
 pub mod metrics;
 pub mod npy;
 pub mod presets;
+pub mod report;
 pub mod resolve;
+pub mod skipped_files;
 pub mod train;
 pub mod weights_source;

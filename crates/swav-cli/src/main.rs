@@ -7,6 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = swav_cli::cli::Cli::parse();
+    swav_cli::logging::WarningPrinter::install_for_stderr();
     match swav_cli::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

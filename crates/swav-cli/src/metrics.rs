@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::train::diagnostics::Diagnostics;
+
 /// One logged training iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -30,6 +32,14 @@ pub struct StepRecord {
     pub queue_in_use: bool,
     /// Seconds since the run (or its resumption) started.
     pub elapsed_s: f64,
+    /// Unreadable training images this rank's loader has skipped so far (each replaced by
+    /// the next readable one). Absent from older logs: 0.
+    #[serde(default)]
+    pub skipped_files: usize,
+    /// What explains a collapse (see [`Diagnostics`]), flattened into the record; absent
+    /// from older logs.
+    #[serde(flatten, default)]
+    pub diagnostics: Option<Diagnostics>,
 }
 
 /// An append-only JSON-lines file.

@@ -147,6 +147,7 @@ fn official_defaults() -> PretrainConfig {
         momentum: 0.9,
         lars_trust: 0.001,
         lars_exclude_bias_and_norm: false,
+        lars_clip: false,
         arch: Arch::Resnet50,
         base_width: 64,
         small_stem: false,
@@ -160,6 +161,7 @@ fn official_defaults() -> PretrainConfig {
         syncbn_process_group_size: 8,
         log_every: 50,
         eval_knn: false,
+        eval_knn_every: 0,
     }
 }
 

@@ -2,8 +2,10 @@
 //! too-small file.
 //!
 //! * strict: the loader stops with an error naming the file;
-//! * otherwise the file is skipped with a warning (`tracing::warn!`, once per file) and
-//!   counted in a [`BadInputSummary`]:
+//! * otherwise the file is skipped and counted in a [`BadInputSummary`], with a
+//!   `tracing::warn!` naming each of the first [`BadInputSummary::MAX_EXAMPLES`] files and
+//!   one more saying that the rest are only counted (so a folder of thousands of broken
+//!   files does not flood the log):
 //!   * training: the sample is replaced by the next readable index (`index + 1`, `+ 2`, ...
 //!     modulo the dataset length), so batches stay full. Whether a file is readable does
 //!     not depend on timing, so the substitution, and hence every batch, is deterministic;
@@ -59,19 +61,29 @@ impl BadInputSummary {
     pub const MAX_EXAMPLES: usize = 5;
 }
 
+/// One line: `38 files skipped; first: PATH: reason`.
 impl fmt::Display for BadInputSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.count == 0 {
-            return write!(f, "no bad input files");
+        let files = if self.count == 1 { "file" } else { "files" };
+        match self.examples.first() {
+            None => write!(f, "no files skipped"),
+            Some((name, reason)) => write!(
+                f,
+                "{} {files} skipped; first: {}",
+                self.count,
+                describe(name, reason)
+            ),
         }
-        write!(f, "{} bad input file(s) skipped", self.count)?;
-        for (name, reason) in &self.examples {
-            write!(f, "\n  {name}: {reason}")?;
-        }
-        if self.count > self.examples.len() {
-            write!(f, "\n  ... and {} more", self.count - self.examples.len())?;
-        }
-        Ok(())
+    }
+}
+
+/// `name: reason`, or the reason alone when it already names the sample (as every
+/// [`DatasetError`] about a file does).
+fn describe(name: &str, reason: &str) -> String {
+    if reason.contains(name) {
+        reason.to_string()
+    } else {
+        format!("{name}: {reason}")
     }
 }
 
@@ -112,12 +124,25 @@ impl BadInputLog {
         self.entries().contains_key(&index)
     }
 
-    /// Records a bad sample; warns the first time it is seen.
+    /// Records a bad sample; the first few distinct ones are warned about by name, the
+    /// next one says that the rest are only counted.
     fn record(&self, index: usize, name: String, error: &DatasetError) {
         let reason = error.to_string();
-        if let std::collections::btree_map::Entry::Vacant(entry) = self.entries().entry(index) {
-            tracing::warn!(sample = %name, "skipping bad input: {reason}");
-            entry.insert((name, reason));
+        let seen = {
+            let mut entries = self.entries();
+            if entries.contains_key(&index) {
+                return;
+            }
+            entries.insert(index, (name.clone(), reason.clone()));
+            entries.len()
+        };
+        let what = describe(&name, &reason);
+        match seen.cmp(&(BadInputSummary::MAX_EXAMPLES + 1)) {
+            std::cmp::Ordering::Less => tracing::warn!("skipping unreadable image: {what}"),
+            std::cmp::Ordering::Equal => tracing::warn!(
+                "skipping unreadable image: {what} (further unreadable files are counted, not listed)"
+            ),
+            std::cmp::Ordering::Greater => {}
         }
     }
 
@@ -188,15 +213,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn summary_display_lists_examples_and_the_rest() {
+    fn summary_display_is_one_line_with_the_count_and_the_first_file() {
         let summary = BadInputSummary {
             count: 7,
+            examples: vec![
+                ("a.jpg".into(), "truncated".into()),
+                ("b.jpg".into(), "empty".into()),
+            ],
+        };
+        assert_eq!(
+            summary.to_string(),
+            "7 files skipped; first: a.jpg: truncated"
+        );
+        let one = BadInputSummary {
+            count: 1,
             examples: vec![("a.jpg".into(), "truncated".into())],
         };
-        let text = summary.to_string();
-        assert!(text.starts_with("7 bad input file(s) skipped"));
-        assert!(text.contains("a.jpg: truncated"));
-        assert!(text.ends_with("... and 6 more"));
-        assert_eq!(BadInputSummary::default().to_string(), "no bad input files");
+        assert_eq!(one.to_string(), "1 file skipped; first: a.jpg: truncated");
+        let named = BadInputSummary {
+            count: 1,
+            examples: vec![("a.jpg".into(), "a.jpg is empty (0 bytes)".into())],
+        };
+        assert_eq!(
+            named.to_string(),
+            "1 file skipped; first: a.jpg is empty (0 bytes)"
+        );
+        assert_eq!(BadInputSummary::default().to_string(), "no files skipped");
     }
 }

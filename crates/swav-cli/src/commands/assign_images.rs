@@ -10,8 +10,9 @@ use super::assign_embeddings::{AssignSettings, assign};
 use super::model_loading::load_model;
 use crate::config::Device;
 use crate::device::{BackendJob, on_device};
-use crate::eval::features::extract;
+use crate::eval::features::{extract, write_row_paths};
 use crate::npy::{write_indices, write_matrix};
+use crate::skipped_files::report_skipped;
 use crate::train::data::open_folder;
 use crate::weights_source::WeightsSource;
 
@@ -52,11 +53,10 @@ impl BackendJob for Job<'_> {
             );
         }
         let dataset = open_folder(r.data)?;
-        let names: Vec<String> = (0..dataset.len()).map(|i| dataset.sample_name(i)).collect();
         let training = self.weights.training_config().ok().flatten();
         let transform = folder_transform(r.image_size, training.as_ref());
         let mut model = load_model(b, &self.weights)?;
-        let features = extract(b, &mut model, dataset, transform, 64, 4)?;
+        let features = extract(b, &mut model, dataset.clone(), transform, 64, 4)?;
         let rows = features.indices.len();
         let dev = |e: B::Error| anyhow!("device error: {e}");
         let mut feature_buf = b.zeros(rows * model.feature_dim()).map_err(dev)?;
@@ -83,20 +83,15 @@ impl BackendJob for Job<'_> {
         } else {
             write_matrix(r.output, &codes.mapv(|v| v as f32))?;
         }
-        let names_path = r.output.with_extension("names.txt");
-        let listed: Vec<&str> = features
-            .indices
-            .iter()
-            .map(|&i| names[i].as_str())
-            .collect();
-        std::fs::write(&names_path, listed.join("\n") + "\n")
-            .map_err(|e| anyhow!("cannot write {}: {e}", names_path.display()))?;
+        let paths = write_row_paths(r.output, &*dataset, &features)?;
         eprintln!(
-            "assigned {rows} images to {} prototypes -> {} (row order in {})",
+            "assigned {rows} of {} images to {} prototypes -> {}; row paths -> {}",
+            dataset.len(),
             config.prototypes,
             r.output.display(),
-            names_path.display()
+            paths.display()
         );
+        report_skipped("assign", &features.skipped);
         Ok(())
     }
 }

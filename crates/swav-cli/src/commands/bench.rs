@@ -19,9 +19,9 @@ pub const WARMUP_STEPS: usize = 2;
 pub fn run(args: &BenchArgs) -> Result<()> {
     let mut config = args.preset.config();
     args.overrides.apply_to(&mut config);
-    config.batch_size = args.batch_size;
+    config.batch_size = args.batch_size();
     config.validate()?;
-    match args.device {
+    match args.device() {
         Device::Cpu => on_device(
             Device::Cpu,
             0,

@@ -9,6 +9,7 @@ use crate::device::{BackendJob, on_device};
 use crate::eval::data::{eval_data, require_labels};
 use crate::eval::features::extract;
 use crate::eval::knn::knn_accuracy;
+use crate::skipped_files::report_skipped;
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav eval knn`.
@@ -67,6 +68,8 @@ impl BackendJob for Knn<'_> {
         for r in results {
             println!("  k = {:<4} top-1 {:6.2}%", r.k, 100.0 * r.top1);
         }
+        report_skipped("train split", &train.skipped);
+        report_skipped("val split", &val.skipped);
         Ok(())
     }
 }

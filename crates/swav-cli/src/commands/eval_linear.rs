@@ -13,6 +13,7 @@ use crate::device::{BackendJob, on_device};
 use crate::eval::data::{EvalData, eval_data, require_labels};
 use crate::eval::features::extract;
 use crate::eval::linear_probe::{EpochFeatures, FixedFeatures, ProbeSettings, train_probe};
+use crate::skipped_files::report_skipped;
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav eval linear`.
@@ -44,6 +45,7 @@ impl BackendJob for Linear<'_> {
             source.batch_size,
             source.workers,
         )?;
+        report_skipped("val split", &val.skipped);
         let val_labels = require_labels(&val.labels)?;
         let classes = data.train.num_classes().max(1);
         let settings = ProbeSettings {
@@ -87,6 +89,7 @@ impl BackendJob for Linear<'_> {
                 source.batch_size,
                 source.workers,
             )?;
+            report_skipped("train split", &train.skipped);
             let labels = require_labels(&train.labels)?;
             let mut fixed = FixedFeatures {
                 values: train.values.view(),

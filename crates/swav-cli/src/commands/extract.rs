@@ -1,4 +1,5 @@
-//! `swav extract`: pooled trunk features of a folder of images, as .npy.
+//! `swav extract`: pooled trunk features of a folder of images, as .npy, with the source
+//! path of every row beside it and, for an ImageFolder layout, the labels.
 
 use crate::eval::data::folder_transform;
 use anyhow::Result;
@@ -9,8 +10,9 @@ use super::model_loading::load_model;
 use crate::cli::ExtractArgs;
 use crate::config::Device;
 use crate::device::{BackendJob, on_device};
-use crate::eval::features::extract;
+use crate::eval::features::{extract, write_row_paths};
 use crate::npy::{write_indices, write_matrix};
+use crate::skipped_files::report_skipped;
 use crate::train::data::open_folder;
 use crate::weights_source::WeightsSource;
 
@@ -36,26 +38,37 @@ impl BackendJob for Extract<'_> {
         let features = extract(
             b,
             &mut model,
-            dataset,
+            dataset.clone(),
             transform,
             args.batch_size,
             args.workers,
         )?;
         write_matrix(&args.output, &features.values)?;
-        let labels: Array1<i64> = features
-            .labels
-            .iter()
-            .map(|l| l.map_or(-1, |c| c as i64))
-            .collect();
+        let paths = write_row_paths(&args.output, &*dataset, &features)?;
         let labels_path = args.output.with_extension("labels.npy");
-        write_indices(&labels_path, &labels)?;
+        let labelled = dataset.num_classes() > 0;
+        if labelled {
+            let labels: Array1<i64> = features
+                .labels
+                .iter()
+                .map(|l| l.map_or(-1, |c| c as i64))
+                .collect();
+            write_indices(&labels_path, &labels)?;
+        }
         eprintln!(
-            "{} images -> {} ({} features each); labels -> {}",
+            "{} of {} images -> {} ({} features each); row paths -> {}{}",
             features.indices.len(),
+            dataset.len(),
             args.output.display(),
             features.values.ncols(),
-            labels_path.display()
+            paths.display(),
+            if labelled {
+                format!("; labels -> {}", labels_path.display())
+            } else {
+                "; no labels (a flat folder)".to_string()
+            }
         );
+        report_skipped("extract", &features.skipped);
         Ok(())
     }
 }

@@ -12,11 +12,15 @@ use swav_nn::{Backend, ExportOptions, SwavModel, export_safetensors};
 use crate::cli::PretrainArgs;
 use crate::config::{Device, PretrainConfig, SyncBn};
 use crate::distributed::mpi::MpiCollective;
-use crate::eval::features::extract;
-use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, knn_accuracy};
+use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
+use crate::report::curves::write_curves;
+use crate::report::run_history::RunHistory;
+use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
-use crate::train::data::{eval_transform, knn_datasets, training_loader};
+use crate::skipped_files::report_skipped;
+use crate::train::data::training_loader;
+use crate::train::knn_probe::KnnProbe;
 use crate::train::model_spec::model_config;
 use crate::train::progress::format_duration;
 use crate::train::run::{RunRequest, RunSummary, files, train};
@@ -25,8 +29,6 @@ use crate::weights_source::WeightsSource;
 
 /// The file the trained trunk is exported to (torchvision-compatible).
 pub const TRUNK_EXPORT: &str = "trunk.safetensors";
-/// The k-NN report.
-pub const KNN_REPORT: &str = "knn.json";
 
 /// Runs `swav pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
@@ -57,6 +59,18 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         .transpose()?;
     let env = LaunchEnv::from_process_env()?;
     let loader = training_loader(&config, env.rank, env.world_size)?;
+    let knn_probe = if env.rank == 0 && (config.eval_knn || config.eval_knn_every > 0) {
+        let probe = KnnProbe::for_run(&config)?;
+        if probe.is_none() {
+            eprintln!(
+                "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
+                config.data.as_deref().unwrap_or(Path::new("")).display()
+            );
+        }
+        probe
+    } else {
+        None
+    };
     if env.rank == 0 {
         prepare_output(&args.output, &config)?;
     }
@@ -71,6 +85,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         world: env.world_size,
         stall_timeout: (args.collective_timeout > 0)
             .then(|| Duration::from_secs(args.collective_timeout)),
+        knn_probe: knn_probe.as_ref(),
     };
     match config.device {
         Device::Cpu => run_cpu(&env, &request),
@@ -130,15 +145,36 @@ where
     G: Collective<B::Buf>,
 {
     let (mut model, summary) = train(b, comm, bn_comm, request)?;
+    let skipped = request.loader.bad_input_summary();
     if request.rank != 0 {
+        report_skipped(&format!("rank {} training data", request.rank), &skipped);
         return Ok(());
     }
     report(&summary, request);
-    if !summary.finished {
-        return Ok(());
+    report_skipped("training data", &skipped);
+    if summary.finished {
+        finish(b, &mut model, request, &summary)?;
     }
+    let history = RunHistory::read(request.output)?;
+    let curves = write_curves(&history)?;
+    let events = write_events(&history)?;
+    eprintln!(
+        "training curves: {} (TensorBoard: {})",
+        curves.display(),
+        events.display()
+    );
+    Ok(())
+}
+
+/// The trunk export and the final k-NN comparison of a finished run.
+fn finish<B: Backend>(
+    b: &mut B,
+    model: &mut SwavModel<B>,
+    request: &RunRequest<'_>,
+    summary: &RunSummary,
+) -> Result<()> {
     let trunk = export_safetensors(
-        &model,
+        model,
         b,
         &ExportOptions {
             trunk_only: true,
@@ -149,8 +185,8 @@ where
     let path = request.output.join(TRUNK_EXPORT);
     std::fs::write(&path, trunk).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("trunk weights (torchvision names): {}", path.display());
-    if request.config.eval_knn {
-        compare_knn(b, &mut model, request)?;
+    if let (true, Some(probe)) = (request.config.eval_knn, request.knn_probe) {
+        compare_knn(b, model, request, probe, summary)?;
     }
     Ok(())
 }
@@ -173,41 +209,32 @@ fn report(summary: &RunSummary, request: &RunRequest<'_>) {
     );
 }
 
-/// k-NN accuracy of the trained trunk next to a randomly initialised one.
+/// k-NN accuracy of the trained trunk next to a randomly initialised one; the trained
+/// network's is also the last point of the k-NN curve.
 fn compare_knn<B: Backend>(
     b: &mut B,
     trained: &mut SwavModel<B>,
     request: &RunRequest<'_>,
+    probe: &KnnProbe,
+    summary: &RunSummary,
 ) -> Result<()> {
     let config = request.config;
-    let Some((train_set, val_set)) = knn_datasets(config)? else {
-        eprintln!(
-            "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
-            config.data.as_deref().unwrap_or(Path::new("")).display()
-        );
-        return Ok(());
-    };
-    let classes = train_set.num_classes().max(1);
-    let transform = eval_transform(config);
+    let done = (summary.position.epoch, summary.position.global_iteration);
+    let point = probe.point(b, trained, done, &request.output.join(files::KNN_CURVE))?;
     let mut random = SwavModel::new(b, model_config(config), config.seed.wrapping_add(1))
         .map_err(|e| anyhow!("building the random network: {e}"))?;
-    let mut rows = Vec::new();
-    for (name, model) in [("trained", &mut *trained), ("random init", &mut random)] {
-        let train = extract(b, model, train_set.clone(), transform, 128, config.workers)?;
-        let val = extract(b, model, val_set.clone(), transform, 128, config.workers)?;
-        let (train_labels, val_labels) = (labels(&train.labels)?, labels(&val.labels)?);
-        let acc = knn_accuracy(
-            train.values.view(),
-            &train_labels,
-            val.values.view(),
-            &val_labels,
-            classes,
-            &DEFAULT_KS,
-            DEFAULT_TEMPERATURE,
-        );
-        rows.push((name, acc));
-    }
-    eprintln!("k-NN top-1 on the validation split ({} classes):", classes);
+    let random_init = probe.evaluate(b, &mut random)?;
+    let trained_top1: Vec<KnnAccuracy> = point
+        .top1
+        .iter()
+        .map(|t| KnnAccuracy {
+            k: t.k,
+            top1: t.top1,
+        })
+        .collect();
+    let rows = [("trained", trained_top1), ("random init", random_init)];
+    let classes = probe.classes();
+    eprintln!("k-NN top-1 on the validation split ({classes} classes):");
     for (name, acc) in &rows {
         let cells: Vec<String> = acc
             .iter()
@@ -222,21 +249,10 @@ fn compare_knn<B: Backend>(
             "top1": acc.iter().map(|a| serde_json::json!({"k": a.k, "top1": a.top1})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
-    let path = request.output.join(KNN_REPORT);
+    let path = request.output.join(files::KNN_REPORT);
     std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-fn labels(labels: &[Option<usize>]) -> Result<Vec<usize>> {
-    labels
-        .iter()
-        .map(|l| {
-            l.ok_or_else(|| {
-                anyhow!("k-NN evaluation needs labelled images (an ImageFolder layout)")
-            })
-        })
-        .collect()
 }
 
 /// Creates the output folder and writes the resolved configuration (which also proves the

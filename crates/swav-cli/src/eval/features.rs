@@ -1,11 +1,12 @@
 //! Pooled trunk features of a dataset, through a model in evaluation mode.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use ndarray::Array2;
 use swav_augment::dataset::Dataset;
-use swav_augment::loader::{EvalLoader, EvalLoaderConfig};
+use swav_augment::loader::{BadInputSummary, EvalLoader, EvalLoaderConfig};
 use swav_augment::transform::eval::{EvalConfig, EvalTransform};
 use swav_nn::{Backend, SwavModel};
 
@@ -18,9 +19,12 @@ pub struct Features {
     pub labels: Vec<Option<usize>>,
     /// Dataset index of each row.
     pub indices: Vec<usize>,
+    /// The unreadable images that were left out.
+    pub skipped: BadInputSummary,
 }
 
-/// Runs every image of `dataset` through the trunk (running statistics).
+/// Runs every image of `dataset` through the trunk (running statistics); an error when no
+/// image is readable.
 pub fn extract<B: Backend>(
     b: &mut B,
     model: &mut SwavModel<B>,
@@ -51,6 +55,10 @@ pub fn extract<B: Backend>(
         let batch = batch?;
         let group = batch.group(0).expect("one resolution group");
         let n = group.batch();
+        if n == 0 {
+            // Every image of this batch was unreadable.
+            continue;
+        }
         b.upload(group.data(), &mut images, 0)
             .map_err(|e| anyhow!("{e}"))?;
         model
@@ -66,9 +74,40 @@ pub fn extract<B: Backend>(
         indices.extend_from_slice(batch.indices());
     }
     let rows = indices.len();
+    let skipped = loader.bad_input_summary();
+    if rows == 0 {
+        bail!(
+            "none of the {} images could be read ({skipped})",
+            skipped.count
+        );
+    }
     Ok(Features {
         values: Array2::from_shape_vec((rows, dim), values).expect("rows × dim"),
         labels,
         indices,
+        skipped,
     })
+}
+
+/// The file beside `output` that lists the source of each row: `features.npy` →
+/// `features.paths.txt`.
+pub fn row_paths_file(output: &Path) -> PathBuf {
+    output.with_extension("paths.txt")
+}
+
+/// Writes the source path of every row of `features` (from `dataset`), one per line, in row
+/// order, to [`row_paths_file`]`(output)`; returns that file.
+pub fn write_row_paths(
+    output: &Path,
+    dataset: &dyn Dataset,
+    features: &Features,
+) -> Result<PathBuf> {
+    let path = row_paths_file(output);
+    let mut text = String::new();
+    for &index in &features.indices {
+        text.push_str(&dataset.sample_name(index));
+        text.push('\n');
+    }
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }

@@ -4,6 +4,8 @@
 use swav_core::{Lars, LarsParam, MomentumState};
 use swav_nn::{Backend, SwavModel};
 
+use super::diagnostics::{ParamGroup, UpdateNorms, UpdateSizes};
+
 /// The momentum buffers, in the model's parameter order.
 pub struct Optimizer<B: Backend> {
     lars: Lars<f32>,
@@ -57,6 +59,29 @@ impl<B: Backend> Optimizer<B> {
             })
             .collect();
         b.lars_step(&self.lars, &mut table, lr)
+    }
+
+    /// `‖Δw‖ / ‖w‖` per parameter group of the step just taken at `lr`: SGD moved each
+    /// parameter by `lr · buf`, except the prototypes while `prototypes_frozen`.
+    pub fn update_sizes(
+        &self,
+        b: &mut B,
+        model: &SwavModel<B>,
+        lr: f32,
+        prototypes_frozen: bool,
+    ) -> Result<UpdateSizes, B::Error> {
+        let mut norms = UpdateNorms::default();
+        for (p, momentum) in model.params().iter().zip(&self.momentum) {
+            let moved = !(prototypes_frozen && is_prototype(p.name));
+            let weight_sq = b.sum_squares(p.value)? as f64;
+            let update_sq = if moved {
+                (lr as f64).powi(2) * b.sum_squares(momentum)? as f64
+            } else {
+                0.0
+            };
+            norms.add(ParamGroup::of(p.name), weight_sq, update_sq);
+        }
+        Ok(norms.sizes())
     }
 
     /// The momentum buffers and their states, in parameter order (for checkpoints).

@@ -1,5 +1,5 @@
 //! Progress of a training run: a bar with loss, lr, throughput and ETA on a terminal, one
-//! log line per logging interval otherwise (CI logs, files), and the collapse warning.
+//! log line per logging interval otherwise (CI logs, files).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -113,69 +113,9 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-/// Warns once when the loss stays at `ln K` (the uniform, collapsed solution) for a whole
-/// epoch after the prototypes are released.
-pub struct CollapseWatch {
-    uniform: f64,
-    watch_from: u64,
-    window: u64,
-    stuck_since: Option<u64>,
-    warned: bool,
-}
-
-impl CollapseWatch {
-    /// Watches from iteration `watch_from` on, over windows of `window` iterations.
-    pub fn new(prototypes: usize, watch_from: u64, window: u64) -> Self {
-        Self {
-            uniform: (prototypes as f64).ln(),
-            watch_from,
-            window: window.max(1),
-            stuck_since: None,
-            warned: false,
-        }
-    }
-
-    /// Feeds one logged loss; returns the warning to print, once.
-    pub fn observe(&mut self, iteration: u64, loss: f64) -> Option<String> {
-        if self.warned || iteration < self.watch_from {
-            return None;
-        }
-        if (loss / self.uniform - 1.0).abs() > 0.005 {
-            self.stuck_since = None;
-            return None;
-        }
-        let since = *self.stuck_since.get_or_insert(iteration);
-        if iteration - since >= self.window {
-            self.warned = true;
-            return Some(format!(
-                "warning: the loss has stayed at ln K = {:.4} since iteration {since}: SwAV has probably collapsed \
-                 (all samples on uniform codes). Try a smaller epsilon, fewer prototypes, a later or smaller queue, \
-                 a lower learning rate or a longer prototype freeze (see docs/demo-recipe.md)",
-                self.uniform
-            ));
-        }
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn collapse_is_reported_once_after_a_full_window() {
-        let mut watch = CollapseWatch::new(3000, 10, 5);
-        let ln_k = (3000f64).ln();
-        assert!(watch.observe(2, ln_k).is_none(), "before the watch starts");
-        assert!(watch.observe(10, ln_k).is_none());
-        assert!(
-            watch.observe(12, 5.0).is_none(),
-            "learning resets the window"
-        );
-        assert!(watch.observe(13, ln_k).is_none());
-        assert!(watch.observe(18, ln_k).unwrap().contains("collapsed"));
-        assert!(watch.observe(30, ln_k).is_none(), "only once");
-    }
 
     #[test]
     fn durations_read_naturally() {

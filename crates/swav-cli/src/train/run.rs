@@ -15,10 +15,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, FeatureQueue, Lars, LrSchedule};
 use swav_nn::{Backend, SwavModel};
 
+use super::collapse_watch::{CollapseContext, CollapseWatch};
 use super::input_feed::InputFeed;
+use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
 use super::optimizer::Optimizer;
-use super::progress::{CollapseWatch, Progress, ProgressLine};
+use super::progress::{Progress, ProgressLine};
+use super::resume_notice::{ResumedQueue, resume_notice};
 use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
 use super::step::{StepPlan, SwavStep};
 use super::watchdog::StallWatchdog;
@@ -37,6 +40,14 @@ pub mod files {
     pub const METRICS: &str = "metrics.jsonl";
     /// The resolved configuration.
     pub const CONFIG: &str = "config.toml";
+    /// The k-NN curve: one evaluation per line (`--eval-knn-every`, and the final one).
+    pub const KNN_CURVE: &str = "knn.jsonl";
+    /// The final k-NN comparison of the trained and a random network.
+    pub const KNN_REPORT: &str = "knn.json";
+    /// The training curves drawn at the end of a run and by `swav report`.
+    pub const CURVES: &str = "curves.svg";
+    /// The same scalars for TensorBoard (`tensorboard --logdir RUN_DIR`).
+    pub const TENSORBOARD_EVENTS: &str = "events.out.tfevents.swav";
 }
 
 /// What to run.
@@ -60,6 +71,8 @@ pub struct RunRequest<'a> {
     /// With more than one process: end this one when no step completes for this long (a
     /// dead peer would otherwise leave every rank waiting in a collective forever).
     pub stall_timeout: Option<Duration>,
+    /// Rank 0's k-NN evaluation, for `eval_knn_every` (and the final comparison).
+    pub knn_probe: Option<&'a KnnProbe>,
 }
 
 /// How a run ended.
@@ -113,6 +126,7 @@ where
         weight_decay: config.wd as f32,
         momentum: config.momentum as f32,
         exclude_bias_and_norm: config.lars_exclude_bias_and_norm,
+        clip: config.lars_clip,
         ..Lars::default()
     };
     let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
@@ -125,7 +139,27 @@ where
         ck.load_model(b, &mut model)?;
         ck.load_optimizer(b, &model, &mut optimizer)?;
         position = ck.position()?;
-        if let Some((values, [crops, rows, dim])) = ck.queue()? {
+        let stored_queue = ck.queue()?;
+        if main_rank {
+            let queue_state = match &stored_queue {
+                Some((values, shape)) => ResumedQueue::stored(values, *shape),
+                None if queue_rows == 0 => ResumedQueue::Disabled,
+                None => ResumedQueue::NotYet {
+                    starts_at_epoch: config.epoch_queue_starts,
+                },
+            };
+            eprintln!(
+                "{}",
+                resume_notice(
+                    &ck.path,
+                    position,
+                    config.epochs,
+                    iters_per_epoch,
+                    queue_state
+                )
+            );
+        }
+        if let Some((values, [crops, rows, dim])) = stored_queue {
             if crops != config.crops_for_assign.len()
                 || rows != queue_rows
                 || dim != config.feat_dim
@@ -175,7 +209,10 @@ where
     let metrics_path = req.output.join(files::METRICS);
     let mut metrics = if main_rank {
         if req.resume.is_some() {
-            truncate_metrics_from(&metrics_path, position.global_iteration)?;
+            let from = position.global_iteration;
+            truncate_jsonl::<StepRecord>(&metrics_path, |r| r.iteration < from)?;
+            let knn_path = req.output.join(files::KNN_CURVE);
+            truncate_jsonl::<KnnPoint>(&knn_path, |p| p.iteration <= from)?;
         }
         Some(MetricsLog::open(&metrics_path, req.resume.is_some())?)
     } else {
@@ -185,7 +222,7 @@ where
     let total = schedule.len();
     let progress = Progress::new(position.global_iteration, total, main_rank);
     let mut collapse = CollapseWatch::new(
-        config.nmb_prototypes,
+        CollapseContext::for_run(config, req.world, queue_rows),
         config.freeze_prototypes_niters + iters_per_epoch,
         iters_per_epoch,
     );
@@ -198,6 +235,7 @@ where
     let mut window = (Instant::now(), 0u64);
     let mut ran = 0u64;
     let mut last_loss = f64::NAN;
+    let mut stopped = false;
 
     for epoch in position.epoch..config.epochs {
         if queue_rows > 0 && queue.is_none() && epoch >= config.epoch_queue_starts {
@@ -282,8 +320,15 @@ where
                     samples_per_sec: images_per_sec,
                     queue_in_use: report.queue_in_use,
                     elapsed_s: started.elapsed().as_secs_f64(),
+                    skipped_files: loader.bad_input_summary().count,
+                    diagnostics: report.diagnostics,
                 })?;
-                if let Some(warning) = collapse.observe(global, c.loss) {
+                if let Some(warning) = collapse.observe(
+                    global,
+                    c.loss,
+                    report.diagnostics.as_ref(),
+                    c.sample_code_entropy,
+                ) {
                     progress.println(&warning);
                 }
             }
@@ -316,18 +361,37 @@ where
                 )?;
             }
             if stop && position.global_iteration < total {
-                progress.finish();
-                if position.iteration_in_epoch == 0 && main_rank {
-                    end_of_epoch(b, req, &model, &optimizer, queue.as_ref(), position, epoch)?;
-                }
-                return Ok((
-                    model,
-                    summary(position, false, ran, last_loss, started, images_per_step),
-                ));
+                stopped = true;
+                break;
             }
         }
-        if main_rank {
-            end_of_epoch(b, req, &model, &optimizer, queue.as_ref(), position, epoch)?;
+        // A run stopped mid-epoch has no epoch end yet.
+        let epoch_ended = !stopped || position.iteration_in_epoch == 0;
+        if let Some(dog) = &watchdog
+            && epoch_ended
+            && knn_point_due(config, epoch + 1)
+        {
+            // Rank 0 evaluates k-NN now; the other ranks wait for it in their next step.
+            dog.pause();
+        }
+        if main_rank && epoch_ended {
+            end_of_epoch(
+                b,
+                req,
+                &mut model,
+                &optimizer,
+                queue.as_ref(),
+                position,
+                epoch,
+                &progress,
+            )?;
+        }
+        if stopped {
+            progress.finish();
+            return Ok((
+                model,
+                summary(position, false, ran, last_loss, started, images_per_step),
+            ));
         }
     }
     progress.finish();
@@ -335,6 +399,14 @@ where
         model,
         summary(position, true, ran, last_loss, started, images_per_step),
     ))
+}
+
+/// Whether a k-NN point is evaluated after `done` epochs: every `eval_knn_every`, except
+/// after the last epoch when the final comparison evaluates the trained network anyway.
+fn knn_point_due(config: &PretrainConfig, done: u64) -> bool {
+    let every = config.eval_knn_every;
+    let final_comparison = config.eval_knn && done == config.epochs;
+    every > 0 && done.is_multiple_of(every) && !final_comparison
 }
 
 /// The position after iteration `it` of `epoch`.
@@ -356,15 +428,17 @@ fn advance(epoch: u64, it: u64, iters_per_epoch: u64) -> RunPosition {
 }
 
 /// The epoch-end checkpoint, and its numbered copy every `checkpoint_freq` epochs and at the
-/// last epoch (as the official `ckp-<epoch>.pth`).
+/// last epoch (as the official `ckp-<epoch>.pth`); then the k-NN point every
+/// `eval_knn_every` epochs (except after the last epoch when the final comparison runs).
 fn end_of_epoch<B: Backend>(
     b: &mut B,
     req: &RunRequest<'_>,
-    model: &SwavModel<B>,
+    model: &mut SwavModel<B>,
     optimizer: &Optimizer<B>,
     queue: Option<&FeatureQueue<B::Buf>>,
     position: RunPosition,
     epoch: u64,
+    progress: &Progress,
 ) -> Result<()> {
     let config = req.config;
     let latest = req.output.join(files::CHECKPOINT);
@@ -378,6 +452,14 @@ fn end_of_epoch<B: Backend>(
         let copy: PathBuf = dir.join(format!("ckp-{epoch}.safetensors"));
         std::fs::copy(&latest, &copy)
             .with_context(|| format!("cannot write {}", copy.display()))?;
+    }
+    let done = epoch + 1;
+    if let Some(probe) = req.knn_probe
+        && knn_point_due(config, done)
+    {
+        let log = req.output.join(files::KNN_CURVE);
+        let point = probe.point(b, model, (done, position.global_iteration), &log)?;
+        progress.println(&point.summary());
     }
     Ok(())
 }
@@ -401,14 +483,18 @@ fn summary(
     }
 }
 
-/// Drops the records of iterations at or after `from` (they are about to be run again).
-fn truncate_metrics_from(path: &Path, from: u64) -> Result<()> {
+/// Keeps the records of a JSON-lines log that satisfy `keep` (those of iterations a resumed
+/// run is about to run again are dropped).
+fn truncate_jsonl<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    keep: impl Fn(&T) -> bool,
+) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
     let kept: Vec<&str> = text
         .lines()
-        .filter(|line| serde_json::from_str::<StepRecord>(line).is_ok_and(|r| r.iteration < from))
+        .filter(|line| serde_json::from_str::<T>(line).is_ok_and(|r| keep(&r)))
         .collect();
     let mut out = kept.join("\n");
     if !out.is_empty() {

@@ -10,6 +10,7 @@ use swav_core::{
 };
 use swav_nn::{Backend, CropGroup, SwavModel};
 
+use super::diagnostics::{Diagnostics, embedding_variance, mean_pairwise_cosine, score_spread};
 use super::optimizer::Optimizer;
 use crate::config::{PretrainConfig, SinkhornMode};
 
@@ -71,6 +72,8 @@ pub struct StepReport {
     pub queue_in_use: bool,
     /// Whether any Sinkhorn call took the log-domain path.
     pub log_domain: bool,
+    /// What explains a collapse, measured with `collapse`.
+    pub diagnostics: Option<Diagnostics>,
 }
 
 /// A step that cannot complete.
@@ -100,6 +103,9 @@ pub struct SwavStep<B: Backend> {
     codes: Vec<B::Buf>,
     d_scores: B::Buf,
     host_codes: Vec<f32>,
+    host_scores: Vec<f32>,
+    host_embeddings: Vec<f32>,
+    host_prototypes: Vec<f32>,
 }
 
 fn device<E: std::fmt::Display>(e: E) -> StepFailure {
@@ -126,6 +132,9 @@ impl<B: Backend> SwavStep<B> {
             .map_err(device)?;
         let host_codes = vec![0.0; plan.batch * plan.prototypes];
         Ok(Self {
+            host_scores: host_codes.clone(),
+            host_embeddings: vec![0.0; plan.batch * plan.dim],
+            host_prototypes: vec![0.0; plan.prototypes * plan.dim],
             plan,
             assignment,
             loss,
@@ -221,6 +230,27 @@ impl<B: Backend> SwavStep<B> {
         } else {
             None
         };
+        let shape = if diagnostics {
+            let crop = plan.crops_for_assign[0];
+            let (scores, embeddings) = (
+                model.scores().expect("forward ran"),
+                model.embeddings().expect("forward ran"),
+            );
+            b.download(scores, crop * plan.batch * k, &mut self.host_scores)
+                .map_err(device)?;
+            b.download(embeddings, crop * plan.batch * d, &mut self.host_embeddings)
+                .map_err(device)?;
+            let prototypes = model.prototypes().expect("a SwAV model has prototypes");
+            b.download(prototypes, 0, &mut self.host_prototypes)
+                .map_err(device)?;
+            Some((
+                score_spread(&self.host_scores, plan.batch, k),
+                mean_pairwise_cosine(&self.host_prototypes, k, d),
+                embedding_variance(&self.host_embeddings, plan.batch, d),
+            ))
+        } else {
+            None
+        };
 
         model.zero_grad(b).map_err(device)?;
         model
@@ -234,14 +264,28 @@ impl<B: Backend> SwavStep<B> {
                 b.scale(p.grad, 1.0 / world as f32).map_err(device)?;
             }
         }
-        optimizer
-            .step(b, model, lr, plan.freeze.is_frozen(iteration))
-            .map_err(device)?;
+        let frozen = plan.freeze.is_frozen(iteration);
+        optimizer.step(b, model, lr, frozen).map_err(device)?;
+        let diagnostics = match (collapse, shape) {
+            (Some(c), Some((score_spread, prototype_cosine, embedding_variance))) => {
+                Some(Diagnostics {
+                    loss_minus_ln_k: c.loss - c.uniform_loss,
+                    score_spread,
+                    prototype_cosine,
+                    embedding_variance,
+                    relative_update: optimizer
+                        .update_sizes(b, model, lr, frozen)
+                        .map_err(device)?,
+                })
+            }
+            _ => None,
+        };
         Ok(StepReport {
             loss,
             collapse,
             queue_in_use,
             log_domain: paths.contains(&SinkhornPath::LogDomain),
+            diagnostics,
         })
     }
 }

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// The exit status of a process ended by the watchdog.
 pub const STALL_EXIT_CODE: i32 = 3;
 
+/// The last-beat value of a paused watchdog: no silence is ever measured from it.
+const PAUSED: u64 = u64::MAX;
+
 /// What the watchdog does on a stall, given how long the last beat is ago.
 pub type StallAction = Box<dyn Fn(Duration) + Send>;
 
@@ -72,6 +75,12 @@ impl StallWatchdog {
         })
     }
 
+    /// Stops watching until the next [`Self::beat`]: every rank calls it before a pause they
+    /// all know of (rank 0's k-NN evaluation at an epoch end), which may outlast the timeout.
+    pub fn pause(&self) {
+        self.last_beat_ms.store(PAUSED, Ordering::Release);
+    }
+
     /// Records progress now.
     pub fn beat(&self) {
         let ms = self.start.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
@@ -111,6 +120,23 @@ mod tests {
         assert!(silent > Duration::from_millis(200), "{silent:?}");
         std::thread::sleep(Duration::from_millis(300));
         assert!(rx.try_recv().is_err(), "fires only once");
+    }
+
+    #[test]
+    fn a_pause_lasts_until_the_next_beat() {
+        let (tx, rx) = mpsc::channel();
+        let dog = StallWatchdog::start(
+            Duration::from_millis(100),
+            Box::new(move |silent| tx.send(silent).expect("receiver alive")),
+        );
+        dog.pause();
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(rx.try_recv().is_err(), "paused");
+        dog.beat();
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "watching again after the beat"
+        );
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! k-NN top-1 of a run's network on its evaluation splits: used every `eval_knn_every`
+//! epochs while training (the points of the k-NN curve, in `knn.jsonl`) and once at the end
+//! (trained against random initialisation, `knn.json`).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use swav_augment::dataset::Dataset;
+use swav_augment::transform::eval::EvalConfig;
+use swav_nn::{Backend, SwavModel};
+
+use super::data::{TrainValSplit, eval_transform, knn_datasets};
+use crate::config::PretrainConfig;
+use crate::eval::data::require_labels;
+use crate::eval::features::extract;
+use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, KnnAccuracy, knn_accuracy};
+use crate::skipped_files::report_skipped;
+
+/// Images per forward pass of the evaluation.
+const EVAL_BATCH: usize = 128;
+
+/// A run's k-NN evaluation: its splits, opened once, and their transform.
+pub struct KnnProbe {
+    split: TrainValSplit,
+    transform: EvalConfig,
+    workers: usize,
+    skips_reported: AtomicBool,
+}
+
+/// One point of the k-NN curve (a line of `knn.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnnPoint {
+    /// Epochs completed when evaluated.
+    pub epoch: u64,
+    /// Iterations completed when evaluated.
+    pub iteration: u64,
+    /// Top-1 accuracy (a fraction) per neighbour count.
+    pub top1: Vec<KnnTop1>,
+    /// Seconds the evaluation took.
+    pub seconds: f64,
+}
+
+/// Top-1 for one neighbour count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KnnTop1 {
+    /// Neighbours that vote.
+    pub k: usize,
+    /// Fraction of validation images classified right.
+    pub top1: f64,
+}
+
+impl KnnProbe {
+    /// The probe of a run, or `None` when its data has no `train/` and `val/` folders.
+    pub fn for_run(config: &PretrainConfig) -> Result<Option<Self>> {
+        Ok(knn_datasets(config)?.map(|split| Self {
+            split,
+            transform: eval_transform(config),
+            workers: config.workers,
+            skips_reported: AtomicBool::new(false),
+        }))
+    }
+
+    /// The number of classes of the training split.
+    pub fn classes(&self) -> usize {
+        self.split.0.num_classes().max(1)
+    }
+
+    /// Top-1 for the default neighbour counts of `model` (evaluation mode: running
+    /// statistics, no state of the training pass is touched). Skipped files are reported
+    /// after the first evaluation only.
+    pub fn evaluate<B: Backend>(
+        &self,
+        b: &mut B,
+        model: &mut SwavModel<B>,
+    ) -> Result<Vec<KnnAccuracy>> {
+        let (train_set, val_set) = &self.split;
+        let train = extract(
+            b,
+            model,
+            train_set.clone(),
+            self.transform,
+            EVAL_BATCH,
+            self.workers,
+        )?;
+        let val = extract(
+            b,
+            model,
+            val_set.clone(),
+            self.transform,
+            EVAL_BATCH,
+            self.workers,
+        )?;
+        if !self.skips_reported.swap(true, Ordering::Relaxed) {
+            report_skipped("k-NN train split", &train.skipped);
+            report_skipped("k-NN val split", &val.skipped);
+        }
+        Ok(knn_accuracy(
+            train.values.view(),
+            &require_labels(&train.labels)?,
+            val.values.view(),
+            &require_labels(&val.labels)?,
+            self.classes(),
+            &DEFAULT_KS,
+            DEFAULT_TEMPERATURE,
+        ))
+    }
+
+    /// [`Self::evaluate`] as a curve point after `epoch` epochs and `iteration` iterations,
+    /// appended to `log` (`knn.jsonl`).
+    pub fn point<B: Backend>(
+        &self,
+        b: &mut B,
+        model: &mut SwavModel<B>,
+        (epoch, iteration): (u64, u64),
+        log: &Path,
+    ) -> Result<KnnPoint> {
+        let started = Instant::now();
+        let accuracy = self.evaluate(b, model)?;
+        let point = KnnPoint {
+            epoch,
+            iteration,
+            top1: accuracy
+                .iter()
+                .map(|a| KnnTop1 {
+                    k: a.k,
+                    top1: a.top1,
+                })
+                .collect(),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot write {}", log.display()))?;
+        writeln!(file, "{}", serde_json::to_string(&point)?)
+            .with_context(|| format!("cannot write {}", log.display()))?;
+        Ok(point)
+    }
+}
+
+impl KnnPoint {
+    /// `k-NN top-1 after epoch 5: k=20 41.2%  k=200 38.0% (3.1 s)`.
+    pub fn summary(&self) -> String {
+        let cells: Vec<String> = self
+            .top1
+            .iter()
+            .map(|t| format!("k={} {:.1}%", t.k, 100.0 * t.top1))
+            .collect();
+        format!(
+            "k-NN top-1 after epoch {}: {} ({:.1} s)",
+            self.epoch,
+            cells.join("  "),
+            self.seconds
+        )
+    }
+}
