@@ -13,3 +13,4 @@ pub mod gpu_ceilings;
 pub mod import;
 pub mod model_loading;
 pub mod pretrain;
+pub mod supervised;

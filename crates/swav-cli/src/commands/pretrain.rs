@@ -150,7 +150,7 @@ where
     std::fs::write(&path, trunk).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("trunk weights (torchvision names): {}", path.display());
     if request.config.eval_knn {
-        compare_knn(b, &mut model, request)?;
+        compare_knn(b, &mut model, "trained", request.config, request.output)?;
     }
     Ok(())
 }
@@ -173,13 +173,15 @@ fn report(summary: &RunSummary, request: &RunRequest<'_>) {
     );
 }
 
-/// k-NN accuracy of the trained trunk next to a randomly initialised one.
-fn compare_knn<B: Backend>(
+/// k-NN accuracy of the trained trunk (shown as `name`) next to a randomly initialised
+/// one, printed and written to `output`/knn.json.
+pub fn compare_knn<B: Backend>(
     b: &mut B,
     trained: &mut SwavModel<B>,
-    request: &RunRequest<'_>,
+    name: &str,
+    config: &PretrainConfig,
+    output: &Path,
 ) -> Result<()> {
-    let config = request.config;
     let Some((train_set, val_set)) = knn_datasets(config)? else {
         eprintln!(
             "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
@@ -192,7 +194,7 @@ fn compare_knn<B: Backend>(
     let mut random = SwavModel::new(b, model_config(config), config.seed.wrapping_add(1))
         .map_err(|e| anyhow!("building the random network: {e}"))?;
     let mut rows = Vec::new();
-    for (name, model) in [("trained", &mut *trained), ("random init", &mut random)] {
+    for (name, model) in [(name, &mut *trained), ("random init", &mut random)] {
         let train = extract(b, model, train_set.clone(), transform, 128, config.workers)?;
         let val = extract(b, model, val_set.clone(), transform, 128, config.workers)?;
         let (train_labels, val_labels) = (labels(&train.labels)?, labels(&val.labels)?);
@@ -222,7 +224,7 @@ fn compare_knn<B: Backend>(
             "top1": acc.iter().map(|a| serde_json::json!({"k": a.k, "top1": a.top1})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
-    let path = request.output.join(KNN_REPORT);
+    let path = output.join(KNN_REPORT);
     std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
@@ -241,7 +243,7 @@ fn labels(labels: &[Option<usize>]) -> Result<Vec<usize>> {
 
 /// Creates the output folder and writes the resolved configuration (which also proves the
 /// folder is writable before any training starts).
-fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
+pub fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create output folder {}", output.display()))?;
     let path = output.join(files::CONFIG);
