@@ -166,6 +166,7 @@ fn whole_crop_pipeline_matches_torchvision() {
             jitter: jitter_params(&case["jitter"]),
             grayscale: case["grayscale"].as_bool().expect("grayscale"),
             blur_sigma: case["blur_sigma"].as_f64().map(|s| s as f32),
+            rotation_degrees: None,
         };
         let size = params.size as usize;
         let expected = npy(case["file"].as_str().expect("file"));

@@ -5,12 +5,15 @@ use anyhow::{Result, bail};
 use crate::cli::{Cli, Command, EvalCommand};
 use crate::commands::assign_embeddings::{self, AssignSettings};
 use crate::commands::assign_images::{self, AssignImages};
-use crate::commands::{bench, eval_knn, eval_linear, export, extract, import, pretrain, report};
+use crate::commands::{
+    bench, eval_knn, eval_linear, export, extract, import, pretrain, report, supervised,
+};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pretrain(args) => pretrain::run(&args),
+        Command::Supervised(args) => supervised::run(&args),
         Command::Eval(EvalCommand::Knn(args)) => eval_knn::run(&args),
         Command::Eval(EvalCommand::Linear(args)) => eval_linear::run(&args),
         Command::Extract(args) => extract::run(&args),

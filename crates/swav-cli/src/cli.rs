@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Pretrain a ResNet with SwAV (with no arguments: the demo on the built-in dataset).
     Pretrain(Box<PretrainArgs>),
+    /// Train the same network with the labels (same flags, data and steps as `pretrain`):
+    /// the supervised yardstick for a SwAV recipe's k-NN.
+    Supervised(Box<PretrainArgs>),
     /// Evaluate frozen features: k-NN or a linear probe.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -119,6 +122,13 @@ pub struct Overrides {
     /// Greyscale probability [0.2].
     #[arg(long, value_name = "P")]
     pub grayscale_probability: Option<f64>,
+    /// Probability of rotating a crop [0: off, as in SwAV's recipes]; for data whose
+    /// classes do not depend on orientation.
+    #[arg(long, value_name = "P")]
+    pub rotation_probability: Option<f64>,
+    /// A rotated crop turns by a uniform angle within ± this many degrees [180].
+    #[arg(long, value_name = "DEG")]
+    pub rotation_degrees: Option<f64>,
     /// Crops whose codes are targets [0 1].
     #[arg(long, alias = "crops_for_assign", num_args = 1.., value_name = "I")]
     pub crops_for_assign: Option<Vec<usize>>,
@@ -245,6 +255,10 @@ pub struct Overrides {
     /// [demo: true, else false].
     #[arg(long, value_name = "BOOL")]
     pub synthetic_plain_background: Option<bool>,
+    /// Synthetic dataset: the seed of its images, train and validation alike [0: the
+    /// built-in dataset].
+    #[arg(long, value_name = "N")]
+    pub synthetic_seed: Option<u64>,
     /// Stop on the first unreadable image instead of skipping it.
     #[arg(long)]
     pub strict_data: bool,

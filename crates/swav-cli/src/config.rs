@@ -97,6 +97,10 @@ pub struct PretrainConfig {
     /// older configurations: false).
     #[serde(default)]
     pub synthetic_plain_background: bool,
+    /// Synthetic dataset: the seed of its images, train and validation alike (absent from
+    /// older configurations: 0, the built-in dataset).
+    #[serde(default)]
+    pub synthetic_seed: u64,
     /// Stop on the first unreadable image instead of skipping it with a warning.
     pub strict_data: bool,
 
@@ -115,6 +119,14 @@ pub struct PretrainConfig {
     pub blur_probability: f64,
     /// Probability of converting a crop to greyscale (official 0.2).
     pub grayscale_probability: f64,
+    /// Probability of rotating a crop (RandomRotation, bilinear, black fill; not in the
+    /// official recipe: 0, also for older configurations).
+    #[serde(default)]
+    pub rotation_probability: f64,
+    /// A rotated crop turns by a uniform angle within ± this many degrees (0..=180; absent
+    /// from older configurations: 180).
+    #[serde(default = "any_rotation")]
+    pub rotation_degrees: f64,
 
     // ----- SwAV -----
     /// Crops whose codes are targets (`--crops_for_assign`; 0 1).
@@ -243,6 +255,10 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
 /// before the setting existed.
 fn any_orientation() -> u32 {
     180
+}
+
+fn any_rotation() -> f64 {
+    180.0
 }
 
 impl PretrainConfig {
@@ -392,6 +408,15 @@ impl PretrainConfig {
         }
         if !(0.0..=1.0).contains(&self.grayscale_probability) {
             return Err(invalid("grayscale_probability", "must be in [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&self.rotation_probability) {
+            return Err(invalid("rotation_probability", "must be in [0, 1]"));
+        }
+        if !(0.0..=180.0).contains(&self.rotation_degrees) {
+            return Err(invalid(
+                "rotation_degrees",
+                format!("must be in [0, 180], got {}", self.rotation_degrees),
+            ));
         }
         for (key, v) in [
             ("batch_size", self.batch_size),

@@ -24,17 +24,23 @@ pub enum Preset {
     /// The built-in demo: a narrow ResNet-18 on the synthetic dataset that learns in a few
     /// minutes on two CPU cores (the recipe search behind it is in docs/demo-recipe.md).
     Demo,
+    /// The demo network on the built-in dataset at full difficulty (grey shapes in any
+    /// orientation on textured, cluttered backgrounds): every crop rotated by a random angle
+    /// so that orientation stops being what two crops share, 60 epochs.
+    #[value(name = "demo-hard")]
+    DemoHard,
 }
 
 impl Preset {
     /// Every preset, in the order they are documented.
-    pub fn all() -> [Preset; 5] {
+    pub fn all() -> [Preset; 6] {
         [
             Self::Defaults,
             Self::Imagenet64Gpu,
             Self::ImagenetBs256,
             Self::Small,
             Self::Demo,
+            Self::DemoHard,
         ]
     }
 
@@ -46,6 +52,7 @@ impl Preset {
             Self::ImagenetBs256 => "imagenet-bs256",
             Self::Small => "small",
             Self::Demo => "demo",
+            Self::DemoHard => "demo-hard",
         }
     }
 
@@ -105,6 +112,14 @@ impl Preset {
                 ..official_defaults()
             },
             Self::Demo => demo(),
+            Self::DemoHard => PretrainConfig {
+                synthetic_max_rotation_degrees: 180,
+                synthetic_plain_background: false,
+                rotation_probability: 1.0,
+                rotation_degrees: 180.0,
+                epochs: 60,
+                ..demo()
+            },
         }
     }
 }
@@ -119,6 +134,7 @@ fn official_defaults() -> PretrainConfig {
         synthetic_monochrome: false,
         synthetic_max_rotation_degrees: 180,
         synthetic_plain_background: false,
+        synthetic_seed: 0,
         strict_data: false,
         nmb_crops: vec![2],
         size_crops: vec![224],
@@ -127,6 +143,8 @@ fn official_defaults() -> PretrainConfig {
         color_jitter_strength: 1.0,
         blur_probability: 0.5,
         grayscale_probability: 0.2,
+        rotation_probability: 0.0,
+        rotation_degrees: 180.0,
         crops_for_assign: vec![0, 1],
         temperature: 0.1,
         epsilon: 0.05,
@@ -211,5 +229,32 @@ fn demo() -> PretrainConfig {
         log_every: 10,
         eval_knn: true,
         ..official_defaults()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_hard_is_the_demo_network_on_the_hardest_data_with_rotated_crops() {
+        let (demo, hard) = (Preset::Demo.config(), Preset::DemoHard.config());
+        assert_eq!(Preset::from_name("demo-hard"), Some(Preset::DemoHard));
+        assert_eq!(hard.synthetic_max_rotation_degrees, 180);
+        assert!(!hard.synthetic_plain_background && hard.synthetic_monochrome);
+        assert_eq!(
+            (hard.rotation_probability, hard.rotation_degrees),
+            (1.0, 180.0)
+        );
+        assert_eq!(hard.epochs, 60);
+        let same_otherwise = PretrainConfig {
+            synthetic_max_rotation_degrees: demo.synthetic_max_rotation_degrees,
+            synthetic_plain_background: demo.synthetic_plain_background,
+            rotation_probability: demo.rotation_probability,
+            epochs: demo.epochs,
+            ..hard.clone()
+        };
+        assert_eq!(same_otherwise, demo);
+        hard.validate().expect("valid");
     }
 }

@@ -20,6 +20,8 @@ impl Overrides {
             color_jitter_strength,
             blur_probability,
             grayscale_probability,
+            rotation_probability,
+            rotation_degrees,
             crops_for_assign,
             temperature,
             epsilon,
@@ -61,6 +63,7 @@ impl Overrides {
             synthetic_monochrome,
             synthetic_max_rotation_degrees,
             synthetic_plain_background,
+            synthetic_seed,
         );
         if self.strict_data {
             config.strict_data = true;

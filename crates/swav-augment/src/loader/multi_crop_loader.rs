@@ -61,6 +61,7 @@ pub struct MultiCropLoader {
     transform: Arc<MultiCropTransform>,
     log: Arc<BadInputLog>,
     engine: Engine,
+    classes: usize,
 }
 
 impl MultiCropLoader {
@@ -92,6 +93,7 @@ impl MultiCropLoader {
             )
             .into());
         }
+        let classes = dataset.num_classes();
         let transform = Arc::new(transform);
         let log = Arc::new(BadInputLog::default());
         let filler = Arc::new(MultiCropFiller {
@@ -115,7 +117,13 @@ impl MultiCropLoader {
             transform,
             log,
             engine,
+            classes,
         })
+    }
+
+    /// The number of classes of the dataset (0 when it is unlabelled).
+    pub fn num_classes(&self) -> usize {
+        self.classes
     }
 
     /// The configuration.

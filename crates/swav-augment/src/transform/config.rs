@@ -45,6 +45,11 @@ pub struct MultiCropConfig {
     pub blur_probability: f64,
     /// Range `[low, high]` of the blur's standard deviation (PIL's `radius`).
     pub blur_sigma: [f32; 2],
+    /// Probability of rotating the crop (RandomRotation; 0 in SwAV's recipes).
+    pub rotation_probability: f64,
+    /// A rotated crop turns by a uniform angle in `[-rotation_degrees, rotation_degrees]`
+    /// (0..=180).
+    pub rotation_degrees: f32,
     /// Normalisation applied after `ToTensor`.
     pub normalization: Normalization,
 }
@@ -73,6 +78,8 @@ impl Default for MultiCropConfig {
             grayscale_probability: 0.2,
             blur_probability: 0.5,
             blur_sigma: [0.1, 2.0],
+            rotation_probability: 0.0,
+            rotation_degrees: 180.0,
             normalization: Normalization::SWAV,
         }
     }
@@ -172,10 +179,17 @@ impl MultiCropConfig {
             ("jitter_probability", self.jitter_probability),
             ("grayscale_probability", self.grayscale_probability),
             ("blur_probability", self.blur_probability),
+            ("rotation_probability", self.rotation_probability),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(ConfigError::new(name, format!("{p} is not a probability")));
             }
+        }
+        if !(0.0..=180.0).contains(&self.rotation_degrees) {
+            return Err(ConfigError::new(
+                "rotation_degrees",
+                format!("{} is outside [0, 180]", self.rotation_degrees),
+            ));
         }
         let s = self.jitter_strength;
         if !(0.0..=2.5).contains(&s) {

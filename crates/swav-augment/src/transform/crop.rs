@@ -1,8 +1,8 @@
 //! One augmented crop: its fixed parameters and how they are rendered.
 //!
 //! The pipeline is SwAV's, in torchvision's order: RandomResizedCrop (crop + bilinear
-//! resize), horizontal flip, ColorJitter, RandomGrayscale, Gaussian blur, ToTensor,
-//! Normalize. The flip is applied last, while writing the output: every later step is a
+//! resize), the optional RandomRotation (off in SwAV's recipes), horizontal flip,
+//! ColorJitter, RandomGrayscale, Gaussian blur, ToTensor, Normalize. The flip is applied last, while writing the output: every later step is a
 //! per-pixel map or Pillow's mirror-symmetric box blur, so it commutes exactly with the
 //! flip.
 
@@ -16,6 +16,7 @@ use crate::transform::grayscale::grayscale_in_place;
 use crate::transform::normalize::NormalizeTable;
 use crate::transform::random_resized_crop::CropBox;
 use crate::transform::resize::CropResizer;
+use crate::transform::rotate::rotate_in_place;
 
 /// Every random choice of one crop, fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,9 @@ pub struct CropParams {
     pub grayscale: bool,
     /// The blur's standard deviation, if blurred.
     pub blur_sigma: Option<f32>,
+    /// The counter-clockwise rotation in degrees, if rotated.
+    #[serde(default)]
+    pub rotation_degrees: Option<f32>,
 }
 
 /// Per-thread working memory for rendering crops; reuse it across calls.
@@ -40,6 +44,7 @@ pub struct CropScratch {
     pub(crate) resizer: CropResizer,
     pub(crate) pixels: Vec<u8>,
     blur: BlurScratch,
+    rotation: Vec<u8>,
 }
 
 impl CropScratch {
@@ -62,6 +67,10 @@ impl CropParams {
         scratch
             .resizer
             .crop_resize(image, self.crop, self.size, self.size, &mut scratch.pixels)?;
+        if let Some(degrees) = self.rotation_degrees {
+            let size = self.size as usize;
+            rotate_in_place(&mut scratch.pixels, size, degrees, &mut scratch.rotation);
+        }
         self.apply_after_resize(&mut scratch.pixels, &mut scratch.blur);
         Ok(())
     }

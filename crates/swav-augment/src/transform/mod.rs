@@ -3,7 +3,7 @@
 //! Every step of SwAV's per-crop pipeline reproduces what torchvision computes on a PIL
 //! image, down to Pillow's integer arithmetic: RandomResizedCrop
 //! ([`random_resized_crop`], [`resize`]), ColorJitter ([`color_jitter`], built on
-//! [`blend`], [`grayscale`] and [`hsv`]), RandomGrayscale, Gaussian blur ([`blur`]) and
+//! [`blend`], [`grayscale`] and [`hsv`]), RandomGrayscale, Gaussian blur ([`blur`]), the optional RandomRotation ([`rotate`]) and
 //! `ToTensor` + `Normalize` ([`normalize`]). [`crop`] fixes one crop's random choices and
 //! renders them; [`multi_crop`] draws them per (seed, epoch, sample, crop); [`eval`] is the
 //! deterministic evaluation transform.
@@ -20,3 +20,4 @@ pub mod multi_crop;
 pub mod normalize;
 pub mod random_resized_crop;
 pub mod resize;
+pub mod rotate;

@@ -104,7 +104,9 @@ impl MultiCropTransform {
 
     /// Draws the parameters of crop `crop` of a `width x height` image from `rng`, in this
     /// order: crop box, flip, jitter (apply?, then order and factors), greyscale, blur
-    /// (apply?, then sigma). `None` if `crop` is out of range.
+    /// (apply?, then sigma), and only when rotations are enabled, rotation (apply?, then
+    /// angle), so that a recipe without them draws exactly SwAV's stream. `None` if `crop`
+    /// is out of range.
     pub fn sample(
         &self,
         crop: usize,
@@ -123,6 +125,12 @@ impl MultiCropTransform {
             let [low, high] = config.blur_sigma;
             uniform(rng, low as f64, high as f64) as f32
         });
+        let rotation_degrees = (config.rotation_probability > 0.0
+            && rng.random::<f64>() < config.rotation_probability)
+            .then(|| {
+                let limit = config.rotation_degrees as f64;
+                uniform(rng, -limit, limit) as f32
+            });
         Some(CropParams {
             crop: crop_box,
             size,
@@ -130,6 +138,7 @@ impl MultiCropTransform {
             jitter,
             grayscale,
             blur_sigma,
+            rotation_degrees,
         })
     }
 
@@ -269,5 +278,36 @@ mod tests {
         assert!((rate(jitters) - 0.8).abs() < 0.04);
         assert!((rate(grays) - 0.2).abs() < 0.04);
         assert!((rate(blurs) - 0.5).abs() < 0.04);
+    }
+
+    #[test]
+    fn rotations_are_drawn_only_when_enabled() {
+        let plain = MultiCropTransform::new(MultiCropConfig::default()).expect("valid");
+        let rotating = MultiCropTransform::new(MultiCropConfig {
+            rotation_probability: 0.25,
+            rotation_degrees: 30.0,
+            ..MultiCropConfig::default()
+        })
+        .expect("valid");
+        let n = 4000;
+        let mut rotated = 0;
+        for i in 0..n {
+            let p = plain.params_for(0, 0, i, 0, 300, 200).expect("crop 0");
+            assert_eq!(p.rotation_degrees, None);
+            let r = rotating.params_for(0, 0, i, 0, 300, 200).expect("crop 0");
+            // Every earlier choice is SwAV's own stream, drawn before the rotation.
+            assert_eq!(
+                CropParams {
+                    rotation_degrees: None,
+                    ..r
+                },
+                p
+            );
+            if let Some(degrees) = r.rotation_degrees {
+                assert!((-30.0..=30.0).contains(&degrees));
+                rotated += 1;
+            }
+        }
+        assert!((rotated as f64 / n as f64 - 0.25).abs() < 0.03);
     }
 }

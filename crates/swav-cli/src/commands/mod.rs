@@ -14,3 +14,4 @@ pub mod import;
 pub mod model_loading;
 pub mod pretrain;
 pub mod report;
+pub mod supervised;

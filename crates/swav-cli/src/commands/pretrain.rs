@@ -21,7 +21,6 @@ use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
 use crate::train::data::training_loader;
 use crate::train::knn_probe::KnnProbe;
-use crate::train::model_spec::model_config;
 use crate::train::progress::format_duration;
 use crate::train::run::{RunRequest, RunSummary, files, train};
 use crate::train::state_io::LoadedCheckpoint;
@@ -218,12 +217,8 @@ fn compare_knn<B: Backend>(
     probe: &KnnProbe,
     summary: &RunSummary,
 ) -> Result<()> {
-    let config = request.config;
     let done = (summary.position.epoch, summary.position.global_iteration);
     let point = probe.point(b, trained, done, &request.output.join(files::KNN_CURVE))?;
-    let mut random = SwavModel::new(b, model_config(config), config.seed.wrapping_add(1))
-        .map_err(|e| anyhow!("building the random network: {e}"))?;
-    let random_init = probe.evaluate(b, &mut random)?;
     let trained_top1: Vec<KnnAccuracy> = point
         .top1
         .iter()
@@ -232,32 +227,12 @@ fn compare_knn<B: Backend>(
             top1: t.top1,
         })
         .collect();
-    let rows = [("trained", trained_top1), ("random init", random_init)];
-    let classes = probe.classes();
-    eprintln!("k-NN top-1 on the validation split ({classes} classes):");
-    for (name, acc) in &rows {
-        let cells: Vec<String> = acc
-            .iter()
-            .map(|a| format!("k={}: {:5.1}%", a.k, 100.0 * a.top1))
-            .collect();
-        eprintln!("  {name:<12} {}", cells.join("   "));
-    }
-    let json = serde_json::json!({
-        "classes": classes,
-        "results": rows.iter().map(|(name, acc)| serde_json::json!({
-            "model": name,
-            "top1": acc.iter().map(|a| serde_json::json!({"k": a.k, "top1": a.top1})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    });
-    let path = request.output.join(files::KNN_REPORT);
-    std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    probe.compare_with_random(b, "trained", trained_top1, request.config, request.output)
 }
 
 /// Creates the output folder and writes the resolved configuration (which also proves the
 /// folder is writable before any training starts).
-fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
+pub fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create output folder {}", output.display()))?;
     let path = output.join(files::CONFIG);

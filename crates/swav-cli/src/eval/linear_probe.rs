@@ -63,10 +63,8 @@ pub fn train_probe(
     settings: ProbeSettings,
     mut on_epoch: impl FnMut(usize, f64),
 ) -> Result<ProbeResult> {
+    let (mut weight, mut bias) = init_classifier(classes, val.ncols(), settings.seed);
     let dim = val.ncols();
-    let mut rng = SplitMix(settings.seed);
-    let mut weight = Array2::from_shape_fn((classes, dim), |_| (0.01 * rng.normal()) as f32);
-    let mut bias = Array1::<f32>::zeros(classes);
     let mut weight_momentum = Array2::<f32>::zeros((classes, dim));
     let mut bias_momentum = Array1::<f32>::zeros(classes);
     let mut first_step = true;
@@ -85,11 +83,8 @@ pub fn train_probe(
             let xb = x.select(Axis(0), chunk);
             let mut grad = xb.dot(&weight.t());
             grad += &bias;
-            softmax_rows(&mut grad);
-            for (mut row, &i) in grad.axis_iter_mut(Axis(0)).zip(chunk) {
-                row[labels[i]] -= 1.0;
-            }
-            grad /= chunk.len() as f32;
+            let chunk_labels: Vec<usize> = chunk.iter().map(|&i| labels[i]).collect();
+            cross_entropy_backward(&mut grad, &chunk_labels);
             let mut gw = grad.t().dot(&xb);
             let mut gb = grad.sum_axis(Axis(0));
             gw.scaled_add(settings.weight_decay as f32, &weight);
@@ -151,13 +146,29 @@ fn accuracy(
     correct as f64 / x.nrows() as f64
 }
 
-fn softmax_rows(m: &mut Array2<f32>) {
-    for mut row in m.axis_iter_mut(Axis(0)) {
+/// The mean cross-entropy of `logits` (one row per sample) against `labels`, with the
+/// logits replaced by the loss's gradient with respect to them: `(softmax − onehot) / n`.
+pub fn cross_entropy_backward(logits: &mut Array2<f32>, labels: &[usize]) -> f64 {
+    let n = logits.nrows().max(1);
+    let mut loss = 0.0;
+    for (mut row, &label) in logits.axis_iter_mut(Axis(0)).zip(labels) {
         let max = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         row.mapv_inplace(|v| (v - max).exp());
         let sum = row.sum();
         row.mapv_inplace(|v| v / sum);
+        loss -= (row[label].max(f32::MIN_POSITIVE) as f64).ln();
+        row[label] -= 1.0;
+        row.mapv_inplace(|v| v / n as f32);
     }
+    loss / n as f64
+}
+
+/// A `classes × dim` weight drawn from N(0, 0.01²) with `seed` and a zero bias: the
+/// official `eval_linear.py` initialisation of a linear classifier.
+pub fn init_classifier(classes: usize, dim: usize, seed: u64) -> (Array2<f32>, Array1<f32>) {
+    let mut rng = SplitMix(seed);
+    let weight = Array2::from_shape_fn((classes, dim), |_| (0.01 * rng.normal()) as f32);
+    (weight, Array1::zeros(classes))
 }
 
 /// A small seeded generator for the initialisation and the shuffles.
@@ -225,5 +236,29 @@ mod tests {
         assert_eq!(seen, 20);
         assert_eq!(result.best_top1, 1.0);
         assert_eq!(result.per_epoch.len(), 20);
+    }
+
+    #[test]
+    fn cross_entropy_gradient_matches_finite_differences() {
+        let logits =
+            Array2::from_shape_vec((2, 3), vec![0.5f32, -1.0, 2.0, 0.0, 0.3, -0.2]).expect("shape");
+        let labels = [2, 0];
+        let mut grad = logits.clone();
+        let loss = cross_entropy_backward(&mut grad, &labels);
+        let h = 1e-3f32;
+        for i in 0..2 {
+            for j in 0..3 {
+                let (mut plus, mut minus) = (logits.clone(), logits.clone());
+                plus[[i, j]] += h;
+                minus[[i, j]] -= h;
+                let numeric = (cross_entropy_backward(&mut plus, &labels)
+                    - cross_entropy_backward(&mut minus, &labels))
+                    / (2.0 * h as f64);
+                assert!((numeric - grad[[i, j]] as f64).abs() < 1e-4, "({i}, {j})");
+            }
+        }
+        // Row 0: -ln softmax(0.5, -1, 2)[2]; row 1: -ln softmax(0, 0.3, -0.2)[0].
+        let expected = (0.2413_f64 + 1.1533) / 2.0;
+        assert!((loss - expected).abs() < 1e-3, "{loss}");
     }
 }

@@ -14,17 +14,13 @@ use swav_augment::transform::multi_crop::MultiCropTransform;
 
 use crate::config::PretrainConfig;
 
-/// The seed of the built-in dataset's content (fixed, so that changing the training seed
-/// does not change the images).
-pub const SYNTHETIC_DATA_SEED: u64 = 0;
-
 /// The built-in dataset's configuration for a run.
 pub fn synthetic_config(config: &PretrainConfig) -> SyntheticConfig {
     SyntheticConfig {
         image_size: config.synthetic_image_size as u32,
         num_classes: config.synthetic_classes,
         images_per_class: config.synthetic_images_per_class,
-        seed: SYNTHETIC_DATA_SEED,
+        seed: config.synthetic_seed,
         monochrome: config.synthetic_monochrome,
         max_rotation_degrees: config.synthetic_max_rotation_degrees,
         plain_background: config.synthetic_plain_background,
@@ -79,6 +75,8 @@ pub fn multi_crop(config: &PretrainConfig) -> Result<MultiCropTransform> {
         jitter_strength: config.color_jitter_strength as f32,
         blur_probability: config.blur_probability,
         grayscale_probability: config.grayscale_probability,
+        rotation_probability: config.rotation_probability,
+        rotation_degrees: config.rotation_degrees as f32,
         ..MultiCropConfig::with_crops(crops)
     };
     Ok(MultiCropTransform::new(crop_config)?)

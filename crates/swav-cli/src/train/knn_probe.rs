@@ -8,13 +8,15 @@ use std::time::Instant;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use swav_augment::dataset::Dataset;
 use swav_augment::transform::eval::EvalConfig;
 use swav_nn::{Backend, SwavModel};
 
 use super::data::{TrainValSplit, eval_transform, knn_datasets};
+use super::model_spec::model_config;
+use super::run::files;
 use crate::config::PretrainConfig;
 use crate::eval::data::require_labels;
 use crate::eval::features::extract;
@@ -141,6 +143,41 @@ impl KnnProbe {
         writeln!(file, "{}", serde_json::to_string(&point)?)
             .with_context(|| format!("cannot write {}", log.display()))?;
         Ok(point)
+    }
+    /// Prints `trained` (the top-1 of the network called `name`) beside a randomly
+    /// initialised network of the run's architecture, and writes both to `output`/knn.json.
+    pub fn compare_with_random<B: Backend>(
+        &self,
+        b: &mut B,
+        name: &str,
+        trained: Vec<KnnAccuracy>,
+        config: &PretrainConfig,
+        output: &Path,
+    ) -> Result<()> {
+        let mut random = SwavModel::new(b, model_config(config), config.seed.wrapping_add(1))
+            .map_err(|e| anyhow!("building the random network: {e}"))?;
+        let random_init = self.evaluate(b, &mut random)?;
+        let rows = [(name, trained), ("random init", random_init)];
+        let classes = self.classes();
+        eprintln!("k-NN top-1 on the validation split ({classes} classes):");
+        for (name, acc) in &rows {
+            let cells: Vec<String> = acc
+                .iter()
+                .map(|a| format!("k={}: {:5.1}%", a.k, 100.0 * a.top1))
+                .collect();
+            eprintln!("  {name:<12} {}", cells.join("   "));
+        }
+        let json = serde_json::json!({
+            "classes": classes,
+            "results": rows.iter().map(|(name, acc)| serde_json::json!({
+                "model": name,
+                "top1": acc.iter().map(|a| serde_json::json!({"k": a.k, "top1": a.top1})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        let path = output.join(files::KNN_REPORT);
+        std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
     }
 }
 

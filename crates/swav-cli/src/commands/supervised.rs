@@ -1,0 +1,290 @@
+//! `swav supervised`: the yardstick beside a SwAV recipe. The same network, data,
+//! augmentation, batch, optimiser (LARC + SGD), learning-rate schedule and number of steps as
+//! `swav pretrain` with the same flags, but trained with the labels: a linear classifier on
+//! the pooled trunk features of every crop, cross-entropy. It then runs the same k-NN
+//! evaluation, so a SwAV run's k-NN can be read as its share of the gain labels give:
+//! `(SwAV − random) / (supervised − random)`.
+
+use anyhow::{Context, Result, anyhow, bail};
+use ndarray::{Array2, ArrayView2};
+use swav_core::{Lars, LarsParam, LrSchedule, MomentumState, ParamKind, SingleProcess, SliceOps};
+use swav_nn::{Backend, CropGroup, SwavModel};
+
+use crate::cli::PretrainArgs;
+use crate::commands::pretrain::prepare_output;
+use crate::config::PretrainConfig;
+use crate::device::{BackendJob, on_device};
+use crate::eval::linear_probe::{cross_entropy_backward, init_classifier};
+use crate::resolve::resolve_pretrain_config;
+use crate::skipped_files::report_skipped;
+use crate::train::data::training_loader;
+use crate::train::knn_probe::KnnProbe;
+use crate::train::model_spec::model_config;
+use crate::train::optimizer::Optimizer;
+use crate::train::progress::{Progress, ProgressLine, format_duration};
+use swav_augment::loader::MultiCropLoader;
+
+/// Runs `swav supervised`.
+pub fn run(args: &PretrainArgs) -> Result<()> {
+    if args.resume || args.init_weights.is_some() || args.rendezvous_file.is_some() {
+        bail!(
+            "`swav supervised` trains one process from scratch: --resume, --init-weights and --rendezvous-file belong to `swav pretrain`"
+        );
+    }
+    let config = resolve_pretrain_config(args)?;
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    let loader = training_loader(&config, 0, 1)?;
+    prepare_output(&args.output, &config)?;
+    on_device(
+        config.device,
+        0,
+        SupervisedJob {
+            config: &config,
+            loader: &loader,
+            output: &args.output,
+            max_iterations: args.max_iterations,
+        },
+    )
+}
+
+struct SupervisedJob<'a> {
+    config: &'a PretrainConfig,
+    loader: &'a MultiCropLoader,
+    output: &'a std::path::Path,
+    max_iterations: Option<u64>,
+}
+
+impl BackendJob for SupervisedJob<'_> {
+    type Output = ();
+
+    fn run<B: Backend>(self, b: &mut B) -> Result<()> {
+        let config = self.config;
+        let dev = |e: B::Error| anyhow!("device error: {e}");
+        let classes = self.loader.num_classes();
+        if classes < 2 {
+            bail!(
+                "`swav supervised` needs labelled images: an ImageFolder layout (one sub-folder per class) or the built-in dataset"
+            );
+        }
+        let mut model = SwavModel::new(b, model_config(config), config.seed)
+            .map_err(|e| anyhow!("building the model: {e}"))?;
+        let lars = Lars {
+            trust_coefficient: config.lars_trust as f32,
+            weight_decay: config.wd as f32,
+            momentum: config.momentum as f32,
+            exclude_bias_and_norm: config.lars_exclude_bias_and_norm,
+            ..Lars::default()
+        };
+        let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
+        let mut classifier = Classifier::new(classes, model.feature_dim(), config.seed);
+        let iters_per_epoch = self.loader.iters_per_epoch() as u64;
+        let schedule = LrSchedule {
+            base_lr: config.base_lr,
+            final_lr: config.final_lr,
+            start_warmup: config.start_warmup,
+            warmup_epochs: config.warmup_epochs,
+            epochs: config.epochs,
+            iters_per_epoch,
+        };
+        let total = self
+            .max_iterations
+            .map_or(schedule.len(), |m| m.min(schedule.len()));
+        let groups_meta: Vec<(usize, usize)> = self
+            .loader
+            .resolution_groups()
+            .iter()
+            .map(|g| (g.crops, g.size as usize))
+            .collect();
+        let mut inputs = Vec::new();
+        for &(crops, side) in &groups_meta {
+            inputs.push(
+                b.alloc_activation(crops * config.batch_size * side * side * 3)
+                    .map_err(dev)?,
+            );
+        }
+        let rows = config.total_crops() * config.batch_size;
+        let dim = model.feature_dim();
+        let mut host_features = vec![0.0f32; rows * dim];
+        let mut d_features = b.zeros(rows * dim).map_err(dev)?;
+        let progress = Progress::new(0, total, true);
+        let started = std::time::Instant::now();
+        let mut global = 0u64;
+        let (mut last_loss, mut last_accuracy) = (f64::NAN, f64::NAN);
+        'epochs: for epoch in 0..config.epochs {
+            for batch in self.loader.epoch_from(epoch, 0)? {
+                if global >= total {
+                    break 'epochs;
+                }
+                let batch = batch?;
+                let labels = batch
+                    .labels()
+                    .context("`swav supervised` needs labelled images")?
+                    .to_vec();
+                let data: Vec<&[f32]> = batch.groups().map(|g| g.data()).collect();
+                b.stage_inputs(&data, &mut inputs).map_err(dev)?;
+                b.await_staged_inputs().map_err(dev)?;
+                let groups: Vec<CropGroup<'_, B::Buf>> = inputs
+                    .iter()
+                    .zip(&groups_meta)
+                    .map(|(images, &(crops, side))| CropGroup {
+                        images,
+                        crops,
+                        height: side,
+                        width: side,
+                    })
+                    .collect();
+                model
+                    .forward_train_features(b, &groups, config.batch_size, &SingleProcess)
+                    .map_err(|e| anyhow!("forward pass: {e}"))?;
+                let features = model.features().expect("forward ran");
+                b.download(features, 0, &mut host_features).map_err(dev)?;
+                // Rows are in crop order: crop v of image i is row v·batch + i.
+                let row_labels: Vec<usize> = (0..rows).map(|r| labels[r % labels.len()]).collect();
+                let features = ArrayView2::from_shape((rows, dim), &host_features)?;
+                let lr = schedule.lr(global);
+                let (loss, accuracy, d_host) =
+                    classifier.step(features, &row_labels, &lars, lr as f32);
+                if !loss.is_finite() {
+                    bail!("the loss became {loss} at iteration {global}");
+                }
+                b.upload(
+                    d_host.as_slice().expect("standard layout"),
+                    &mut d_features,
+                    0,
+                )
+                .map_err(dev)?;
+                model.zero_grad(b).map_err(dev)?;
+                model
+                    .backward_features(b, &d_features, &SingleProcess)
+                    .map_err(|e| anyhow!("backward pass: {e}"))?;
+                optimizer
+                    .step(b, &mut model, lr as f32, false)
+                    .map_err(dev)?;
+                (last_loss, last_accuracy) = (loss, accuracy);
+                let log = global.is_multiple_of(config.log_every) || global + 1 == total;
+                progress.update(
+                    &ProgressLine {
+                        epoch,
+                        epochs: config.epochs,
+                        iteration: global,
+                        loss,
+                        lr,
+                        images_per_sec: ((global + 1) * config.batch_size as u64) as f64
+                            / started.elapsed().as_secs_f64().max(1e-9),
+                    },
+                    log,
+                    true,
+                );
+                global += 1;
+            }
+        }
+        progress.finish();
+        eprintln!(
+            "supervised: {global} iterations in {}; last cross-entropy {last_loss:.4}, training-crop accuracy {:.1}%",
+            format_duration(started.elapsed()),
+            100.0 * last_accuracy
+        );
+        report_skipped("training data", &self.loader.bad_input_summary());
+        match KnnProbe::for_run(config)? {
+            Some(probe) => {
+                let supervised = probe.evaluate(b, &mut model)?;
+                probe.compare_with_random(b, "supervised", supervised, config, self.output)
+            }
+            None => {
+                eprintln!(
+                    "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
+                    config
+                        .data
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The linear classifier on the pooled features, stepped on the host with the run's LARC.
+struct Classifier {
+    weight: Array2<f32>,
+    bias: Vec<f32>,
+    momentum: [Vec<f32>; 2],
+    states: [MomentumState; 2],
+}
+
+impl Classifier {
+    fn new(classes: usize, dim: usize, seed: u64) -> Self {
+        let (weight, bias) = init_classifier(classes, dim, seed);
+        Self {
+            momentum: [vec![0.0; classes * dim], vec![0.0; classes]],
+            states: [MomentumState::default(); 2],
+            weight,
+            bias: bias.to_vec(),
+        }
+    }
+
+    /// One step on `features` (rows × dim): returns the mean cross-entropy, the accuracy of
+    /// the rows, and the loss's gradient with respect to the features.
+    fn step(
+        &mut self,
+        features: ArrayView2<'_, f32>,
+        labels: &[usize],
+        lars: &Lars<f32>,
+        lr: f32,
+    ) -> (f64, f64, Array2<f32>) {
+        let mut logits = features.dot(&self.weight.t());
+        for mut row in logits.rows_mut() {
+            row.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
+        }
+        let correct = logits
+            .rows()
+            .into_iter()
+            .zip(labels)
+            .filter(|(row, label)| {
+                let best = row
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, v)| if *v > row[b] { i } else { b });
+                best == **label
+            })
+            .count();
+        let loss = cross_entropy_backward(&mut logits, labels);
+        let d_features = logits.dot(&self.weight);
+        let grad_weight = logits.t().dot(&features);
+        let grad_bias = logits.sum_axis(ndarray::Axis(0)).to_vec();
+        let grad_weight = grad_weight.as_standard_layout().to_owned();
+        let mut weight = self.weight.as_slice().expect("standard layout").to_vec();
+        {
+            let [m_weight, m_bias] = &mut self.momentum;
+            let [s_weight, s_bias] = &mut self.states;
+            let grad_weight = grad_weight.as_slice().expect("standard layout").to_vec();
+            let mut table = [
+                LarsParam {
+                    param: &mut weight,
+                    grad: Some(&grad_weight),
+                    momentum: m_weight,
+                    state: s_weight,
+                    kind: ParamKind::Weight,
+                },
+                LarsParam {
+                    param: &mut self.bias,
+                    grad: Some(&grad_bias),
+                    momentum: m_bias,
+                    state: s_bias,
+                    kind: ParamKind::BiasOrNorm,
+                },
+            ];
+            let Ok(()) = lars.step_all(&mut SliceOps, &mut table, lr);
+        }
+        self.weight = Array2::from_shape_vec(self.weight.raw_dim(), weight).expect("same shape");
+        (
+            loss,
+            correct as f64 / labels.len().max(1) as f64,
+            d_features,
+        )
+    }
+}
