@@ -12,6 +12,8 @@
 //!   checkpoints ([`train::state_io`] over [`checkpoint_file`]), exact resume and the k-NN
 //!   curve ([`train::knn_probe`]).
 //! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`).
+//! * [`commands::supervised`] trains the same network with labels for the same steps: the
+//!   yardstick a SwAV recipe's k-NN is read against.
 //! * [`logging`] prints the libraries' `tracing` warnings (skipped images) on stderr;
 //!   [`skipped_files`] is the end-of-command count every image-reading command prints.
 //! * [`eval`] holds k-NN and the linear probe on frozen features; [`weights_source`] reads
