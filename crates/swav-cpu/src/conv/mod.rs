@@ -1,6 +1,8 @@
 //! 2-d convolution on NHWC tensors with OHWI weights: forward, input gradient and weight
-//! gradient, all as tiled sgemm products over patch matrices.
+//! gradient, as tiled sgemm products over patch matrices, and on CPUs with AVX-512 the
+//! forward pass (and the input gradients computed as forward passes) by a register kernel.
 
+mod avx512;
 mod backward_data;
 mod backward_filter;
 mod forward;
@@ -8,4 +10,4 @@ mod im2col;
 
 pub(crate) use backward_data::conv_backward_data;
 pub(crate) use backward_filter::conv_backward_filter;
-pub(crate) use forward::conv_gemm;
+pub(crate) use forward::conv_forward;
