@@ -11,7 +11,8 @@
 //!   kernel row; 1×1 stride-1 convolutions read the activations directly); input gradients
 //!   of stride-1 convolutions are forward convolutions with flipped weights, strided ones
 //!   scatter per image; weight gradients cut their output by kernel row and their reduction
-//!   into fixed slots;
+//!   into fixed slots, each task a register kernel reading `dy` and the input in place
+//!   (AVX-512, stride 1, 16 input channels or more) or patch tiles into an sgemm;
 //! * batch norm's statistics gathered in the convolution's epilogue while the tile is in
 //!   cache; normalisation, affine, residual addition and ReLU in one pass;
 //! * every sgemm single-threaded (matrixmultiply's AVX-512 kernel where the CPU has it),

@@ -20,8 +20,8 @@ use swav_nn::Conv2dShape;
 
 use crate::partition::{TASKS, split_fixed};
 
-/// Output channels per vector register.
-const LANES: usize = 16;
+/// `f32` lanes per vector register.
+pub(super) const LANES: usize = 16;
 
 /// The most output channels one task keeps in registers (4 vectors).
 const BLOCK: usize = 4 * LANES;
