@@ -1,0 +1,28 @@
+"""Runs one side of a side-by-side benchmark in a child process of its own, so that its peak
+resident memory is its alone (the kernel's high-water mark of that process, read with
+wait4), and returns the JSON lines it printed.
+
+Both sides of a ratio go through `run`: our binary, and this machine's PyTorch running a
+worker function of the calling script (`python SCRIPT --worker ...`)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def run(cmd, cwd=None):
+    """Runs `cmd`; returns (the JSON objects it printed one per line, its peak resident
+    memory in MiB). Exits with the child's stderr when it fails."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read()}")
+        records = [json.loads(line) for line in out.read().splitlines()
+                   if line.startswith("{")]
+    return records, usage.ru_maxrss / 1024
