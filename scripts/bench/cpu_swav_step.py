@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whole SwAV training steps on the CPU: `swav bench --device cpu` against PyTorch, side by side.
 
-    /work/pyenv/bin/python scripts/bench/cpu_swav_step.py [SETTING ...] [--rounds=N]
+    /work/pyenv/bin/python scripts/bench/cpu_swav_step.py [SETTING ...] [--rounds=N] [--threads=N]
 
 Settings (all by default):
 
@@ -15,7 +15,8 @@ A step is the same on both sides: re-normalise the prototypes, one trunk pass pe
 group, the projection head and prototypes on all crops, Sinkhorn (3 iterations, eps 0.05) on
 crops 0 and 1, the swapped-prediction loss, backward, LARC around SGD with momentum (the
 PyTorch side is the official code's step, from gpu_swav_step.py, run in f32 on the CPU).
-2 threads on both sides. PyTorch runs NCHW and channels_last and keeps the faster.
+2 threads on both sides by default (--threads; on a loaded machine compare with --threads=1,
+see cpu_train_step.py). PyTorch runs NCHW and channels_last and keeps the faster.
 
 Each side runs in a child process of its own (measured_child.py), so the script also reports
 each side's peak resident memory. Rounds (default 2) alternate the sides setting by setting;
@@ -38,7 +39,6 @@ SETTINGS = {
     "rn50_multicrop": ("imagenet-64gpu", "resnet50", 64, False, [(2, 224), (6, 96)], 8, 2048,
                        3000, 3),
 }
-THREADS = 2
 
 
 def torch_trunk(arch, base_width, small_stem):
@@ -79,7 +79,7 @@ def torch_worker(name, channels_last):
     from gpu_swav_step import Larc, swav_loss
 
     _, arch, base_width, small_stem, groups, batch, hidden, k, steps = SETTINGS[name]
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(int(os.environ["SWAV_BENCH_THREADS"]))
     torch.manual_seed(0)
     trunk, features = torch_trunk(arch, base_width, small_stem)
     head = nn.Sequential(nn.Linear(features, hidden), nn.BatchNorm1d(hidden),
@@ -133,6 +133,8 @@ def main():
     if unknown:
         sys.exit(f"unknown setting {unknown[0]}; known: {', '.join(SETTINGS)}")
     rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 2)
+    threads = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--threads=")),
+                   2)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "swav-cli"], cwd=ROOT, check=True)
     # Each side keeps the best median of its rounds and the peak memory of that run.
     best = {}
@@ -143,14 +145,14 @@ def main():
                 (f"torch {layout}", torch_command(name, layout))
                 for layout in ("NCHW", "channels_last")]
             for side, cmd in runs:
-                records, rss = measured_child.run(cmd, cwd=os.path.dirname(__file__))
+                records, rss = measured_child.run(cmd, threads, cwd=os.path.dirname(__file__))
                 rate = batch / records[-1]["median_step_s"]
                 key = (name, "ours" if side == "ours" else "torch")
                 if key not in best or rate > best[key][0]:
                     best[key] = (rate, rss, side)
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
-    print(f"{THREADS} threads each side, {rounds} rounds; load average at the end: {load}\n")
+    print(f"{threads} threads each side, {rounds} rounds; load average at the end: {load}\n")
     print(f"{'setting':16} {'ours img/s':>11} {'torch img/s':>12} {'ratio':>7}   "
           f"{'ours MiB':>9} {'torch MiB':>10}   torch layout")
     for name in names:

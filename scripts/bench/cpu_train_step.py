@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """CPU training-step throughput: swav-cpu against PyTorch, side by side on this machine.
 
-    /work/pyenv/bin/python scripts/bench/cpu_train_step.py [SETTING ...] [--rounds=N]
+    /work/pyenv/bin/python scripts/bench/cpu_train_step.py [SETTING ...] [--rounds=N] [--threads=N]
 
 Settings (all by default): rn50_224 and rn50_96 (torchvision resnet50, batch 8, 224 / 96 px),
 rn18_small_64 (resnet18 with the small-image stem: 3x3 stride-1 conv1, no max pooling;
 batch 8, 64 px) and rn18_demo_32 (the demo's trunk: that network at base width 16, 128 crops
 of 32 px). A step is the same on both sides: zero the gradients, training-mode forward
 to the pooled features, backward of sum(features * R), SGD with momentum 0.9 and weight
-decay 1e-4 on every parameter. fp32, 2 threads on both sides (torch.set_num_threads(2);
-rayon's pool has one thread per core). PyTorch runs NCHW and channels_last; the faster one
-is its figure. Ours is crates/swav-cpu/examples/train_step.rs (built here with cargo,
-CARGO_TARGET_DIR honoured). Prints images/s of both, the ratio, each side's peak resident
-memory, our sgemm rate, and where our step's time goes.
+decay 1e-4 on every parameter. fp32, 2 threads on both sides by default (--threads: torch's
+intra-op threads, rayon's pool). On a loaded machine PyTorch's OpenMP threads lose far more
+than rayon's (a preempted thread stalls every barrier), so compare there with --threads=1.
+PyTorch runs NCHW and channels_last; the faster one is its figure. Ours is
+crates/swav-cpu/examples/train_step.rs (built here with cargo, CARGO_TARGET_DIR honoured).
+Prints images/s of both, the ratio, each side's peak resident memory, our sgemm rate, and
+where our step's time goes.
 
 Every measurement runs in a child process of its own (measured_child.py), so that its peak
 resident memory is its own. Both sides report the median step and the fastest one; on a
@@ -45,7 +47,7 @@ def torch_images_per_second(name, channels_last):
     from cpu_swav_step import torch_trunk
 
     arch, base_width, small_stem, side, batch, steps = SETTINGS[name]
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ["SWAV_BENCH_THREADS"]))
     torch.manual_seed(0)
     model, features = torch_trunk(arch, base_width, small_stem)
     model = model.train()
@@ -70,21 +72,21 @@ def torch_images_per_second(name, channels_last):
     return batch / statistics.median(times), batch / min(times)
 
 
-def ours(name):
+def ours(name, threads):
     """Our example on one setting: (sgemm record, setting record with its peak memory)."""
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     cmd = [os.path.join(target, "release", "examples", "train_step"), "--json", name]
-    records, rss = measured_child.run(cmd)
+    records, rss = measured_child.run(cmd, threads)
     sgemm = next(r for r in records if "sgemm_gflops" in r)
     record = next(r for r in records if r.get("setting") == name)
     record["peak_mib"] = rss
     return sgemm, record
 
 
-def torch_measured(name, layout):
+def torch_measured(name, layout, threads):
     """PyTorch on one setting in a child process: (median, best, layout, peak MiB)."""
     records, rss = measured_child.run([sys.executable, os.path.abspath(__file__), "--worker",
-                                       name, layout])
+                                       name, layout], threads)
     return records[0]["median"], records[0]["best"], layout, rss
 
 
@@ -98,7 +100,8 @@ def main():
     if unknown:
         sys.exit(f"unknown setting {unknown[0]}; known: {', '.join(SETTINGS)}")
     rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 2)
-    print(f"2 threads each side; {os.cpu_count()} CPUs; {rounds} rounds", file=sys.stderr)
+    threads = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--threads=")),
+                   2)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "swav-cpu", "--example",
                     "train_step"], cwd=ROOT, check=True)
     # Rounds alternate PyTorch and ours setting by setting, so that a load change on a
@@ -107,10 +110,10 @@ def main():
     for _ in range(rounds):
         for name in names:
             for layout in ("NCHW", "channels_last"):
-                measured = torch_measured(name, layout)
+                measured = torch_measured(name, layout, threads)
                 if name not in reference or measured[0] > reference[name][0]:
                     reference[name] = measured
-            rate, record = ours(name)
+            rate, record = ours(name, threads)
             if sgemm is None or rate["sgemm_gflops"] > sgemm["sgemm_gflops"]:
                 sgemm = rate
             if (name not in results
@@ -119,7 +122,8 @@ def main():
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
 
-    print(f"\nsgemm (2048^3, 2 threads): {sgemm['sgemm_gflops']:.1f} GFLOP/s = "
+    print(f"{threads} threads each side; {os.cpu_count()} CPUs; {rounds} rounds")
+    print(f"sgemm (2048^3, {threads} threads): {sgemm['sgemm_gflops']:.1f} GFLOP/s = "
           f"{100 * sgemm['sgemm_gflops'] / sgemm['peak_gflops']:.0f} % of the "
           f"{sgemm['peak_gflops']:.0f} GFLOP/s FMA peak")
     print(f"load average at the end: {load}\n")

@@ -12,11 +12,14 @@ import sys
 import tempfile
 
 
-def run(cmd, cwd=None):
-    """Runs `cmd`; returns (the JSON objects it printed one per line, its peak resident
-    memory in MiB). Exits with the child's stderr when it fails."""
+def run(cmd, threads, cwd=None):
+    """Runs `cmd` with `threads` threads (RAYON_NUM_THREADS, OMP_NUM_THREADS and
+    SWAV_BENCH_THREADS set); returns (the JSON objects it printed one per line, its peak
+    resident memory in MiB). Exits with the child's stderr when it fails."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               SWAV_BENCH_THREADS=str(threads))
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
