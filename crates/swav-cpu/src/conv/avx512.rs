@@ -273,46 +273,8 @@ mod kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv::reference;
     use crate::gemm;
-
-    /// `y[p][oc] (+)= Σ_{kh, kw, ic} x[p + tap][ic] · w[oc][kh][kw][ic]`, read from the
-    /// definition (OHWI weights).
-    fn reference(x: &[f32], w: &[f32], s: &Conv2dShape, y: &mut [f32]) {
-        let (oh_n, ow_n) = (s.out_height(), s.out_width());
-        for n in 0..s.batch {
-            for oy in 0..oh_n {
-                for ox in 0..ow_n {
-                    let p = (n * oh_n + oy) * ow_n + ox;
-                    for oc in 0..s.out_channels {
-                        let mut sum = 0.0f64;
-                        for kh in 0..s.kernel {
-                            for kw in 0..s.kernel {
-                                let ih = (oy * s.stride + kh) as isize - s.padding as isize;
-                                let iw = (ox * s.stride + kw) as isize - s.padding as isize;
-                                if ih < 0 || iw < 0 {
-                                    continue;
-                                }
-                                let (ih, iw) = (ih as usize, iw as usize);
-                                if ih >= s.in_height || iw >= s.in_width {
-                                    continue;
-                                }
-                                for ic in 0..s.in_channels {
-                                    let xv = x[((n * s.in_height + ih) * s.in_width + iw)
-                                        * s.in_channels
-                                        + ic];
-                                    let wv = w[((oc * s.kernel + kh) * s.kernel + kw)
-                                        * s.in_channels
-                                        + ic];
-                                    sum += xv as f64 * wv as f64;
-                                }
-                            }
-                        }
-                        y[p * s.out_channels + oc] += sum as f32;
-                    }
-                }
-            }
-        }
-    }
 
     #[test]
     fn tiles_match_the_definition_for_odd_geometries_and_channel_counts() {
@@ -330,22 +292,9 @@ mod tests {
             (8, 130, 3, 1, 1),
             (2, 48, 5, 1, 2),
         ] {
-            let s = Conv2dShape {
-                batch: 2,
-                in_height: 9,
-                in_width: 7,
-                in_channels: ic,
-                out_channels: oc,
-                kernel: k,
-                stride: st,
-                padding: p,
-            };
-            let x: Vec<f32> = (0..s.input_len())
-                .map(|i| ((i * 7 % 19) as f32 - 9.0) / 8.0)
-                .collect();
-            let w: Vec<f32> = (0..s.weight_len())
-                .map(|i| ((i * 5 % 23) as f32 - 11.0) / 16.0)
-                .collect();
+            let s = reference::shape(ic, oc, k, st, p);
+            let x = reference::pattern(s.input_len(), 0);
+            let w = reference::pattern(s.weight_len(), 1);
             let pixels = s.output_pixels();
             for accumulate in [false, true] {
                 let start: Vec<f32> = (0..pixels * oc).map(|i| (i % 3) as f32).collect();
@@ -354,7 +303,7 @@ mod tests {
                 } else {
                     vec![0.0; start.len()]
                 };
-                reference(&x, &w, &s, &mut expected);
+                reference::forward(&x, &w, &s, &mut expected);
                 let b = gemm::view(&w, s.patch_len(), oc, 1, s.patch_len());
                 let (tiles, blocks) = tiling(&s, oc);
                 let mut packed = Vec::new();

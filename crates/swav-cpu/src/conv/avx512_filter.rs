@@ -277,43 +277,8 @@ mod kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv::reference;
     use crate::gemm;
-
-    /// `dW[oc][kh][kw][ic] = Σ_p dy[p][oc] · x[p + tap][ic]` from the definition.
-    fn reference(dy: &[f32], x: &[f32], s: &Conv2dShape) -> Vec<f32> {
-        let mut dw = vec![0.0f64; s.weight_len()];
-        let (oh_n, ow_n) = (s.out_height(), s.out_width());
-        for n in 0..s.batch {
-            for oy in 0..oh_n {
-                for ox in 0..ow_n {
-                    let p = (n * oh_n + oy) * ow_n + ox;
-                    for kh in 0..s.kernel {
-                        for kw in 0..s.kernel {
-                            let ih = (oy * s.stride + kh) as isize - s.padding as isize;
-                            let iw = (ox * s.stride + kw) as isize - s.padding as isize;
-                            if ih < 0 || iw < 0 {
-                                continue;
-                            }
-                            let (ih, iw) = (ih as usize, iw as usize);
-                            if ih >= s.in_height || iw >= s.in_width {
-                                continue;
-                            }
-                            for oc in 0..s.out_channels {
-                                for ic in 0..s.in_channels {
-                                    let xv = x[((n * s.in_height + ih) * s.in_width + iw)
-                                        * s.in_channels
-                                        + ic];
-                                    dw[((oc * s.kernel + kh) * s.kernel + kw) * s.in_channels
-                                        + ic] += dy[p * s.out_channels + oc] as f64 * xv as f64;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        dw.into_iter().map(|v| v as f32).collect()
-    }
 
     #[test]
     fn blocks_match_the_definition_for_odd_geometries_and_channel_counts() {
@@ -330,24 +295,11 @@ mod tests {
             (16, 40, 1, 2, 0),
             (2, 48, 5, 1, 2),
         ] {
-            let s = Conv2dShape {
-                batch: 2,
-                in_height: 9,
-                in_width: 7,
-                in_channels: ic,
-                out_channels: oc,
-                kernel: k,
-                stride: st,
-                padding: p,
-            };
-            let x: Vec<f32> = (0..s.input_len())
-                .map(|i| ((i * 7 % 19) as f32 - 9.0) / 8.0)
-                .collect();
+            let s = reference::shape(ic, oc, k, st, p);
+            let x = reference::pattern(s.input_len(), 0);
             let pixels = s.output_pixels();
-            let dy: Vec<f32> = (0..pixels * oc)
-                .map(|i| ((i * 5 % 23) as f32 - 11.0) / 16.0)
-                .collect();
-            let expected = reference(&dy, &x, &s);
+            let dy = reference::pattern(pixels * oc, 1);
+            let expected = reference::weight_gradient(&dy, &x, &s);
             let patch = s.patch_len();
             // Kernel rows one at a time (1×1: two channel blocks), two pixel ranges, onto a
             // gradient that starts at 1.

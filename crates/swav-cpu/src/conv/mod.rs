@@ -9,6 +9,8 @@ mod backward_data;
 mod backward_filter;
 mod forward;
 mod im2col;
+#[cfg(test)]
+mod reference;
 
 pub(crate) use backward_data::conv_backward_data;
 pub(crate) use backward_filter::conv_backward_filter;
