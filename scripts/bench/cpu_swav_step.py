@@ -129,13 +129,7 @@ def main():
     if sys.argv[1:2] == ["--worker"]:
         torch_worker(sys.argv[2], sys.argv[3] == "channels_last")
         return
-    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(SETTINGS)
-    unknown = [n for n in names if n not in SETTINGS]
-    if unknown:
-        sys.exit(f"unknown setting {unknown[0]}; known: {', '.join(SETTINGS)}")
-    rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 2)
-    threads = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--threads=")),
-                   2)
+    names, rounds, threads = measured_child.options(SETTINGS)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "swav-cli"], cwd=ROOT, check=True)
     # Each side keeps the best median of its rounds and the peak memory of that run.
     best = {}

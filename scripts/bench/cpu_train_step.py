@@ -95,13 +95,7 @@ def main():
         median, best = torch_images_per_second(sys.argv[2], sys.argv[3] == "channels_last")
         print(json.dumps({"median": median, "best": best}))
         return
-    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(SETTINGS)
-    unknown = [n for n in names if n not in SETTINGS]
-    if unknown:
-        sys.exit(f"unknown setting {unknown[0]}; known: {', '.join(SETTINGS)}")
-    rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 2)
-    threads = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--threads=")),
-                   2)
+    names, rounds, threads = measured_child.options(SETTINGS)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "swav-cpu", "--example",
                     "train_step"], cwd=ROOT, check=True)
     # Rounds alternate PyTorch and ours setting by setting, so that a load change on a

@@ -3,7 +3,8 @@ resident memory is its alone (the kernel's high-water mark of that process, read
 wait4), and returns the JSON lines it printed.
 
 Both sides of a ratio go through `run`: our binary, and this machine's PyTorch running a
-worker function of the calling script (`python SCRIPT --worker ...`)."""
+worker function of the calling script (`python SCRIPT --worker ...`). `options` reads the
+command line the side-by-side scripts share."""
 
 import json
 import os
@@ -29,3 +30,18 @@ def run(cmd, threads, cwd=None):
         records = [json.loads(line) for line in out.read().splitlines()
                    if line.startswith("{")]
     return records, usage.ru_maxrss / 1024
+
+
+def options(settings):
+    """The command line of a side-by-side script: (setting names, all by default; --rounds,
+    default 2; --threads, default 2). Exits naming an unknown setting."""
+    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(settings)
+    unknown = [n for n in names if n not in settings]
+    if unknown:
+        sys.exit(f"unknown setting {unknown[0]}; known: {', '.join(settings)}")
+
+    def value(flag):
+        return next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith(f"--{flag}=")),
+                    2)
+
+    return names, value("rounds"), value("threads")
