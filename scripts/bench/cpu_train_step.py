@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
 """CPU training-step throughput: swav-cpu against PyTorch, side by side on this machine.
 
-    /work/pyenv/bin/python scripts/bench/cpu_train_step.py [SETTING ...] [--rounds=N]
+    /work/pyenv/bin/python scripts/bench/cpu_train_step.py [SETTING ...] [--rounds=N] [--threads=N]
 
-Settings (all by default): rn50_224 and rn50_96 (torchvision resnet50, batch 8, 224 / 96 px)
-and rn18_small_64 (resnet18 with the small-image stem: 3x3 stride-1 conv1, no max pooling;
-batch 8, 64 px). A step is the same on both sides: zero the gradients, training-mode forward
+Settings (all by default): rn50_224 and rn50_96 (torchvision resnet50, batch 8, 224 / 96 px),
+rn18_small_64 (resnet18 with the small-image stem: 3x3 stride-1 conv1, no max pooling;
+batch 8, 64 px) and rn18_demo_32 (the demo's trunk: that network at base width 16, 128 crops
+of 32 px). A step is the same on both sides: zero the gradients, training-mode forward
 to the pooled features, backward of sum(features * R), SGD with momentum 0.9 and weight
-decay 1e-4 on every parameter. fp32, 2 threads on both sides (torch.set_num_threads(2);
-rayon's pool has one thread per core). PyTorch runs NCHW and channels_last; the faster one
-is its figure. Ours is crates/swav-cpu/examples/train_step.rs (built here with cargo,
-CARGO_TARGET_DIR honoured). Prints images/s of both, the ratio, our sgemm rate against the
-166 GFLOP/s FMA peak, and where our step's time goes.
+decay 1e-4 on every parameter. fp32, 2 threads on both sides by default (--threads: torch's
+intra-op threads, rayon's pool). On a loaded machine PyTorch's OpenMP threads lose far more
+than rayon's (a preempted thread stalls every barrier), so compare there with --threads=1.
+PyTorch runs NCHW and channels_last; the faster one is its figure. Ours is
+crates/swav-cpu/examples/train_step.rs (built here with cargo, CARGO_TARGET_DIR honoured).
+Prints images/s of both, the ratio, each side's peak resident memory, our sgemm rate, and
+where our step's time goes.
 
-Both sides report the median step and the fastest one; on a shared machine (other builds on
-the same cores) the fastest steps are the closest to an unloaded machine, so the ratios are
-given for both. Rounds (default 2) alternate the two sides setting by setting; each side
-keeps its best round.
+Every measurement runs in a child process of its own (measured_child.py), so that its peak
+resident memory is its own. Both sides report the median step and the fastest one; on a
+shared machine (other builds on the same cores) the fastest steps are the closest to an
+unloaded machine, so the ratios are given for both. Rounds (default 2) alternate the two
+sides setting by setting; each side keeps its best round.
 """
 
 import json
@@ -26,36 +30,32 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torchvision
+import measured_child
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# name: (arch, base width, small stem, side, batch, steps)
 SETTINGS = {
-    "rn50_224": ("resnet50", False, 224, 8, 6),
-    "rn50_96": ("resnet50", False, 96, 8, 10),
-    "rn18_small_64": ("resnet18", True, 64, 8, 12),
+    "rn50_224": ("resnet50", 64, False, 224, 8, 6),
+    "rn50_96": ("resnet50", 64, False, 96, 8, 10),
+    "rn18_small_64": ("resnet18", 64, True, 64, 8, 12),
+    "rn18_demo_32": ("resnet18", 16, True, 32, 128, 12),
 }
 
 
-def torch_model(arch, small_stem):
-    model = getattr(torchvision.models, arch)(weights=None)
-    if small_stem:
-        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        model.maxpool = nn.Identity()
-    model.fc = nn.Identity()
-    return model
-
-
 def torch_images_per_second(name, channels_last):
-    arch, small_stem, side, batch, steps = SETTINGS[name]
+    import torch
+    from cpu_swav_step import torch_trunk
+
+    arch, base_width, small_stem, side, batch, steps = SETTINGS[name]
+    torch.set_num_threads(int(os.environ["SWAV_BENCH_THREADS"]))
     torch.manual_seed(0)
-    model = torch_model(arch, small_stem).train()
+    model, features = torch_trunk(arch, base_width, small_stem)
+    model = model.train()
     x = torch.randn(batch, 3, side, side)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    r = torch.randn(batch, 2048 if arch == "resnet50" else 512) / 64
+    r = torch.randn(batch, features) / 64
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
 
     def step():
@@ -72,27 +72,30 @@ def torch_images_per_second(name, channels_last):
     return batch / statistics.median(times), batch / min(times)
 
 
-def ours(names):
-    env = dict(os.environ)
-    cmd = ["cargo", "run", "--release", "-q", "-p", "swav-cpu", "--example", "train_step",
-           "--", "--json", *names]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    results, sgemm = {}, None
-    for line in out.stdout.splitlines():
-        record = json.loads(line)
-        if "sgemm_gflops" in record:
-            sgemm = record
-        else:
-            results[record["setting"]] = record
-    return sgemm, results
+def ours(name, threads):
+    """Our example on one setting: (sgemm record, setting record with its peak memory)."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    cmd = [os.path.join(target, "release", "examples", "train_step"), "--json", name]
+    records, rss = measured_child.run(cmd, threads)
+    sgemm = next(r for r in records if "sgemm_gflops" in r)
+    record = next(r for r in records if r.get("setting") == name)
+    record["peak_mib"] = rss
+    return sgemm, record
+
+
+def torch_measured(name, layout, threads):
+    """PyTorch on one setting in a child process: (median, best, layout, peak MiB)."""
+    records, rss = measured_child.run([sys.executable, os.path.abspath(__file__), "--worker",
+                                       name, layout], threads)
+    return records[0]["median"], records[0]["best"], layout, rss
 
 
 def main():
-    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(SETTINGS)
-    rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 2)
-    torch.set_num_threads(2)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"{os.cpu_count()} CPUs; {rounds} rounds", file=sys.stderr)
+    if sys.argv[1:2] == ["--worker"]:
+        median, best = torch_images_per_second(sys.argv[2], sys.argv[3] == "channels_last")
+        print(json.dumps({"median": median, "best": best}))
+        return
+    names, rounds, threads = measured_child.options(SETTINGS)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "swav-cpu", "--example",
                     "train_step"], cwd=ROOT, check=True)
     # Rounds alternate PyTorch and ours setting by setting, so that a load change on a
@@ -100,34 +103,35 @@ def main():
     reference, results, sgemm = {}, {}, None
     for _ in range(rounds):
         for name in names:
-            nchw = torch_images_per_second(name, channels_last=False)
-            nhwc = torch_images_per_second(name, channels_last=True)
-            for layout, (median, best) in (("NCHW", nchw), ("channels_last", nhwc)):
-                if name not in reference or median > reference[name][0]:
-                    reference[name] = (median, best, layout)
-            rate, mine = ours([name])
+            for layout in ("NCHW", "channels_last"):
+                measured = torch_measured(name, layout, threads)
+                if name not in reference or measured[0] > reference[name][0]:
+                    reference[name] = measured
+            rate, record = ours(name, threads)
             if sgemm is None or rate["sgemm_gflops"] > sgemm["sgemm_gflops"]:
                 sgemm = rate
-            record = mine[name]
             if (name not in results
                     or record["images_per_second"] > results[name]["images_per_second"]):
                 results[name] = record
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
 
-    print(f"\nsgemm (2048^3, 2 threads): {sgemm['sgemm_gflops']:.1f} GFLOP/s = "
+    print(f"{threads} threads each side; {os.cpu_count()} CPUs; {rounds} rounds")
+    print(f"sgemm (2048^3, {threads} threads): {sgemm['sgemm_gflops']:.1f} GFLOP/s = "
           f"{100 * sgemm['sgemm_gflops'] / sgemm['peak_gflops']:.0f} % of the "
           f"{sgemm['peak_gflops']:.0f} GFLOP/s FMA peak")
     print(f"load average at the end: {load}\n")
     print(f"{'':16} {'median step':^33}  {'fastest step':^33}")
     print(f"{'setting':16} {'ours img/s':>11} {'torch img/s':>12} {'ratio':>7}   "
-          f"{'ours img/s':>11} {'torch img/s':>12} {'ratio':>7}   torch layout")
+          f"{'ours img/s':>11} {'torch img/s':>12} {'ratio':>7}   {'ours MiB':>9} "
+          f"{'torch MiB':>10}   torch layout")
     for name in names:
-        median, best, layout = reference[name]
+        median, best, layout, torch_rss = reference[name]
         mine, mine_best = (results[name]["images_per_second"],
                            results[name]["best_images_per_second"])
         print(f"{name:16} {mine:11.2f} {median:12.2f} {mine / median:7.2f}   "
-              f"{mine_best:11.2f} {best:12.2f} {mine_best / best:7.2f}   {layout}")
+              f"{mine_best:11.2f} {best:12.2f} {mine_best / best:7.2f}   "
+              f"{results[name]['peak_mib']:9.0f} {torch_rss:10.0f}   {layout}")
     for name in names:
         ops = results[name]["ops"]
         total = sum(o["seconds"] for o in ops.values())

@@ -4,14 +4,19 @@
 //! [`HeadOps`](swav_core::HeadOps)) on host memory, in `f32`, with ndarray views over
 //! matrixmultiply's sgemm and rayon:
 //!
-//! * convolutions as products of NHWC patch matrices with the OHWI weights: the patches of
-//!   a tile of output pixels are gathered (one contiguous copy per kernel row), 1×1 stride-1
-//!   convolutions read the activations directly; input gradients of stride-1 convolutions are
-//!   forward convolutions with flipped weights, strided ones scatter per image; weight
-//!   gradients cut their output by kernel row and their reduction into fixed slots;
+//! * forward convolutions, on CPUs with AVX-512, by a direct kernel that keeps a tile of
+//!   output pixels × up to 64 output channels in registers and reads the NHWC input in place
+//!   (only the weights are repacked); elsewhere as products of NHWC patch matrices with the
+//!   OHWI weights (the patches of a tile of output pixels gathered, one contiguous copy per
+//!   kernel row; 1×1 stride-1 convolutions read the activations directly); input gradients
+//!   of stride-1 convolutions are forward convolutions with flipped weights, strided ones
+//!   scatter per image; weight gradients cut their output by kernel row and their reduction
+//!   into fixed slots, each task a register kernel reading `dy` and the input in place
+//!   (AVX-512, stride 1, 16 input channels or more) or patch tiles into an sgemm;
 //! * batch norm's statistics gathered in the convolution's epilogue while the tile is in
 //!   cache; normalisation, affine, residual addition and ReLU in one pass;
-//! * every sgemm single-threaded, rayon over tiles; per-thread scratch reused between calls.
+//! * every sgemm single-threaded (matrixmultiply's AVX-512 kernel where the CPU has it),
+//!   rayon over tiles; per-thread scratch reused between calls.
 //!
 //! **Determinism.** Work is split by shape only, never by thread count, and every reduction
 //! combines fixed partial sums in a fixed order, so a training step is bit-identical on any
@@ -77,6 +82,8 @@ pub struct CpuBackend {
     partials: Vec<f32>,
     /// Partial sums of reductions.
     sums: Vec<f64>,
+    /// Weights repacked for the direct convolution kernel.
+    packed: Vec<f32>,
     /// Per-operation timing, when enabled.
     profile: Option<Profile>,
 }
@@ -128,7 +135,16 @@ impl Backend for CpuBackend {
         let (k, oc) = (shape.patch_len(), shape.out_channels);
         let b = gemm::view(weight, k, oc, 1, k);
         let stats = stats.map(|s| (&s.shift[..], &mut s.stats[..]));
-        conv::conv_gemm(x, shape, &b, 0.0, y, stats, &mut self.sums);
+        conv::conv_forward(
+            x,
+            shape,
+            &b,
+            0.0,
+            y,
+            stats,
+            &mut self.sums,
+            &mut self.packed,
+        );
         self.record("conv_forward", start, 2.0 * shape.macs() as f64);
         Ok(())
     }
@@ -150,6 +166,7 @@ impl Backend for CpuBackend {
             accumulate,
             &mut self.flipped,
             &mut self.sums,
+            &mut self.packed,
         );
         self.record("conv_backward_data", start, 2.0 * shape.macs() as f64);
         Ok(())

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use swav_nn::Conv2dShape;
 
-use super::forward::{conv_gemm, is_direct};
+use super::forward::{conv_forward, is_direct};
 use super::im2col::col2im_add;
 use crate::gemm::{self, gemm};
 use crate::partition::split_fixed;
@@ -18,7 +18,8 @@ use crate::scratch::with_tile;
 /// Output pixels per scattered tile.
 const SCATTER_TILE_ROWS: usize = 256;
 
-/// `dx = convᵀ(dy, w)` (`+=` when `accumulate`). `flipped` and `partials` are scratch.
+/// `dx = convᵀ(dy, w)` (`+=` when `accumulate`). `flipped`, `partials` and `packed` are
+/// scratch.
 pub(crate) fn conv_backward_data(
     dy: &[f32],
     w: &[f32],
@@ -27,6 +28,7 @@ pub(crate) fn conv_backward_data(
     accumulate: bool,
     flipped: &mut Vec<f32>,
     partials: &mut Vec<f64>,
+    packed: &mut Vec<f32>,
 ) {
     let beta = if accumulate { 1.0 } else { 0.0 };
     let (oc, ic, k) = (s.out_channels, s.in_channels, s.kernel);
@@ -42,7 +44,7 @@ pub(crate) fn conv_backward_data(
     };
     if is_direct(s) {
         let b = gemm::view(w, oc, ic, ic, 1);
-        conv_gemm(dy, &transposed, &b, beta, dx, None, partials);
+        conv_forward(dy, &transposed, &b, beta, dx, None, partials, packed);
     } else if s.stride == 1
         && s.padding < k
         && transposed.out_height() == s.in_height
@@ -51,7 +53,7 @@ pub(crate) fn conv_backward_data(
         flip_weights(w, s, flipped);
         let patch = k * k * oc;
         let b = gemm::view(flipped, patch, ic, 1, patch);
-        conv_gemm(dy, &transposed, &b, beta, dx, None, partials);
+        conv_forward(dy, &transposed, &b, beta, dx, None, partials, packed);
     } else {
         scatter(dy, w, s, dx, accumulate);
     }

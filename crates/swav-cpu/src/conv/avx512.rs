@@ -1,0 +1,327 @@
+//! The convolution kernel for CPUs with AVX-512: a direct convolution with the output
+//! channels held in vector registers and the NHWC input read in place.
+//!
+//! The GEMM route copies every patch twice (into the patch matrix, then into the sgemm's
+//! packed panels), and each copied element feeds only as many multiply-adds as there are
+//! output channels; for the narrow layers (16 to 64 channels) the copies cost more than the
+//! arithmetic. Here a micro-kernel keeps `R` output pixels × up to 64 output channels in
+//! registers and walks the kernel taps: for each tap it points at each pixel's input pixel
+//! (or at a row of zeros where the tap falls into the padding), then for each input channel
+//! broadcasts that channel's value of every pixel against one row of the repacked weights.
+//! Only the weights are repacked, once per call (`K × M` elements).
+//!
+//! Every output element is the sum over taps, then input channels, in that order, whatever
+//! the tiling or the thread count, so results are deterministic.
+
+use core::ops::Range;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use swav_nn::Conv2dShape;
+
+use crate::partition::{TASKS, split_fixed};
+
+/// `f32` lanes per vector register.
+pub(super) const LANES: usize = 16;
+
+/// The most output channels one task keeps in registers (4 vectors).
+const BLOCK: usize = 4 * LANES;
+
+/// Pixel tiles are multiples of this: the pixel count of every micro-kernel (16, 12, 8, 6).
+const TILE_ALIGN: usize = 48;
+
+/// The most pixels per tile.
+const MAX_TILE: usize = 480;
+
+/// Whether this CPU runs the kernel (AVX-512 F, detected at run time).
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The output tiling of the direct kernel: pixel tiles × blocks of at most 64 channels.
+pub(crate) fn tiling(
+    s: &Conv2dShape,
+    out_channels: usize,
+) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
+    let pixels = s.output_pixels();
+    let channel_blocks = split_fixed(out_channels, BLOCK);
+    let wanted = (2 * TASKS).div_ceil(channel_blocks.len().max(1));
+    let rows = pixels
+        .div_ceil(wanted)
+        .next_multiple_of(TILE_ALIGN)
+        .min(MAX_TILE);
+    (split_fixed(pixels, rows), channel_blocks)
+}
+
+/// Repacks `b` (`K × M`, the transposed weights) into one panel per channel block of
+/// [`tiling`]: `K` rows of the block's channels, zero-padded to a multiple of 16.
+pub(crate) fn pack_weights(
+    b: &ArrayView2<'_, f32>,
+    blocks: &[Range<usize>],
+    packed: &mut Vec<f32>,
+) {
+    let k = b.nrows();
+    packed.clear();
+    for block in blocks {
+        let width = block.len().next_multiple_of(LANES);
+        let start = packed.len();
+        packed.resize(start + k * width, 0.0);
+        for (kk, row) in packed[start..].chunks_exact_mut(width).enumerate() {
+            for (dst, oc) in row.iter_mut().zip(block.clone()) {
+                *dst = b[[kk, oc]];
+            }
+        }
+    }
+}
+
+/// The panel of channel block `index` within the output of [`pack_weights`].
+pub(crate) fn panel<'a>(
+    packed: &'a [f32],
+    k: usize,
+    blocks: &[Range<usize>],
+    index: usize,
+) -> &'a [f32] {
+    let start = index * k * BLOCK;
+    &packed[start..start + k * blocks[index].len().next_multiple_of(LANES)]
+}
+
+/// `out = conv(x)` (`+=` when `accumulate`) for the output pixels `pixels` and the channel
+/// block whose panel is `panel`; `out` is `pixels.len() × block width`, rows contiguous.
+pub(crate) fn conv_tile(
+    x: &[f32],
+    s: &Conv2dShape,
+    pixels: Range<usize>,
+    panel: &[f32],
+    accumulate: bool,
+    out: &mut ArrayViewMut2<'_, f32>,
+) {
+    assert!(available(), "direct convolution kernel without AVX-512");
+    assert!(x.len() >= s.input_len(), "conv: input too short");
+    assert!(pixels.end <= s.output_pixels(), "conv: pixels out of range");
+    let lanes = out.ncols();
+    let vectors = lanes.div_ceil(LANES);
+    assert!((1..=4).contains(&vectors), "conv: channel block of {lanes}");
+    assert_eq!(
+        panel.len(),
+        s.patch_len() * vectors * LANES,
+        "conv: weight panel"
+    );
+    assert_eq!(out.nrows(), pixels.len(), "conv: output rows");
+    assert_eq!(out.strides()[1], 1, "conv: output rows contiguous");
+    let ld = out.strides()[0] as usize;
+    let zeros = vec![0.0f32; s.in_channels];
+    #[cfg(target_arch = "x86_64")]
+    {
+        let tile = Tile {
+            x,
+            s,
+            zeros: &zeros,
+            panel,
+            lanes,
+            accumulate,
+            out: out.as_mut_ptr(),
+            ld,
+        };
+        // SAFETY: AVX-512 F is present (asserted above). The kernels read `x` only at whole
+        // input pixels inside the image (`x` holds the whole input, asserted), `zeros` and
+        // `panel` within their lengths (asserted), and write only the first `lanes` columns of
+        // the `pixels.len()` rows of `out`, which is that view's extent.
+        unsafe {
+            match vectors {
+                1 => kernels::tile::<16, 1>(&tile, pixels),
+                2 => kernels::tile::<12, 2>(&tile, pixels),
+                3 => kernels::tile::<8, 3>(&tile, pixels),
+                _ => kernels::tile::<6, 4>(&tile, pixels),
+            }
+        }
+    }
+}
+
+/// What the micro-kernels of one task share.
+#[cfg(target_arch = "x86_64")]
+struct Tile<'a> {
+    x: &'a [f32],
+    s: &'a Conv2dShape,
+    /// `in_channels` zeros: the input row of a tap in the padding.
+    zeros: &'a [f32],
+    /// The block's weight panel, `patch_len × vectors·16`.
+    panel: &'a [f32],
+    /// Valid output channels of the block.
+    lanes: usize,
+    accumulate: bool,
+    /// Row 0 of the task's output block.
+    out: *mut f32,
+    /// Elements between output rows.
+    ld: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernels {
+    use core::arch::x86_64::*;
+    use core::ops::Range;
+
+    use super::{LANES, Tile};
+
+    /// All pixels of a task, `R` at a time.
+    ///
+    /// # Safety
+    /// AVX-512 F must be available; `t` must satisfy [`super::conv_tile`]'s assertions.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile<const R: usize, const NV: usize>(t: &Tile<'_>, pixels: Range<usize>) {
+        let mut first = pixels.start;
+        while first < pixels.end {
+            let count = R.min(pixels.end - first);
+            // SAFETY: forwarded from the caller; `first..first + count` lies in `pixels`.
+            unsafe { micro::<R, NV>(t, first, count, first - pixels.start) };
+            first += count;
+        }
+    }
+
+    /// Output pixels `first..first + count` (`count ≤ R`), written at output row `row`.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn micro<const R: usize, const NV: usize>(
+        t: &Tile<'_>,
+        first: usize,
+        count: usize,
+        row: usize,
+    ) {
+        let s = t.s;
+        let (oh_n, ow_n) = (s.out_height(), s.out_width());
+        let (h, w, c, k) = (
+            s.in_height as isize,
+            s.in_width as isize,
+            s.in_channels,
+            s.kernel,
+        );
+        // Per pixel: the image's first element and the input coordinates of tap (0, 0).
+        let mut origin = [(0usize, 0isize, 0isize); R];
+        for (i, o) in origin.iter_mut().enumerate().take(count) {
+            let p = first + i;
+            let (n, rem) = (p / (oh_n * ow_n), p % (oh_n * ow_n));
+            let (oy, ox) = (rem / ow_n, rem % ow_n);
+            *o = (
+                n * s.in_height * s.in_width * c,
+                (oy * s.stride) as isize - s.padding as isize,
+                (ox * s.stride) as isize - s.padding as isize,
+            );
+        }
+        let mut acc = [[_mm512_setzero_ps(); NV]; R];
+        let x = t.x.as_ptr();
+        let mut weights = t.panel.as_ptr();
+        for kh in 0..k {
+            for kw in 0..k {
+                let mut src = [t.zeros.as_ptr(); R];
+                for (i, &(image, ih0, iw0)) in origin.iter().enumerate().take(count) {
+                    let (ih, iw) = (ih0 + kh as isize, iw0 + kw as isize);
+                    if (0..h).contains(&ih) && (0..w).contains(&iw) {
+                        let offset = image + (ih as usize * s.in_width + iw as usize) * c;
+                        // SAFETY: (ih, iw) is inside the image, so the pixel's `c` channels
+                        // lie within `x`.
+                        src[i] = unsafe { x.add(offset) };
+                    }
+                }
+                for ic in 0..c {
+                    // SAFETY: the panel holds `patch_len · NV · 16` elements and `weights`
+                    // advances by `NV · 16` per (tap, channel), `patch_len` times in all.
+                    let wv: [__m512; NV] = core::array::from_fn(|j| unsafe {
+                        _mm512_loadu_ps(weights.add(j * LANES))
+                    });
+                    for i in 0..R {
+                        // SAFETY: every `src[i]` points at `c` readable elements.
+                        let a = _mm512_set1_ps(unsafe { *src[i].add(ic) });
+                        for j in 0..NV {
+                            acc[i][j] = _mm512_fmadd_ps(a, wv[j], acc[i][j]);
+                        }
+                    }
+                    weights = weights.wrapping_add(NV * LANES);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate().take(count) {
+            for (j, &v) in acc.iter().enumerate() {
+                let valid = t.lanes.saturating_sub(j * LANES).min(LANES);
+                if valid == 0 {
+                    continue;
+                }
+                let mask = (u32::MAX >> (32 - valid)) as __mmask16;
+                // SAFETY: row `row + i` is one of the task's rows and the masked lanes are
+                // the block's first `lanes` columns; masked-off lanes are not accessed.
+                unsafe {
+                    let dst = t.out.add((row + i) * t.ld + j * LANES);
+                    let v = if t.accumulate {
+                        _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, dst))
+                    } else {
+                        v
+                    };
+                    _mm512_mask_storeu_ps(dst, mask, v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::reference;
+    use crate::gemm;
+
+    #[test]
+    fn tiles_match_the_definition_for_odd_geometries_and_channel_counts() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 F");
+            return;
+        }
+        // (in channels, out channels, kernel, stride, padding): every register shape (1 to
+        // 4 vectors), partial vectors, padding, strides and the 7 × 7 stem.
+        for (ic, oc, k, st, p) in [
+            (3, 20, 3, 1, 1),
+            (5, 70, 7, 2, 3),
+            (17, 16, 1, 2, 0),
+            (16, 33, 3, 2, 1),
+            (8, 130, 3, 1, 1),
+            (2, 48, 5, 1, 2),
+        ] {
+            let s = reference::shape(ic, oc, k, st, p);
+            let x = reference::pattern(s.input_len(), 0);
+            let w = reference::pattern(s.weight_len(), 1);
+            let pixels = s.output_pixels();
+            for accumulate in [false, true] {
+                let start: Vec<f32> = (0..pixels * oc).map(|i| (i % 3) as f32).collect();
+                let mut expected = if accumulate {
+                    start.clone()
+                } else {
+                    vec![0.0; start.len()]
+                };
+                reference::forward(&x, &w, &s, &mut expected);
+                let b = gemm::view(&w, s.patch_len(), oc, 1, s.patch_len());
+                let (tiles, blocks) = tiling(&s, oc);
+                let mut packed = Vec::new();
+                pack_weights(&b, &blocks, &mut packed);
+                let mut y = start.clone();
+                let views = gemm::blocks(gemm::rows_mut(&mut y, pixels, oc), &tiles, &blocks);
+                for (i, mut out) in views.into_iter().enumerate() {
+                    let rows = tiles[i / blocks.len()].clone();
+                    let panel = panel(&packed, s.patch_len(), &blocks, i % blocks.len());
+                    conv_tile(&x, &s, rows, panel, accumulate, &mut out);
+                }
+                for (j, (a, e)) in y.iter().zip(&expected).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "{ic}→{oc} k{k} s{st} p{p} acc {accumulate} at {j}: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+}
