@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use swav_core::{Lars, LrSchedule};
 
 use crate::presets::Preset;
 
@@ -314,6 +315,30 @@ impl PretrainConfig {
     /// Total crops per image (`V`).
     pub fn total_crops(&self) -> usize {
         self.nmb_crops.iter().sum()
+    }
+
+    /// The run's LARC + SGD settings.
+    pub fn lars(&self) -> Lars<f32> {
+        Lars {
+            trust_coefficient: self.lars_trust as f32,
+            weight_decay: self.wd as f32,
+            momentum: self.momentum as f32,
+            exclude_bias_and_norm: self.lars_exclude_bias_and_norm,
+            clip: self.lars_clip,
+            ..Lars::default()
+        }
+    }
+
+    /// The run's learning-rate schedule over epochs of `iters_per_epoch` iterations.
+    pub fn lr_schedule(&self, iters_per_epoch: u64) -> LrSchedule {
+        LrSchedule {
+            base_lr: self.base_lr,
+            final_lr: self.final_lr,
+            start_warmup: self.start_warmup,
+            warmup_epochs: self.warmup_epochs,
+            epochs: self.epochs,
+            iters_per_epoch,
+        }
     }
 
     /// Checks every value and every cross-constraint.

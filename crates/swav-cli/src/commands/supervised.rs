@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::{Array2, ArrayView2};
-use swav_core::{Lars, LarsParam, LrSchedule, MomentumState, ParamKind, SingleProcess, SliceOps};
+use swav_core::{Lars, LarsParam, MomentumState, ParamKind, SingleProcess, SliceOps};
 use swav_nn::{Backend, CropGroup, SwavModel};
 
 use crate::cli::PretrainArgs;
@@ -71,24 +71,11 @@ impl BackendJob for SupervisedJob<'_> {
         }
         let mut model = SwavModel::new(b, model_config(config), config.seed)
             .map_err(|e| anyhow!("building the model: {e}"))?;
-        let lars = Lars {
-            trust_coefficient: config.lars_trust as f32,
-            weight_decay: config.wd as f32,
-            momentum: config.momentum as f32,
-            exclude_bias_and_norm: config.lars_exclude_bias_and_norm,
-            ..Lars::default()
-        };
+        let lars = config.lars();
         let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
         let mut classifier = Classifier::new(classes, model.feature_dim(), config.seed);
         let iters_per_epoch = self.loader.iters_per_epoch() as u64;
-        let schedule = LrSchedule {
-            base_lr: config.base_lr,
-            final_lr: config.final_lr,
-            start_warmup: config.start_warmup,
-            warmup_epochs: config.warmup_epochs,
-            epochs: config.epochs,
-            iters_per_epoch,
-        };
+        let schedule = config.lr_schedule(iters_per_epoch);
         let total = self
             .max_iterations
             .map_or(schedule.len(), |m| m.min(schedule.len()));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use swav_core::{Collective, FeatureQueue, Lars, LrSchedule};
+use swav_core::{Collective, FeatureQueue};
 use swav_nn::{Backend, SwavModel};
 
 use super::collapse_watch::{CollapseContext, CollapseWatch};
@@ -121,14 +121,7 @@ where
 
     let mut model = SwavModel::new(b, model_config(config), config.seed)
         .map_err(|e| anyhow!("building the model: {e}"))?;
-    let lars = Lars {
-        trust_coefficient: config.lars_trust as f32,
-        weight_decay: config.wd as f32,
-        momentum: config.momentum as f32,
-        exclude_bias_and_norm: config.lars_exclude_bias_and_norm,
-        clip: config.lars_clip,
-        ..Lars::default()
-    };
+    let lars = config.lars();
     let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
     let queue_rows =
         FeatureQueue::<B::Buf>::rows_per_rank(config.queue_length, config.batch_size, req.world);
@@ -190,14 +183,7 @@ where
 
     let plan = StepPlan::for_run(config);
     let mut step = SwavStep::new(b, plan, queue_rows)?;
-    let schedule = LrSchedule {
-        base_lr: config.base_lr,
-        final_lr: config.final_lr,
-        start_warmup: config.start_warmup,
-        warmup_epochs: config.warmup_epochs,
-        epochs: config.epochs,
-        iters_per_epoch,
-    };
+    let schedule = config.lr_schedule(iters_per_epoch);
 
     let groups_meta: Vec<(usize, usize)> = loader
         .resolution_groups()
