@@ -3,9 +3,10 @@
 
 use anyhow::{Result, anyhow};
 use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig, Stabilization};
-use swav_nn::{Backend, CropGroup, SwavModel};
+use swav_nn::{Backend, SwavModel};
 
 use crate::config::PretrainConfig;
+use crate::train::input_feed::crop_groups;
 use crate::train::model_spec::model_config;
 use crate::train::optimizer::Optimizer;
 use crate::train::step::{StepPlan, SwavStep};
@@ -106,16 +107,7 @@ impl<B: Backend> BenchStep<B> {
 
     /// Runs one training step on input set `set`; returns its loss.
     pub fn run(&mut self, b: &mut B, set: usize) -> Result<f64> {
-        let groups: Vec<CropGroup<'_, B::Buf>> = self.inputs[set]
-            .iter()
-            .zip(&self.groups)
-            .map(|(images, &(crops, side))| CropGroup {
-                images,
-                crops,
-                height: side,
-                width: side,
-            })
-            .collect();
+        let groups = crop_groups(&self.inputs[set], &self.groups);
         let report = self.step.run(
             b,
             &mut self.model,

@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::{Array2, ArrayView2};
 use swav_core::{Lars, LarsParam, MomentumState, ParamKind, SingleProcess, SliceOps};
-use swav_nn::{Backend, CropGroup, SwavModel};
+use swav_nn::{Backend, SwavModel};
 
 use crate::cli::PretrainArgs;
 use crate::commands::pretrain::prepare_output;
@@ -18,6 +18,7 @@ use crate::eval::linear_probe::{cross_entropy_backward, init_classifier};
 use crate::resolve::resolve_pretrain_config;
 use crate::skipped_files::report_skipped;
 use crate::train::data::training_loader;
+use crate::train::input_feed::crop_groups;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::model_spec::model_config;
 use crate::train::optimizer::Optimizer;
@@ -113,16 +114,7 @@ impl BackendJob for SupervisedJob<'_> {
                 let data: Vec<&[f32]> = batch.groups().map(|g| g.data()).collect();
                 b.stage_inputs(&data, &mut inputs).map_err(dev)?;
                 b.await_staged_inputs().map_err(dev)?;
-                let groups: Vec<CropGroup<'_, B::Buf>> = inputs
-                    .iter()
-                    .zip(&groups_meta)
-                    .map(|(images, &(crops, side))| CropGroup {
-                        images,
-                        crops,
-                        height: side,
-                        width: side,
-                    })
-                    .collect();
+                let groups = crop_groups(&inputs, &groups_meta);
                 model
                     .forward_train_features(b, &groups, config.batch_size, &SingleProcess)
                     .map_err(|e| anyhow!("forward pass: {e}"))?;

@@ -76,18 +76,7 @@ where
         b.await_staged_inputs().map_err(device)?;
         self.stage_next(b, 1 - current)?;
         let feed = &*self.feed;
-        Ok(Some(
-            feed.buffers[current]
-                .iter()
-                .zip(&feed.groups)
-                .map(|(images, &(crops, side))| CropGroup {
-                    images,
-                    crops,
-                    height: side,
-                    width: side,
-                })
-                .collect(),
-        ))
+        Ok(Some(crop_groups(&feed.buffers[current], &feed.groups)))
     }
 
     /// Stages the loader's next batch, if any, into buffer set `set`.
@@ -102,6 +91,24 @@ where
         self.staged = Some(set);
         Ok(())
     }
+}
+
+/// The step's view of input buffers holding one batch: buffer `i` is resolution group `i`
+/// of `(crops, side)` square crops.
+pub fn crop_groups<'a, Buf>(
+    buffers: &'a [Buf],
+    groups: &[(usize, usize)],
+) -> Vec<CropGroup<'a, Buf>> {
+    buffers
+        .iter()
+        .zip(groups)
+        .map(|(images, &(crops, side))| CropGroup {
+            images,
+            crops,
+            height: side,
+            width: side,
+        })
+        .collect()
 }
 
 fn device<E: std::fmt::Display>(e: E) -> anyhow::Error {
