@@ -189,7 +189,9 @@ impl BackendJob for SupervisedJob<'_> {
 
 /// The linear classifier on the pooled features, stepped on the host with the run's LARC.
 struct Classifier {
-    weight: Array2<f32>,
+    /// `classes × dim`, row-major.
+    weight: Vec<f32>,
+    shape: (usize, usize),
     bias: Vec<f32>,
     momentum: [Vec<f32>; 2],
     states: [MomentumState; 2],
@@ -201,7 +203,8 @@ impl Classifier {
         Self {
             momentum: [vec![0.0; classes * dim], vec![0.0; classes]],
             states: [MomentumState::default(); 2],
-            weight,
+            weight: weight.iter().copied().collect(),
+            shape: (classes, dim),
             bias: bias.to_vec(),
         }
     }
@@ -215,7 +218,8 @@ impl Classifier {
         lars: &Lars<f32>,
         lr: f32,
     ) -> (f64, f64, Array2<f32>) {
-        let mut logits = features.dot(&self.weight.t());
+        let weight = ArrayView2::from_shape(self.shape, &self.weight).expect("classes × dim");
+        let mut logits = features.dot(&weight.t());
         for mut row in logits.rows_mut() {
             row.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
         }
@@ -232,18 +236,15 @@ impl Classifier {
             })
             .count();
         let loss = cross_entropy_backward(&mut logits, labels);
-        let d_features = logits.dot(&self.weight);
-        let grad_weight = logits.t().dot(&features);
+        let d_features = logits.dot(&weight);
+        let grad_weight: Vec<f32> = logits.t().dot(&features).iter().copied().collect();
         let grad_bias = logits.sum_axis(ndarray::Axis(0)).to_vec();
-        let grad_weight = grad_weight.as_standard_layout().to_owned();
-        let mut weight = self.weight.as_slice().expect("standard layout").to_vec();
         {
             let [m_weight, m_bias] = &mut self.momentum;
             let [s_weight, s_bias] = &mut self.states;
-            let grad_weight = grad_weight.as_slice().expect("standard layout").to_vec();
             let mut table = [
                 LarsParam {
-                    param: &mut weight,
+                    param: &mut self.weight,
                     grad: Some(&grad_weight),
                     momentum: m_weight,
                     state: s_weight,
@@ -259,7 +260,6 @@ impl Classifier {
             ];
             let Ok(()) = lars.step_all(&mut SliceOps, &mut table, lr);
         }
-        self.weight = Array2::from_shape_vec(self.weight.raw_dim(), weight).expect("same shape");
         (
             loss,
             correct as f64 / labels.len().max(1) as f64,
