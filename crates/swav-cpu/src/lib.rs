@@ -76,7 +76,7 @@ use swav_nn::{Backend, Conv2dShape, Pool2dShape, StatsOutput};
 /// It keeps its scratch buffers between calls (they grow to the largest layer once).
 #[derive(Debug, Default)]
 pub struct CpuBackend {
-    /// Flipped weights for stride-1 input gradients.
+    /// Flipped weights for stride-1 input gradients, patch gradients for strided ones.
     flipped: Vec<f32>,
     /// Partial weight gradients of the slots of a weight-gradient product.
     partials: Vec<f32>,

@@ -15,7 +15,8 @@
 
 use core::ops::Range;
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, s};
+use rayon::prelude::*;
 use swav_nn::Conv2dShape;
 
 use crate::partition::{TASKS, split_fixed};
@@ -59,25 +60,70 @@ pub(crate) fn tiling(
     (split_fixed(pixels, rows), channel_blocks)
 }
 
+/// Panel rows one packing task copies.
+const PACK_ROWS: usize = 256;
+
 /// Repacks `b` (`K × M`, the transposed weights) into one panel per channel block of
 /// [`tiling`]: `K` rows of the block's channels, zero-padded to a multiple of 16.
+///
+/// The panels are copied in parallel, [`PACK_ROWS`] rows per task: on the late layers
+/// (few pixels, up to 4608 × 2048 weights) a single-threaded copy took longer than the
+/// convolution itself.
 pub(crate) fn pack_weights(
     b: &ArrayView2<'_, f32>,
     blocks: &[Range<usize>],
     packed: &mut Vec<f32>,
 ) {
     let k = b.nrows();
+    let total = blocks
+        .iter()
+        .map(|block| k * block.len().next_multiple_of(LANES))
+        .sum();
     packed.clear();
+    packed.resize(total, 0.0);
+    let mut tasks = Vec::new();
+    let mut rest = &mut packed[..];
     for block in blocks {
         let width = block.len().next_multiple_of(LANES);
-        let start = packed.len();
-        packed.resize(start + k * width, 0.0);
-        for (kk, row) in packed[start..].chunks_exact_mut(width).enumerate() {
-            for (dst, oc) in row.iter_mut().zip(block.clone()) {
-                *dst = b[[kk, oc]];
-            }
+        for rows in split_fixed(k, PACK_ROWS) {
+            let (head, tail) = rest.split_at_mut(rows.len() * width);
+            tasks.push((b.slice(s![rows, block.clone()]), width, head));
+            rest = tail;
         }
     }
+    tasks.into_par_iter().for_each(|(source, width, dst)| {
+        let dst = dst.chunks_exact_mut(width);
+        if source.strides()[1] == 1 {
+            for (row, dst) in source.rows().into_iter().zip(dst) {
+                let row = row.to_slice().expect("rows with unit stride");
+                dst[..row.len()].copy_from_slice(row);
+            }
+        } else if source.strides()[0] == 1 {
+            // The forward pass's weights (`b = Wᵀ`): each column is one output channel's
+            // contiguous weights; transpose them 16 rows at a time so that the reads stay
+            // sequential and the writes within a few cache lines.
+            let columns: Vec<&[f32]> = source
+                .columns()
+                .into_iter()
+                .map(|c| c.to_slice().expect("columns with unit stride"))
+                .collect();
+            let mut dst = dst.collect::<Vec<_>>();
+            for r0 in (0..source.nrows()).step_by(LANES) {
+                let r1 = (r0 + LANES).min(source.nrows());
+                for (j, column) in columns.iter().enumerate() {
+                    for (r, &v) in (r0..r1).zip(&column[r0..r1]) {
+                        dst[r][j] = v;
+                    }
+                }
+            }
+        } else {
+            for (row, dst) in source.rows().into_iter().zip(dst) {
+                for (d, &v) in dst.iter_mut().zip(row.iter()) {
+                    *d = v;
+                }
+            }
+        }
+    });
 }
 
 /// The panel of channel block `index` within the output of [`pack_weights`].

@@ -89,3 +89,18 @@ pub(crate) fn weight_gradient(dy: &[f32], x: &[f32], s: &Conv2dShape) -> Vec<f32
     });
     dw.into_iter().map(|v| v as f32).collect()
 }
+
+/// `dx[q][ic] = Σ_{p, tap} dy[p][oc] · w[oc][tap][ic]`, summed in `f64`.
+pub(crate) fn input_gradient(dy: &[f32], w: &[f32], s: &Conv2dShape) -> Vec<f32> {
+    let (ic_n, oc_n, taps) = (s.in_channels, s.out_channels, s.kernel * s.kernel);
+    let mut dx = vec![0.0f64; s.input_len()];
+    for_each_tap(s, |p, tap, q| {
+        for oc in 0..oc_n {
+            for ic in 0..ic_n {
+                dx[q * ic_n + ic] +=
+                    dy[p * oc_n + oc] as f64 * w[(oc * taps + tap) * ic_n + ic] as f64;
+            }
+        }
+    });
+    dx.into_iter().map(|v| v as f32).collect()
+}
