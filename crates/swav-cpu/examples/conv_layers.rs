@@ -1,13 +1,14 @@
-//! Per-layer convolution rates of ResNet-50 on the CPU backend: forward, input gradient and
-//! weight gradient of every distinct convolution shape, with the number of layers of that
-//! shape and their share of a training step.
+//! Per-layer convolution rates on the CPU backend: forward, input gradient and weight
+//! gradient of every distinct convolution shape of a trunk, with the number of layers of
+//! that shape and their share of a training step.
 //!
 //! ```text
-//! cargo run --release -p swav-cpu --example conv_layers -- [SIDE] [BATCH]
+//! cargo run --release -p swav-cpu --example conv_layers -- [SIDE] [BATCH] [WIDTH]
 //! ```
 //!
-//! Defaults: 224 px, batch 8. Each figure is the best of five calls (a shared machine only
-//! ever slows a call down).
+//! Without `WIDTH`: ResNet-50 (defaults 224 px, batch 8). With it: ResNet-18 with the
+//! small-image stem at that base width (the demo's trunk is `32 128 16`). Each figure is the
+//! best of five calls (a shared machine only ever slows a call down).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,19 +20,60 @@ use swav_nn::{Backend, Conv2dShape, StatsOutput, hashed_uniform};
 /// A convolution's (input side, input channels, output channels, kernel, stride).
 type ShapeKey = (usize, usize, usize, usize, usize);
 
+/// Convolution shapes with the number of layers of each.
+type Shapes = BTreeMap<ShapeKey, (Conv2dShape, usize)>;
+
+/// Adds one layer of shape `s` to `shapes`.
+fn add(shapes: &mut Shapes, s: Conv2dShape) {
+    let key = (
+        s.in_height,
+        s.in_channels,
+        s.out_channels,
+        s.kernel,
+        s.stride,
+    );
+    shapes.entry(key).or_insert((s, 0)).1 += 1;
+}
+
+/// Every convolution of a ResNet-18 trunk with the small-image stem (3 × 3 stride 1, no
+/// pooling) at base width `width` on `batch × side × side` images.
+fn resnet18_small_shapes(side: usize, batch: usize, width: usize) -> Shapes {
+    let mut shapes = Shapes::new();
+    let conv = |h, cin, cout, kernel, stride, padding| Conv2dShape {
+        batch,
+        in_height: h,
+        in_width: h,
+        in_channels: cin,
+        out_channels: cout,
+        kernel,
+        stride,
+        padding,
+    };
+    add(&mut shapes, conv(side, 3, width, 3, 1, 1));
+    let (mut h, mut cin) = (side, width);
+    for stage in 0..4 {
+        let planes = width << stage;
+        for i in 0..2 {
+            let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+            let h_out = (h - 1) / stride + 1;
+            add(&mut shapes, conv(h, cin, planes, 3, stride, 1));
+            add(&mut shapes, conv(h_out, planes, planes, 3, 1, 1));
+            if stride != 1 {
+                add(&mut shapes, conv(h, cin, planes, 1, stride, 0));
+            }
+            cin = planes;
+            h = h_out;
+        }
+    }
+    shapes
+}
+
 /// Every convolution of a ResNet-50 trunk on `batch × side × side` images, by shape, with
 /// the number of layers of that shape.
-fn resnet50_shapes(side: usize, batch: usize) -> BTreeMap<ShapeKey, (Conv2dShape, usize)> {
-    let mut shapes = BTreeMap::new();
+fn resnet50_shapes(side: usize, batch: usize) -> Shapes {
+    let mut shapes = Shapes::new();
     let mut add = |s: Conv2dShape| {
-        let key = (
-            s.in_height,
-            s.in_channels,
-            s.out_channels,
-            s.kernel,
-            s.stride,
-        );
-        shapes.entry(key).or_insert((s, 0)).1 += 1;
+        add(&mut shapes, s);
     };
     let conv = |h, cin, cout, kernel, stride, padding| Conv2dShape {
         batch,
@@ -80,13 +122,17 @@ fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
     let side = args.next().map_or(224, |a| a.expect("side in pixels"));
     let batch = args.next().map_or(8, |a| a.expect("batch"));
+    let shapes = match args.next() {
+        Some(width) => resnet18_small_shapes(side, batch, width.expect("base width")),
+        None => resnet50_shapes(side, batch),
+    };
     let mut b = CpuBackend::new();
     let mut totals = [0.0f64; 3];
     println!(
         "{:>28} {:>3} {:>19} {:>19} {:>19}",
         "input, in→out, kernel/stride", "n", "forward", "input gradient", "weight gradient"
     );
-    for (s, count) in resnet50_shapes(side, batch).values() {
+    for (s, count) in shapes.values() {
         let x: Vec<f32> = (0..s.input_len() as u64)
             .map(|i| hashed_uniform(1, i))
             .collect();

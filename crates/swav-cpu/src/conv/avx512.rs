@@ -178,14 +178,7 @@ pub(crate) fn conv_tile(
         // input pixels inside the image (`x` holds the whole input, asserted), `zeros` and
         // `panel` within their lengths (asserted), and write only the first `lanes` columns of
         // the `pixels.len()` rows of `out`, which is that view's extent.
-        unsafe {
-            match vectors {
-                1 => kernels::tile::<16, 1>(&tile, pixels),
-                2 => kernels::tile::<12, 2>(&tile, pixels),
-                3 => kernels::tile::<8, 3>(&tile, pixels),
-                _ => kernels::tile::<6, 4>(&tile, pixels),
-            }
-        }
+        unsafe { kernels::dispatch(&tile, pixels, vectors, false) };
     }
 }
 
@@ -214,28 +207,89 @@ mod kernels {
 
     use super::{LANES, Tile};
 
-    /// All pixels of a task, `R` at a time.
+    /// All pixels of a task with `vectors` registers of output channels per pixel;
+    /// `per_pixel_only` turns the row runs of [`micro`] off (for the tests).
     ///
     /// # Safety
     /// AVX-512 F must be available; `t` must satisfy [`super::conv_tile`]'s assertions.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile<const R: usize, const NV: usize>(t: &Tile<'_>, pixels: Range<usize>) {
+    pub(super) unsafe fn dispatch(
+        t: &Tile<'_>,
+        pixels: Range<usize>,
+        vectors: usize,
+        per_pixel_only: bool,
+    ) {
+        // SAFETY (all arms): forwarded from the caller.
+        unsafe {
+            match vectors {
+                1 => tile::<16, 1>(t, pixels, per_pixel_only),
+                2 => tile::<12, 2>(t, pixels, per_pixel_only),
+                3 => tile::<8, 3>(t, pixels, per_pixel_only),
+                _ => tile::<6, 4>(t, pixels, per_pixel_only),
+            }
+        }
+    }
+
+    /// All pixels of a task, `R` at a time, with the input channels and stride made
+    /// compile-time constants where row runs pay.
+    ///
+    /// # Safety
+    /// As [`dispatch`].
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile<const R: usize, const NV: usize>(
+        t: &Tile<'_>,
+        pixels: Range<usize>,
+        per_pixel_only: bool,
+    ) {
+        let geometry = if per_pixel_only {
+            (0, 0)
+        } else {
+            (t.s.in_channels, t.s.stride)
+        };
+        // SAFETY (all arms): forwarded from the caller; `C` and `S` are the shape's.
+        unsafe {
+            match geometry {
+                (3, 1) => pixels_of::<R, NV, 3, 1>(t, pixels),
+                (16, 1) => pixels_of::<R, NV, 16, 1>(t, pixels),
+                (16, 2) => pixels_of::<R, NV, 16, 2>(t, pixels),
+                _ => pixels_of::<R, NV, 0, 0>(t, pixels),
+            }
+        }
+    }
+
+    /// [`tile`] with the input channels `C` and stride `S` known at compile time (`C = 0`:
+    /// only the per-pixel path).
+    ///
+    /// # Safety
+    /// As [`tile`]; with `C ≠ 0`, `t.s.in_channels == C` and `t.s.stride == S`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pixels_of<const R: usize, const NV: usize, const C: usize, const S: usize>(
+        t: &Tile<'_>,
+        pixels: Range<usize>,
+    ) {
         let mut first = pixels.start;
         while first < pixels.end {
             let count = R.min(pixels.end - first);
             // SAFETY: forwarded from the caller; `first..first + count` lies in `pixels`.
-            unsafe { micro::<R, NV>(t, first, count, first - pixels.start) };
+            unsafe { micro::<R, NV, C, S>(t, first, count, first - pixels.start) };
             first += count;
         }
     }
 
     /// Output pixels `first..first + count` (`count ≤ R`), written at output row `row`.
     ///
+    /// Taps run in order, and within a tap the input channels. Where the `R` pixels lie in
+    /// one output row and `C` is known, a tap whose input row is in the padding adds only
+    /// zeros and is skipped, and a tap whose `R` input pixels are all inside the image reads
+    /// them from one pointer at constant offsets (`i · S · C`): the per-pixel path holds `R`
+    /// pointers, more than the general registers, and reloads them from the stack. The
+    /// multiply-adds of every output element are the same in the same order either way.
+    ///
     /// # Safety
-    /// As [`tile`].
+    /// As [`pixels_of`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn micro<const R: usize, const NV: usize>(
+    unsafe fn micro<const R: usize, const NV: usize, const C: usize, const S: usize>(
         t: &Tile<'_>,
         first: usize,
         count: usize,
@@ -249,23 +303,53 @@ mod kernels {
             s.in_channels,
             s.kernel,
         );
-        // Per pixel: the image's first element and the input coordinates of tap (0, 0).
+        // Per pixel: the image's first element and the input coordinates of tap (0, 0),
+        // stepping along the output rows from the first pixel (one division per call).
         let mut origin = [(0usize, 0isize, 0isize); R];
-        for (i, o) in origin.iter_mut().enumerate().take(count) {
-            let p = first + i;
-            let (n, rem) = (p / (oh_n * ow_n), p % (oh_n * ow_n));
-            let (oy, ox) = (rem / ow_n, rem % ow_n);
+        let (mut n, rem) = (first / (oh_n * ow_n), first % (oh_n * ow_n));
+        let (mut oy, mut ox) = (rem / ow_n, rem % ow_n);
+        let run = C != 0 && count == R && ox + R <= ow_n;
+        for o in origin.iter_mut().take(count) {
             *o = (
                 n * s.in_height * s.in_width * c,
                 (oy * s.stride) as isize - s.padding as isize,
                 (ox * s.stride) as isize - s.padding as isize,
             );
+            ox += 1;
+            if ox == ow_n {
+                ox = 0;
+                oy += 1;
+                if oy == oh_n {
+                    oy = 0;
+                    n += 1;
+                }
+            }
         }
         let mut acc = [[_mm512_setzero_ps(); NV]; R];
         let x = t.x.as_ptr();
         let mut weights = t.panel.as_ptr();
         for kh in 0..k {
             for kw in 0..k {
+                let tap_weights = weights;
+                weights = weights.wrapping_add(c * NV * LANES);
+                if run {
+                    let (image, ih0, iw0) = origin[0];
+                    let (ih, iw) = (ih0 + kh as isize, iw0 + kw as isize);
+                    if !(0..h).contains(&ih) {
+                        continue;
+                    }
+                    let last = iw + ((R - 1) * S) as isize;
+                    if iw >= 0 && last < w {
+                        let offset = image + (ih as usize * s.in_width + iw as usize) * C;
+                        // SAFETY: the run's input pixels `iw..=last` of row `ih` are inside
+                        // the image, so `C` channels from each lie within `x`; the weights
+                        // as in `tap`.
+                        unsafe {
+                            run_tap::<R, NV, C, S>(x.add(offset), tap_weights, &mut acc);
+                        }
+                        continue;
+                    }
+                }
                 let mut src = [t.zeros.as_ptr(); R];
                 for (i, &(image, ih0, iw0)) in origin.iter().enumerate().take(count) {
                     let (ih, iw) = (ih0 + kh as isize, iw0 + kw as isize);
@@ -276,21 +360,9 @@ mod kernels {
                         src[i] = unsafe { x.add(offset) };
                     }
                 }
-                for ic in 0..c {
-                    // SAFETY: the panel holds `patch_len · NV · 16` elements and `weights`
-                    // advances by `NV · 16` per (tap, channel), `patch_len` times in all.
-                    let wv: [__m512; NV] = core::array::from_fn(|j| unsafe {
-                        _mm512_loadu_ps(weights.add(j * LANES))
-                    });
-                    for i in 0..R {
-                        // SAFETY: every `src[i]` points at `c` readable elements.
-                        let a = _mm512_set1_ps(unsafe { *src[i].add(ic) });
-                        for j in 0..NV {
-                            acc[i][j] = _mm512_fmadd_ps(a, wv[j], acc[i][j]);
-                        }
-                    }
-                    weights = weights.wrapping_add(NV * LANES);
-                }
+                // SAFETY: every `src[i]` points at `c` readable elements; the tap's weights
+                // are `c · NV · 16` elements of the panel (`patch_len · NV · 16` in all).
+                unsafe { tap::<R, NV>(&src, c, tap_weights, &mut acc) };
             }
         }
         for (i, acc) in acc.iter().enumerate().take(count) {
@@ -314,6 +386,62 @@ mod kernels {
             }
         }
     }
+
+    /// One tap for `R` pixels read through one pointer each.
+    ///
+    /// # Safety
+    /// AVX-512 F; every `src[i]` points at `c` readable elements and `weights` at
+    /// `c · NV · 16`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tap<const R: usize, const NV: usize>(
+        src: &[*const f32; R],
+        c: usize,
+        weights: *const f32,
+        acc: &mut [[__m512; NV]; R],
+    ) {
+        for ic in 0..c {
+            // SAFETY: `ic · NV · 16 + NV · 16 ≤ c · NV · 16` elements of `weights`.
+            let wv: [__m512; NV] = core::array::from_fn(|j| unsafe {
+                _mm512_loadu_ps(weights.add((ic * NV + j) * LANES))
+            });
+            for i in 0..R {
+                // SAFETY: `src[i]` points at `c` readable elements.
+                let a = _mm512_set1_ps(unsafe { *src[i].add(ic) });
+                for j in 0..NV {
+                    acc[i][j] = _mm512_fmadd_ps(a, wv[j], acc[i][j]);
+                }
+            }
+        }
+    }
+
+    /// One tap for `R` pixels of one output row, pixel `i` reading `C` channels at
+    /// `base + i · S · C`.
+    ///
+    /// # Safety
+    /// AVX-512 F; `base + i · S · C + C` elements readable for every `i < R`; `weights` at
+    /// `C · NV · 16` elements.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run_tap<const R: usize, const NV: usize, const C: usize, const S: usize>(
+        base: *const f32,
+        weights: *const f32,
+        acc: &mut [[__m512; NV]; R],
+    ) {
+        for ic in 0..C {
+            // SAFETY: as in `tap`.
+            let wv: [__m512; NV] = core::array::from_fn(|j| unsafe {
+                _mm512_loadu_ps(weights.add((ic * NV + j) * LANES))
+            });
+            for (i, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: pixel `i`'s channel `ic` is readable (the caller's bound).
+                let a = _mm512_set1_ps(unsafe { *base.add(i * S * C + ic) });
+                for j in 0..NV {
+                    acc[j] = _mm512_fmadd_ps(a, wv[j], acc[j]);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +449,88 @@ mod tests {
     use super::*;
     use crate::conv::reference;
     use crate::gemm;
+
+    #[test]
+    fn row_runs_give_the_per_pixel_path_bit_for_bit() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 F");
+            return;
+        }
+        // Rows of 37 pixels: runs that fit a row, runs that straddle two, edge taps in the
+        // padding; the input channels and strides that have row runs, every register shape.
+        for (ic, oc, k, st, p) in [
+            (16, 16, 3, 1, 1),
+            (16, 40, 3, 1, 1),
+            (16, 64, 1, 2, 0),
+            (16, 33, 3, 2, 1),
+            (3, 16, 3, 1, 1),
+            (3, 70, 3, 1, 0),
+        ] {
+            let s = Conv2dShape {
+                batch: 2,
+                in_height: 5,
+                in_width: 37,
+                in_channels: ic,
+                out_channels: oc,
+                kernel: k,
+                stride: st,
+                padding: p,
+            };
+            let x = reference::pattern(s.input_len(), 0);
+            let w = reference::pattern(s.weight_len(), 1);
+            let mut expected = vec![0.0; s.output_pixels() * oc];
+            reference::forward(&x, &w, &s, &mut expected);
+            let b = gemm::view(&w, s.patch_len(), oc, 1, s.patch_len());
+            let (tiles, blocks) = tiling(&s, oc);
+            let mut packed = Vec::new();
+            pack_weights(&b, &blocks, &mut packed);
+            let zeros = vec![0.0f32; ic];
+            let outputs = [false, true].map(|per_pixel_only| {
+                let mut y = vec![0.0f32; s.output_pixels() * oc];
+                let views = gemm::blocks(
+                    gemm::rows_mut(&mut y, s.output_pixels(), oc),
+                    &tiles,
+                    &blocks,
+                );
+                for (i, mut out) in views.into_iter().enumerate() {
+                    let tile = Tile {
+                        x: &x,
+                        s: &s,
+                        zeros: &zeros,
+                        panel: panel(&packed, s.patch_len(), &blocks, i % blocks.len()),
+                        lanes: out.ncols(),
+                        accumulate: false,
+                        out: out.as_mut_ptr(),
+                        ld: out.strides()[0] as usize,
+                    };
+                    let vectors = out.ncols().div_ceil(LANES);
+                    // SAFETY: AVX-512 F is present; the tile is built as `conv_tile` builds
+                    // it, from a whole input, its panel and its own output block.
+                    unsafe {
+                        kernels::dispatch(
+                            &tile,
+                            tiles[i / blocks.len()].clone(),
+                            vectors,
+                            per_pixel_only,
+                        )
+                    };
+                }
+                y
+            });
+            let [runs, per_pixel] = &outputs;
+            for (j, ((a, b), e)) in runs.iter().zip(per_pixel).zip(&expected).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{ic}→{oc} k{k} s{st} at {j}: {a} vs {b}"
+                );
+                assert!(
+                    (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{ic}→{oc} at {j}: {a} vs {e}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn tiles_match_the_definition_for_odd_geometries_and_channel_counts() {
