@@ -155,27 +155,43 @@ pub(crate) fn apply(
         .par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, out)| {
-            let start = i * chunk;
-            let xs = &x[start..start + out.len()];
-            let res = residual.map(|r| &r[start..start + out.len()]);
-            for (r, (o, xr)) in out
-                .chunks_exact_mut(channels)
-                .zip(xs.chunks_exact(channels))
-                .enumerate()
-            {
-                for c in 0..channels {
-                    o[c] = xr[c] * scale[c] + shift[c];
-                }
-                if let Some(res) = res {
-                    let rr = &res[r * channels..(r + 1) * channels];
-                    o.iter_mut().zip(rr).for_each(|(o, &v)| *o += v);
-                }
-                if relu {
-                    o.iter_mut()
-                        .for_each(|o| *o = if *o < 0.0 { 0.0 } else { *o });
-                }
+            let span = i * chunk..i * chunk + out.len();
+            let xs = &x[span.clone()];
+            match (residual.map(|r| &r[span]), relu) {
+                (Some(res), true) => apply_chunk::<true, true>(xs, res, scale, shift, out),
+                (Some(res), false) => apply_chunk::<true, false>(xs, res, scale, shift, out),
+                (None, true) => apply_chunk::<false, true>(xs, xs, scale, shift, out),
+                (None, false) => apply_chunk::<false, false>(xs, xs, scale, shift, out),
             }
         });
+}
+
+/// [`apply`] on whole rows, one pass per element (`res` is read only when `RESIDUAL`).
+#[inline(always)]
+fn apply_chunk<const RESIDUAL: bool, const RELU: bool>(
+    x: &[f32],
+    res: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    out: &mut [f32],
+) {
+    let channels = scale.len();
+    for ((o, xr), rr) in out
+        .chunks_exact_mut(channels)
+        .zip(x.chunks_exact(channels))
+        .zip(res.chunks_exact(channels))
+    {
+        for ((((o, &v), &r), &a), &b) in o.iter_mut().zip(xr).zip(rr).zip(scale).zip(shift) {
+            let mut v = v * a + b;
+            if RESIDUAL {
+                v += r;
+            }
+            if RELU && v < 0.0 {
+                v = 0.0;
+            }
+            *o = v;
+        }
+    }
 }
 
 /// `g = dy` masked where `relu_output <= 0`.
@@ -203,27 +219,10 @@ pub(crate) fn backward_reduce(
     let mean = &saved[..channels];
     let total = reduce_pairs(rows, channels, partials, |range, sg, sgx| {
         let span = range.start * channels..range.end * channels;
-        let dy = dy[span.clone()].chunks_exact(channels);
-        let x = x[span.clone()].chunks_exact(channels);
+        let (dy, x) = (&dy[span.clone()], &x[span.clone()]);
         match relu_output {
-            Some(y) => {
-                for ((dyr, xr), yr) in dy.zip(x).zip(y[span].chunks_exact(channels)) {
-                    for c in 0..channels {
-                        let g = masked(dyr[c], Some(yr[c])) as f64;
-                        sg[c] += g;
-                        sgx[c] += g * (xr[c] - mean[c]) as f64;
-                    }
-                }
-            }
-            None => {
-                for (dyr, xr) in dy.zip(x) {
-                    for c in 0..channels {
-                        let g = dyr[c] as f64;
-                        sg[c] += g;
-                        sgx[c] += g * (xr[c] - mean[c]) as f64;
-                    }
-                }
-            }
+            Some(y) => reduce_chunk::<true>(dy, x, &y[span], mean, sg, sgx),
+            None => reduce_chunk::<false>(dy, x, x, mean, sg, sgx),
         }
     });
     let invstd = &saved[channels..2 * channels];
@@ -236,6 +235,33 @@ pub(crate) fn backward_reduce(
         dweight[c] += sum_gx;
     }
     sums[2 * channels] = 0.0;
+}
+
+/// [`backward_reduce`] on whole rows: `Σg` into `sg`, `Σg·(x - mean)` into `sgx` (`y`, the
+/// ReLU output, is read only when `RELU`).
+#[inline(always)]
+fn reduce_chunk<const RELU: bool>(
+    dy: &[f32],
+    x: &[f32],
+    y: &[f32],
+    mean: &[f32],
+    sg: &mut [f64],
+    sgx: &mut [f64],
+) {
+    let channels = mean.len();
+    let rows = dy
+        .chunks_exact(channels)
+        .zip(x.chunks_exact(channels))
+        .zip(y.chunks_exact(channels));
+    for ((dyr, xr), yr) in rows {
+        let inputs = dyr.iter().zip(xr).zip(yr);
+        let sums = sg.iter_mut().zip(sgx.iter_mut()).zip(mean);
+        for (((&dy, &x), &y), ((sg, sgx), &mean)) in inputs.zip(sums) {
+            let g = if RELU && y <= 0.0 { 0.0 } else { dy } as f64;
+            *sg += g;
+            *sgx += g * (x - mean) as f64;
+        }
+    }
 }
 
 /// `dx = weight·invstd·(g - Σg/N - x̂·Σg·x̂/N)`, or `weight·invstd·g` with frozen statistics.
@@ -265,23 +291,45 @@ pub(crate) fn backward_apply(
     let (mg, mgx) = rest.split_at(channels);
     let len = rows * channels;
     let chunk = apply_rows(channels) * channels;
+    let coefficients = [a, mu, mg, mgx];
     dx[..len]
         .par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, out)| {
             let span = i * chunk..i * chunk + out.len();
-            let dy = &dy[span.clone()];
-            let x = &x[span.clone()];
-            let y = relu_output.map(|y| &y[span]);
-            for (r, o) in out.chunks_exact_mut(channels).enumerate() {
-                let base = r * channels;
-                for c in 0..channels {
-                    let g = masked(dy[base + c], y.map(|y| y[base + c]));
-                    // x̂·mean(g·x̂) = (x - mean)·invstd·mean(g·x̂); mgx already holds invstd·…
-                    o[c] = a[c] * (g - mg[c] - (x[base + c] - mu[c]) * mgx[c]);
-                }
+            let (dy, x) = (&dy[span.clone()], &x[span.clone()]);
+            match relu_output {
+                Some(y) => backward_apply_chunk::<true>(dy, x, &y[span], coefficients, out),
+                None => backward_apply_chunk::<false>(dy, x, x, coefficients, out),
             }
         });
+}
+
+/// [`backward_apply`] on whole rows (`y`, the ReLU output, is read only when `RELU`).
+#[inline(always)]
+fn backward_apply_chunk<const RELU: bool>(
+    dy: &[f32],
+    x: &[f32],
+    y: &[f32],
+    [a, mu, mg, mgx]: [&[f32]; 4],
+    out: &mut [f32],
+) {
+    let channels = a.len();
+    let rows = out
+        .chunks_exact_mut(channels)
+        .zip(dy.chunks_exact(channels))
+        .zip(x.chunks_exact(channels).zip(y.chunks_exact(channels)));
+    for ((o, dyr), (xr, yr)) in rows {
+        let inputs = dyr.iter().zip(xr).zip(yr);
+        let coefficients = a.iter().zip(mu).zip(mg.iter().zip(mgx));
+        for ((o, ((&dy, &x), &y)), ((&a, &mu), (&mg, &mgx))) in
+            o.iter_mut().zip(inputs).zip(coefficients)
+        {
+            let g = if RELU && y <= 0.0 { 0.0 } else { dy };
+            // x̂·mean(g·x̂) = (x - mean)·invstd·mean(g·x̂); mgx already holds invstd·…
+            *o = a * (g - mg - (x - mu) * mgx);
+        }
+    }
 }
 
 /// `dy = 0` where `relu_output <= 0`, in place.
