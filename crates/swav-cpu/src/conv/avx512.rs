@@ -338,14 +338,28 @@ mod kernels {
                     if !(0..h).contains(&ih) {
                         continue;
                     }
+                    // Pixel `i` reads input column `iw + i·S`: the first one may fall into
+                    // the left padding, the last one into the right (3 × 3, padding 1).
                     let last = iw + ((R - 1) * S) as isize;
-                    if iw >= 0 && last < w {
-                        let offset = image + (ih as usize * s.in_width + iw as usize) * C;
-                        // SAFETY: the run's input pixels `iw..=last` of row `ih` are inside
-                        // the image, so `C` channels from each lie within `x`; the weights
-                        // as in `tap`.
+                    let cut = (usize::from(iw < 0), usize::from(last >= w));
+                    let inside =
+                        iw + (cut.0 * S) as isize >= 0 && last - ((cut.1 * S) as isize) < w;
+                    if inside {
+                        // The address of pixel 0's input, which is only formed (never read)
+                        // when that pixel falls into the padding.
+                        let offset =
+                            (image + ih as usize * s.in_width * C) as isize + iw * C as isize;
+                        let base = x.wrapping_offset(offset);
+                        // SAFETY: the pixels `i` the run reads (all but the cut ones) have
+                        // input columns inside row `ih` of the image, so `C` channels from
+                        // each lie within `x`; the weights as in `tap`.
                         unsafe {
-                            run_tap::<R, NV, C, S>(x.add(offset), tap_weights, &mut acc);
+                            match cut {
+                                (0, 0) => run_tap::<R, NV, C, S, 0, 0>(base, tap_weights, &mut acc),
+                                (1, 0) => run_tap::<R, NV, C, S, 1, 0>(base, tap_weights, &mut acc),
+                                (0, 1) => run_tap::<R, NV, C, S, 0, 1>(base, tap_weights, &mut acc),
+                                _ => run_tap::<R, NV, C, S, 1, 1>(base, tap_weights, &mut acc),
+                            }
                         }
                         continue;
                     }
@@ -415,15 +429,23 @@ mod kernels {
         }
     }
 
-    /// One tap for `R` pixels of one output row, pixel `i` reading `C` channels at
-    /// `base + i · S · C`.
+    /// One tap for the pixels `LO..R - HI` of a run along one output row, pixel `i` reading
+    /// `C` channels at `base + i · S · C` (the first `LO` and last `HI` pixels are in the
+    /// padding and add nothing).
     ///
     /// # Safety
-    /// AVX-512 F; `base + i · S · C + C` elements readable for every `i < R`; `weights` at
-    /// `C · NV · 16` elements.
+    /// AVX-512 F; `base + i · S · C + C` elements readable for every `i` in `LO..R - HI`
+    /// (`base` itself need not be); `weights` at `C · NV · 16` elements.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn run_tap<const R: usize, const NV: usize, const C: usize, const S: usize>(
+    unsafe fn run_tap<
+        const R: usize,
+        const NV: usize,
+        const C: usize,
+        const S: usize,
+        const LO: usize,
+        const HI: usize,
+    >(
         base: *const f32,
         weights: *const f32,
         acc: &mut [[__m512; NV]; R],
@@ -433,11 +455,12 @@ mod kernels {
             let wv: [__m512; NV] = core::array::from_fn(|j| unsafe {
                 _mm512_loadu_ps(weights.add((ic * NV + j) * LANES))
             });
-            for (i, acc) in acc.iter_mut().enumerate() {
+            #[allow(clippy::needless_range_loop)] // `i` also places the pixel's input
+            for i in LO..R - HI {
                 // SAFETY: pixel `i`'s channel `ic` is readable (the caller's bound).
-                let a = _mm512_set1_ps(unsafe { *base.add(i * S * C + ic) });
+                let a = _mm512_set1_ps(unsafe { *base.wrapping_add(i * S * C + ic) });
                 for j in 0..NV {
-                    acc[j] = _mm512_fmadd_ps(a, wv[j], acc[j]);
+                    acc[i][j] = _mm512_fmadd_ps(a, wv[j], acc[i][j]);
                 }
             }
         }

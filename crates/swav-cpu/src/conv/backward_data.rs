@@ -22,8 +22,8 @@ use crate::scratch::with_tile;
 /// Output pixels per scattered tile.
 const SCATTER_TILE_ROWS: usize = 256;
 
-/// The most patch-gradient elements one chunk of images holds (16 MiB).
-const PATCH_CHUNK: usize = 1 << 22;
+/// The most patch-gradient elements one chunk of images holds (4 MiB).
+const PATCH_CHUNK: usize = 1 << 20;
 
 /// `dx = convᵀ(dy, w)` (`+=` when `accumulate`). `flipped` (the flipped weights, or the
 /// patch gradients of a strided convolution), `partials` and `packed` are scratch.
