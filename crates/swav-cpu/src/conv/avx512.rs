@@ -252,6 +252,7 @@ mod kernels {
                 (3, 1) => pixels_of::<R, NV, 3, 1>(t, pixels),
                 (16, 1) => pixels_of::<R, NV, 16, 1>(t, pixels),
                 (16, 2) => pixels_of::<R, NV, 16, 2>(t, pixels),
+                (32, 1) => pixels_of::<R, NV, 32, 1>(t, pixels),
                 _ => pixels_of::<R, NV, 0, 0>(t, pixels),
             }
         }
