@@ -87,8 +87,10 @@ fn a_frozen_rank_makes_the_other_stop_with_a_clear_error() {
             "1000",
             "--batch-size",
             "4",
+            // Long enough for a first step on a loaded 2-core machine (the watchdog counts
+            // from the start, so a tighter one can end the job before training runs).
             "--collective-timeout",
-            "3",
+            "10",
         ],
     ));
     let mut job = Command::new("mpirun")
@@ -100,6 +102,11 @@ fn a_frozen_rank_makes_the_other_stop_with_a_clear_error() {
     // Wait until training runs (rank 0 has logged a step), then freeze rank 1.
     let started = Instant::now();
     while !run.join("metrics.jsonl").exists() || metrics_lines(&run) == 0 {
+        if let Some(status) = job.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the job ended ({status}) before its first step:\n{stderr}");
+        }
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "training never started"
@@ -138,7 +145,7 @@ fn a_frozen_rank_makes_the_other_stop_with_a_clear_error() {
     assert!(!status.success(), "the job reported success:\n{stderr}");
     assert!(
         stderr.contains("rank 0 of 2 made no progress")
-            && stderr.contains("--collective-timeout 3"),
+            && stderr.contains("--collective-timeout 10"),
         "no stall error from rank 0:\n{stderr}"
     );
 }
