@@ -22,16 +22,16 @@ const CHUNK: usize = 128;
 /// The most input channels one kernel call keeps in registers (4 vectors).
 const INPUT_BLOCK: usize = 4 * LANES;
 
-/// `out += Σ_{p ∈ pixels} dyᵀ · patches(x)` restricted to the kernel rows `kernel_rows` and
-/// the input channels `channels` (a subset only for 1×1 kernels), `out` being that block
-/// of `dW` (`out_channels × columns`, rows contiguous).
+/// `out += Σ_{p ∈ pixels} dyᵀ · patches(x)` restricted to the output channels
+/// `out_channels`, the kernel rows `kernel_rows` and the input channels `channels` (a subset
+/// only for 1×1 kernels), `out` being that block of `dW` (`out_channels.len() × columns`,
+/// rows contiguous).
 pub(crate) fn filter_tile(
     dy: &[f32],
     x: &[f32],
     s: &Conv2dShape,
     pixels: Range<usize>,
-    kernel_rows: Range<usize>,
-    channels: Range<usize>,
+    (out_channels, kernel_rows, channels): (Range<usize>, Range<usize>, Range<usize>),
     out: &mut ArrayViewMut2<'_, f32>,
 ) {
     assert!(available(), "weight-gradient kernel without AVX-512");
@@ -42,7 +42,9 @@ pub(crate) fn filter_tile(
         "conv: dy too short"
     );
     assert!(
-        kernel_rows.end <= s.kernel && channels.end <= s.in_channels,
+        out_channels.end <= s.out_channels
+            && kernel_rows.end <= s.kernel
+            && channels.end <= s.in_channels,
         "conv: block"
     );
     assert!(
@@ -50,7 +52,11 @@ pub(crate) fn filter_tile(
         "conv: channel subsets only for 1×1 kernels"
     );
     let columns = kernel_rows.len() * s.kernel * channels.len();
-    assert_eq!(out.dim(), (s.out_channels, columns), "conv: gradient block");
+    assert_eq!(
+        out.dim(),
+        (out_channels.len(), columns),
+        "conv: gradient block"
+    );
     assert_eq!(out.strides()[1], 1, "conv: gradient rows contiguous");
     #[cfg(target_arch = "x86_64")]
     {
@@ -58,6 +64,7 @@ pub(crate) fn filter_tile(
             dy,
             x,
             s,
+            out_channels,
             kernel_rows,
             channels,
             out: out.as_mut_ptr(),
@@ -81,6 +88,8 @@ struct Tile<'a> {
     dy: &'a [f32],
     x: &'a [f32],
     s: &'a Conv2dShape,
+    /// The output channels of the block (its rows).
+    out_channels: Range<usize>,
     kernel_rows: Range<usize>,
     channels: Range<usize>,
     /// Element (0, 0) of the task's block of `dW`.
@@ -131,7 +140,7 @@ mod kernels {
             });
             p += len;
         }
-        let (oc_n, ic_len) = (s.out_channels, t.channels.len());
+        let (oc_n, ic_len) = (t.out_channels.len(), t.channels.len());
         for kh in t.kernel_rows.clone() {
             for kw in 0..s.kernel {
                 let column = ((kh - t.kernel_rows.start) * s.kernel + kw) * ic_len;
@@ -184,7 +193,7 @@ mod kernels {
         }
     }
 
-    /// Output channels `oc0..oc0 + OCB` (fewer at the end) × `lanes` input channels from
+    /// The block's output channels `oc0..oc0 + OCB` (fewer at the end) × `lanes` input channels from
     /// the block's channel `ic` (at block column `column`), for tap `(kh, kw)`, over all
     /// `segments`; returns how many output channels it covered.
     ///
@@ -202,7 +211,7 @@ mod kernels {
     ) -> usize {
         let s = t.s;
         let (oc_n, c) = (s.out_channels, s.in_channels);
-        let rows = OCB.min(oc_n - oc0);
+        let rows = OCB.min(t.out_channels.len() - oc0);
         let masks: [__mmask16; ICV] = core::array::from_fn(|j| {
             let valid = lanes.saturating_sub(j * LANES).min(LANES);
             (u32::MAX.checked_shr(32 - valid as u32).unwrap_or(0)) as __mmask16
@@ -247,7 +256,7 @@ mod kernels {
                     let xv: [__m512; ICV] = core::array::from_fn(|j| {
                         _mm512_maskz_loadu_ps(masks[j], src.add(j * LANES))
                     });
-                    let g = dy.add(p * oc_n + oc0);
+                    let g = dy.add(p * oc_n + t.out_channels.start + oc0);
                     for i in 0..OCB {
                         // Rows past the last output channel repeat row 0 and are not stored.
                         let a = _mm512_set1_ps(*g.add(if i < rows { i } else { 0 }));
@@ -322,8 +331,15 @@ mod tests {
                     ndarray::Axis(1),
                     &columns,
                 );
-                for ((rows, channels), mut out) in blocks.iter().cloned().zip(views) {
-                    filter_tile(&dy, &x, &s, half.clone(), rows, channels, &mut out);
+                // Each block's output channels in two parts, the first not a multiple of
+                // any register block.
+                let parts = [0..oc / 2 + 1, oc / 2 + 1..oc];
+                for ((rows, channels), view) in blocks.iter().cloned().zip(views) {
+                    let outs = gemm::split_axis(view, ndarray::Axis(0), &parts);
+                    for (out_channels, mut out) in parts.iter().cloned().zip(outs) {
+                        let block = (out_channels, rows.clone(), channels.clone());
+                        filter_tile(&dy, &x, &s, half.clone(), block, &mut out);
+                    }
                 }
             }
             for (j, (a, e)) in dw.iter().zip(&expected).enumerate() {

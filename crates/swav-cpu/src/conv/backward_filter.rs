@@ -32,8 +32,14 @@ const MIN_COLUMN_BLOCK: usize = 64;
 /// Elements per task when adding the partial gradients.
 const REDUCE_CHUNK: usize = 1 << 14;
 
+/// The fewest output channels of a row block worth a task of the register kernel.
+const MIN_OUT_BLOCK: usize = 32;
+
 /// How the weight gradient is cut.
 struct Plan {
+    /// Row ranges of `dW` (output channels): one for the sgemm; for the register kernel, as
+    /// many as it takes to give every thread work when there are few pixels to split.
+    out_blocks: Vec<Range<usize>>,
     /// Column ranges of `dW` (`oc × patch_len`).
     columns: Vec<Range<usize>>,
     /// For patch convolutions, the kernel rows each column block covers.
@@ -44,7 +50,8 @@ struct Plan {
     slots: Vec<Range<usize>>,
 }
 
-fn plan(s: &Conv2dShape) -> Plan {
+/// The cut for `s`; `registers`: whether the register kernel runs.
+fn plan(s: &Conv2dShape, registers: bool) -> Plan {
     let pixels = s.output_pixels();
     let (columns, kernel_rows, chunk_rows) = if is_direct(s) {
         let c = s.in_channels;
@@ -74,7 +81,18 @@ fn plan(s: &Conv2dShape) -> Plan {
     let chunks = split_fixed(pixels, chunk_rows);
     let slot_count = TASKS.div_ceil(columns.len()).clamp(1, chunks.len().max(1));
     let slots = split_even(chunks.len(), slot_count, 1);
+    // The late layers have one chunk of pixels and as few column blocks as kernel rows (3
+    // tasks for 2 threads); their output channels split without any reduction.
+    let oc = s.out_channels;
+    let mut out_parts = 1;
+    while registers
+        && columns.len() * slots.len() * out_parts < TASKS
+        && oc / (2 * out_parts) >= MIN_OUT_BLOCK
+    {
+        out_parts *= 2;
+    }
     Plan {
+        out_blocks: split_even(oc, out_parts, 16),
         columns,
         kernel_rows,
         chunks,
@@ -91,7 +109,12 @@ pub(crate) fn conv_backward_filter(
     partials: &mut Vec<f32>,
 ) {
     let (oc, patch) = (s.out_channels, s.patch_len());
-    let plan = plan(s);
+    // Where AVX-512 is present its kernel reads `dy` and `x` in place instead of gathering
+    // patch tiles for the sgemm (see `avx512_filter`); the cut of the work is the same but for
+    // the output-channel blocks. It loses to the sgemm on strided convolutions and on inputs
+    // of fewer than 16 channels (a mostly empty vector), measured with the conv_layers example.
+    let registers = avx512::available() && s.stride == 1 && s.in_channels >= 16;
+    let plan = plan(s, registers);
     if plan.chunks.is_empty() {
         return;
     }
@@ -114,44 +137,44 @@ pub(crate) fn conv_backward_filter(
             &plan.columns,
         );
         for (block, view) in views.into_iter().enumerate() {
-            tasks.push((slot, block, view));
-        }
-    }
-    // Where AVX-512 is present its kernel reads `dy` and `x` in place instead of gathering
-    // patch tiles for the sgemm (see `avx512_filter`); the cut of the work is the same. It
-    // loses to the sgemm on strided convolutions and on inputs of fewer than 16 channels
-    // (a mostly empty vector), measured with the conv_layers example.
-    let registers = avx512::available() && s.stride == 1 && s.in_channels >= 16;
-    tasks.into_par_iter().for_each(|(slot, block, mut out)| {
-        let cols = plan.columns[block].clone();
-        if registers {
-            let chunks = &plan.chunks[plan.slots[slot].clone()];
-            let pixels = chunks[0].start..chunks[chunks.len() - 1].end;
-            let (kernel_rows, channels) = if direct {
-                (0..1, cols)
-            } else {
-                (plan.kernel_rows[block].clone(), 0..s.in_channels)
-            };
-            filter_tile(dy, x, s, pixels, kernel_rows, channels, &mut out);
-            return;
-        }
-        for (i, chunk) in plan.chunks[plan.slots[slot].clone()].iter().enumerate() {
-            let rows = chunk.len();
-            let a = gemm::view(&dy[chunk.start * oc..chunk.end * oc], oc, rows, 1, oc);
-            let beta = if slots == 1 || i > 0 { 1.0 } else { 0.0 };
-            if direct {
-                let c = s.in_channels;
-                let b = gemm::view(&x[chunk.start * c + cols.start..], rows, cols.len(), c, 1);
-                gemm(1.0, &a, &b, beta, &mut out);
-            } else {
-                with_tile(rows * cols.len(), |col| {
-                    im2col(x, s, chunk.clone(), plan.kernel_rows[block].clone(), col);
-                    let b = gemm::rows(col, rows, cols.len());
-                    gemm(1.0, &a, &b, beta, &mut out);
-                });
+            let parts = split_axis(view, ndarray::Axis(0), &plan.out_blocks);
+            for (rows, part) in plan.out_blocks.iter().zip(parts) {
+                tasks.push((slot, block, rows.clone(), part));
             }
         }
-    });
+    }
+    tasks
+        .into_par_iter()
+        .for_each(|(slot, block, rows, mut out)| {
+            let cols = plan.columns[block].clone();
+            if registers {
+                let chunks = &plan.chunks[plan.slots[slot].clone()];
+                let pixels = chunks[0].start..chunks[chunks.len() - 1].end;
+                let (kernel_rows, channels) = if direct {
+                    (0..1, cols)
+                } else {
+                    (plan.kernel_rows[block].clone(), 0..s.in_channels)
+                };
+                filter_tile(dy, x, s, pixels, (rows, kernel_rows, channels), &mut out);
+                return;
+            }
+            for (i, chunk) in plan.chunks[plan.slots[slot].clone()].iter().enumerate() {
+                let rows = chunk.len();
+                let a = gemm::view(&dy[chunk.start * oc..chunk.end * oc], oc, rows, 1, oc);
+                let beta = if slots == 1 || i > 0 { 1.0 } else { 0.0 };
+                if direct {
+                    let c = s.in_channels;
+                    let b = gemm::view(&x[chunk.start * c + cols.start..], rows, cols.len(), c, 1);
+                    gemm(1.0, &a, &b, beta, &mut out);
+                } else {
+                    with_tile(rows * cols.len(), |col| {
+                        im2col(x, s, chunk.clone(), plan.kernel_rows[block].clone(), col);
+                        let b = gemm::rows(col, rows, cols.len());
+                        gemm(1.0, &a, &b, beta, &mut out);
+                    });
+                }
+            }
+        });
     if slots > 1 {
         let len = oc * patch;
         let partials = &partials[..slots * len];
