@@ -35,19 +35,31 @@ fn add(shapes: &mut Shapes, s: Conv2dShape) {
     shapes.entry(key).or_insert((s, 0)).1 += 1;
 }
 
+/// A convolution of `batch` square `side × side` inputs.
+fn square(
+    batch: usize,
+    side: usize,
+    (in_channels, out_channels): (usize, usize),
+    (kernel, stride, padding): (usize, usize, usize),
+) -> Conv2dShape {
+    Conv2dShape {
+        batch,
+        in_height: side,
+        in_width: side,
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    }
+}
+
 /// Every convolution of a ResNet-18 trunk with the small-image stem (3 × 3 stride 1, no
 /// pooling) at base width `width` on `batch × side × side` images.
 fn resnet18_small_shapes(side: usize, batch: usize, width: usize) -> Shapes {
     let mut shapes = Shapes::new();
-    let conv = |h, cin, cout, kernel, stride, padding| Conv2dShape {
-        batch,
-        in_height: h,
-        in_width: h,
-        in_channels: cin,
-        out_channels: cout,
-        kernel,
-        stride,
-        padding,
+    let conv = |h, cin, cout, kernel, stride, padding| {
+        square(batch, h, (cin, cout), (kernel, stride, padding))
     };
     add(&mut shapes, conv(side, 3, width, 3, 1, 1));
     let (mut h, mut cin) = (side, width);
@@ -72,18 +84,9 @@ fn resnet18_small_shapes(side: usize, batch: usize, width: usize) -> Shapes {
 /// the number of layers of that shape.
 fn resnet50_shapes(side: usize, batch: usize) -> Shapes {
     let mut shapes = Shapes::new();
-    let mut add = |s: Conv2dShape| {
-        add(&mut shapes, s);
-    };
-    let conv = |h, cin, cout, kernel, stride, padding| Conv2dShape {
-        batch,
-        in_height: h,
-        in_width: h,
-        in_channels: cin,
-        out_channels: cout,
-        kernel,
-        stride,
-        padding,
+    let mut add = |s: Conv2dShape| add(&mut shapes, s);
+    let conv = |h, cin, cout, kernel, stride, padding| {
+        square(batch, h, (cin, cout), (kernel, stride, padding))
     };
     let stem = conv(side, 3, 64, 7, 2, 3);
     add(stem);
