@@ -70,13 +70,17 @@ def main():
             sys.exit(f"expected LABEL=RUN_DIR, got {arg!r}")
         runs.append((label, *read_run(path)))
     fig, (ax_loss, ax_entropy, ax_curve, ax_knn) = plt.subplots(1, 4, figsize=(21, 4.8))
+    # One colour per run in every panel, whichever panels the run appears in.
+    colour = {label: f"C{i % 10}" for i, (label, *_) in enumerate(runs)}
     for label, metrics, _, prototypes, _ in runs:
         if not metrics or "codes_entropy" not in metrics[0]:
             continue
         iters = [m["iteration"] for m in metrics]
         ln_k = math.log(prototypes)
-        ax_loss.plot(iters, [m["loss"] - ln_k for m in metrics], label=label)
-        ax_entropy.plot(iters, [m["sample_code_entropy"] for m in metrics], label=label)
+        ax_loss.plot(iters, [m["loss"] - ln_k for m in metrics], label=label, c=colour[label])
+        ax_entropy.plot(
+            iters, [m["sample_code_entropy"] for m in metrics], label=label, c=colour[label]
+        )
     ax_loss.axhline(0.0, color="grey", lw=0.8, ls="--")
     ax_loss.set(title="loss − ln K (0: collapsed)", xlabel="iteration")
     ax_entropy.set(title="per-sample code entropy (nats)", xlabel="iteration")
@@ -84,11 +88,9 @@ def main():
     for label, _, knn, _, curve in runs:
         if not curve:
             continue
-        line = ax_curve.plot(*zip(*curve), marker="o", ms=3, label=label)[0]
+        ax_curve.plot(*zip(*curve), marker="o", ms=3, label=label, c=colour[label])
         if knn is not None:
-            ax_curve.axhline(
-                top1_at_20(knn, "random init"), color=line.get_color(), lw=0.8, ls=":"
-            )
+            ax_curve.axhline(top1_at_20(knn, "random init"), c=colour[label], lw=0.8, ls=":")
     ax_curve.set(title="k-NN top-1 at k = 20 while training (%; dotted: random)", xlabel="iteration")
     if ax_curve.lines:
         ax_curve.legend(fontsize=8)
