@@ -141,7 +141,7 @@ impl Preset {
     }
 }
 
-/// `main_swav.py`'s argparse defaults (SWAV_SPEC §4.7), on the CPU.
+/// `main_swav.py`'s argparse defaults, on the CPU.
 fn official_defaults() -> PretrainConfig {
     PretrainConfig {
         data: None,
