@@ -4,9 +4,10 @@
     python scripts/recipe/plot_runs.py OUT.png LABEL=RUN_DIR [LABEL=RUN_DIR ...]
 
 Each RUN_DIR is a `swav pretrain --output` folder (or a `swav supervised` one). The figure
-has three panels: the loss minus ln K (SwAV runs; a run that sits at 0 has collapsed), the
-per-sample code entropy (how sharp the codes are), and the k-NN top-1 at k = 20 from each
-run's knn.json, the trained network beside the random one. Needs matplotlib.
+has four panels: the loss minus ln K (SwAV runs; a run that sits at 0 has collapsed), the
+per-sample code entropy (how sharp the codes are), the k-NN top-1 at k = 20 during training
+from each run's knn.jsonl (runs with `--eval-knn-every`), and the final k-NN top-1 at k = 20
+from each run's knn.json, the trained network beside the random one. Needs matplotlib.
 """
 
 import json
@@ -36,7 +37,17 @@ def read_run(path):
         for line in f:
             if line.startswith("nmb_prototypes"):
                 prototypes = int(line.split("=")[1])
-    return metrics, knn, prototypes
+    curve = []
+    curve_path = os.path.join(path, "knn.jsonl")
+    if os.path.exists(curve_path):  # written with --eval-knn-every
+        with open(curve_path) as f:
+            for line in f:
+                if line.strip():
+                    point = json.loads(line)
+                    top1 = {entry["k"]: entry["top1"] for entry in point["top1"]}
+                    if 20 in top1:
+                        curve.append((point["iteration"], 100.0 * top1[20]))
+    return metrics, knn, prototypes, curve
 
 
 def top1_at_20(knn, model):
@@ -58,20 +69,33 @@ def main():
         if not path:
             sys.exit(f"expected LABEL=RUN_DIR, got {arg!r}")
         runs.append((label, *read_run(path)))
-    fig, (ax_loss, ax_entropy, ax_knn) = plt.subplots(1, 3, figsize=(16, 4.8))
-    for label, metrics, _, prototypes in runs:
+    fig, (ax_loss, ax_entropy, ax_curve, ax_knn) = plt.subplots(1, 4, figsize=(21, 4.8))
+    # One colour per run in every panel, whichever panels the run appears in.
+    colour = {label: f"C{i % 10}" for i, (label, *_) in enumerate(runs)}
+    for label, metrics, _, prototypes, _ in runs:
         if not metrics or "codes_entropy" not in metrics[0]:
             continue
         iters = [m["iteration"] for m in metrics]
         ln_k = math.log(prototypes)
-        ax_loss.plot(iters, [m["loss"] - ln_k for m in metrics], label=label)
-        ax_entropy.plot(iters, [m["sample_code_entropy"] for m in metrics], label=label)
+        ax_loss.plot(iters, [m["loss"] - ln_k for m in metrics], label=label, c=colour[label])
+        ax_entropy.plot(
+            iters, [m["sample_code_entropy"] for m in metrics], label=label, c=colour[label]
+        )
     ax_loss.axhline(0.0, color="grey", lw=0.8, ls="--")
     ax_loss.set(title="loss − ln K (0: collapsed)", xlabel="iteration")
     ax_entropy.set(title="per-sample code entropy (nats)", xlabel="iteration")
     ax_loss.legend(fontsize=8)
+    for label, _, knn, _, curve in runs:
+        if not curve:
+            continue
+        ax_curve.plot(*zip(*curve), marker="o", ms=3, label=label, c=colour[label])
+        if knn is not None:
+            ax_curve.axhline(top1_at_20(knn, "random init"), c=colour[label], lw=0.8, ls=":")
+    ax_curve.set(title="k-NN top-1 at k = 20 while training (%; dotted: random)", xlabel="iteration")
+    if ax_curve.lines:
+        ax_curve.legend(fontsize=8)
     labels, trained, random = [], [], []
-    for label, _, knn, _ in runs:
+    for label, _, knn, _, _ in runs:
         if knn is None:
             continue
         name = next(r["model"] for r in knn["results"] if r["model"] != "random init")

@@ -1,4 +1,4 @@
-//! Named starting points for a run: the official recipes and two small-scale ones.
+//! Named starting points for a run: the official recipes and the small-scale ones.
 
 use crate::config::{Arch, Device, PretrainConfig, SinkhornMode, SyncBn};
 
@@ -30,11 +30,18 @@ pub enum Preset {
     /// 17.7 % for a random network; docs/demo-recipe.md).
     #[value(name = "demo-hard")]
     DemoHard,
+    /// `demo-hard` on the colour images (random colours, any orientation, textured
+    /// backgrounds): nine crops in ten greyed and milder colour jitter (strength 1), so that
+    /// colour stops being what two crops share and the grey-against-colour pairs teach the
+    /// network to ignore it, 120 epochs (k-NN 32.9 % against 13.9 % for a random network;
+    /// docs/demo-recipe.md).
+    #[value(name = "demo-colour")]
+    DemoColour,
 }
 
 impl Preset {
     /// Every preset, in the order they are documented.
-    pub fn all() -> [Preset; 6] {
+    pub fn all() -> [Preset; 7] {
         [
             Self::Defaults,
             Self::Imagenet64Gpu,
@@ -42,6 +49,7 @@ impl Preset {
             Self::Small,
             Self::Demo,
             Self::DemoHard,
+            Self::DemoColour,
         ]
     }
 
@@ -54,6 +62,7 @@ impl Preset {
             Self::Small => "small",
             Self::Demo => "demo",
             Self::DemoHard => "demo-hard",
+            Self::DemoColour => "demo-colour",
         }
     }
 
@@ -121,11 +130,18 @@ impl Preset {
                 epochs: 60,
                 ..demo()
             },
+            Self::DemoColour => PretrainConfig {
+                synthetic_monochrome: false,
+                color_jitter_strength: 1.0,
+                grayscale_probability: 0.9,
+                epochs: 120,
+                ..Self::DemoHard.config()
+            },
         }
     }
 }
 
-/// `main_swav.py`'s argparse defaults (SWAV_SPEC §4.7), on the CPU.
+/// `main_swav.py`'s argparse defaults, on the CPU.
 fn official_defaults() -> PretrainConfig {
     PretrainConfig {
         data: None,
@@ -257,5 +273,27 @@ mod tests {
         };
         assert_eq!(same_otherwise, demo);
         hard.validate().expect("valid");
+    }
+
+    #[test]
+    fn demo_colour_is_demo_hard_on_colour_images_with_mostly_grey_crops() {
+        let (hard, colour) = (Preset::DemoHard.config(), Preset::DemoColour.config());
+        assert_eq!(Preset::from_name("demo-colour"), Some(Preset::DemoColour));
+        assert!(!colour.synthetic_monochrome && !colour.synthetic_plain_background);
+        assert_eq!(colour.synthetic_max_rotation_degrees, 180);
+        assert_eq!(
+            (colour.color_jitter_strength, colour.grayscale_probability),
+            (1.0, 0.9)
+        );
+        assert_eq!(colour.epochs, 120);
+        let same_otherwise = PretrainConfig {
+            synthetic_monochrome: hard.synthetic_monochrome,
+            color_jitter_strength: hard.color_jitter_strength,
+            grayscale_probability: hard.grayscale_probability,
+            epochs: hard.epochs,
+            ..colour.clone()
+        };
+        assert_eq!(same_otherwise, hard);
+        colour.validate().expect("valid");
     }
 }
