@@ -257,7 +257,7 @@ fn reduce_chunk<const RELU: bool>(
         let inputs = dyr.iter().zip(xr).zip(yr);
         let sums = sg.iter_mut().zip(sgx.iter_mut()).zip(mean);
         for (((&dy, &x), &y), ((sg, sgx), &mean)) in inputs.zip(sums) {
-            let g = if RELU && y <= 0.0 { 0.0 } else { dy } as f64;
+            let g = masked(dy, RELU.then_some(y)) as f64;
             *sg += g;
             *sgx += g * (x - mean) as f64;
         }
@@ -325,7 +325,7 @@ fn backward_apply_chunk<const RELU: bool>(
         for ((o, ((&dy, &x), &y)), ((&a, &mu), (&mg, &mgx))) in
             o.iter_mut().zip(inputs).zip(coefficients)
         {
-            let g = if RELU && y <= 0.0 { 0.0 } else { dy };
+            let g = masked(dy, RELU.then_some(y));
             // x̂·mean(g·x̂) = (x - mean)·invstd·mean(g·x̂); mgx already holds invstd·…
             *o = a * (g - mg - (x - mu) * mgx);
         }
