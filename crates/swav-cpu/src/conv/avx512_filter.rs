@@ -149,41 +149,20 @@ mod kernels {
                     let lanes = (ic_len - ic).min(INPUT_BLOCK);
                     let mut oc = 0;
                     while oc < oc_n {
+                        let at = BlockAt {
+                            tap: (kh, kw),
+                            oc0: oc,
+                            ic,
+                            column: column + ic,
+                            lanes,
+                        };
                         // SAFETY: forwarded; the blocks stay inside `dW`'s block.
                         oc += unsafe {
                             match lanes.div_ceil(LANES) {
-                                1 => block::<16, 1>(
-                                    t,
-                                    &segments,
-                                    (kh, kw),
-                                    oc,
-                                    (ic, column + ic),
-                                    lanes,
-                                ),
-                                2 => block::<12, 2>(
-                                    t,
-                                    &segments,
-                                    (kh, kw),
-                                    oc,
-                                    (ic, column + ic),
-                                    lanes,
-                                ),
-                                3 => block::<8, 3>(
-                                    t,
-                                    &segments,
-                                    (kh, kw),
-                                    oc,
-                                    (ic, column + ic),
-                                    lanes,
-                                ),
-                                _ => block::<6, 4>(
-                                    t,
-                                    &segments,
-                                    (kh, kw),
-                                    oc,
-                                    (ic, column + ic),
-                                    lanes,
-                                ),
+                                1 => block::<16, 1>(t, &segments, at),
+                                2 => block::<12, 2>(t, &segments, at),
+                                3 => block::<8, 3>(t, &segments, at),
+                                _ => block::<6, 4>(t, &segments, at),
                             }
                         };
                     }
@@ -193,9 +172,24 @@ mod kernels {
         }
     }
 
-    /// The block's output channels `oc0..oc0 + OCB` (fewer at the end) × `lanes` input channels from
-    /// the block's channel `ic` (at block column `column`), for tap `(kh, kw)`, over all
-    /// `segments`; returns how many output channels it covered.
+    /// Where one register block lies in the task's block of `dW`.
+    #[derive(Clone, Copy)]
+    struct BlockAt {
+        /// The kernel tap `(kh, kw)`.
+        tap: (usize, usize),
+        /// The first of the register block's output channels, within the task's.
+        oc0: usize,
+        /// The first input channel, within the task's channels.
+        ic: usize,
+        /// The task block's column of that input channel at this tap.
+        column: usize,
+        /// How many input channels (at most 64).
+        lanes: usize,
+    }
+
+    /// The task's output channels `oc0..oc0 + OCB` (fewer at the end) × `lanes` input
+    /// channels from `ic`, for one tap, over all `segments` (`at` says where); returns how
+    /// many output channels it covered.
     ///
     /// # Safety
     /// As [`chunk`].
@@ -204,11 +198,15 @@ mod kernels {
     unsafe fn block<const OCB: usize, const ICV: usize>(
         t: &Tile<'_>,
         segments: &[Segment],
-        (kh, kw): (usize, usize),
-        oc0: usize,
-        (ic, column): (usize, usize),
-        lanes: usize,
+        at: BlockAt,
     ) -> usize {
+        let BlockAt {
+            tap: (kh, kw),
+            oc0,
+            ic,
+            column,
+            lanes,
+        } = at;
         let s = t.s;
         let (oc_n, c) = (s.out_channels, s.in_channels);
         let rows = OCB.min(t.out_channels.len() - oc0);

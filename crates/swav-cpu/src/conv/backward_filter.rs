@@ -145,7 +145,7 @@ pub(crate) fn conv_backward_filter(
     }
     tasks
         .into_par_iter()
-        .for_each(|(slot, block, rows, mut out)| {
+        .for_each(|(slot, block, out_channels, mut out)| {
             let cols = plan.columns[block].clone();
             if registers {
                 let chunks = &plan.chunks[plan.slots[slot].clone()];
@@ -155,7 +155,8 @@ pub(crate) fn conv_backward_filter(
                 } else {
                     (plan.kernel_rows[block].clone(), 0..s.in_channels)
                 };
-                filter_tile(dy, x, s, pixels, (rows, kernel_rows, channels), &mut out);
+                let block = (out_channels, kernel_rows, channels);
+                filter_tile(dy, x, s, pixels, block, &mut out);
                 return;
             }
             for (i, chunk) in plan.chunks[plan.slots[slot].clone()].iter().enumerate() {
