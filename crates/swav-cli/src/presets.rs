@@ -74,12 +74,10 @@ impl Preset {
         Self::all().iter().map(|p| p.name()).collect()
     }
 
-    /// The preset with this name (or the former name `demo-hard` of `demo`).
+    /// The preset with this name or one of its aliases (`demo-hard`, the former name of
+    /// `demo`), exactly as `--preset` reads it.
     pub fn from_name(name: &str) -> Option<Preset> {
-        if name == "demo-hard" {
-            return Some(Self::Demo);
-        }
-        Self::all().into_iter().find(|p| p.name() == name)
+        <Self as clap::ValueEnum>::from_str(name, false).ok()
     }
 
     /// The configuration this preset stands for.
