@@ -20,6 +20,7 @@ use swav_cli::train::step::{StepPlan, SwavStep};
 use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig};
 use swav_cpu::CpuBackend;
 use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, CudaError, Precision};
+use swav_nn::prelude::*;
 use swav_nn::{
     Arch, Backend, BufferView, CropGroup, SwavConfig, SwavModel, TrunkConfig, hashed_uniform,
 };

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use swav_core::HeadOps;
 use swav_cpu::CpuBackend;
-use swav_nn::{Backend, Conv2dShape, StatsOutput, hashed_uniform};
+use swav_nn::prelude::*;
+use swav_nn::{Conv2dShape, StatsOutput, hashed_uniform};
 
 /// A convolution's (input side, input channels, output channels, kernel, stride).
 type ShapeKey = (usize, usize, usize, usize, usize);

@@ -20,7 +20,8 @@ use std::time::Instant;
 
 use swav_core::{HeadOps, SingleProcess};
 use swav_cpu::{CpuBackend, Profile};
-use swav_nn::{Arch, Backend, CropGroup, SwavConfig, SwavModel, TrunkConfig, hashed_uniform};
+use swav_nn::prelude::*;
+use swav_nn::{Arch, CropGroup, LinearShape, SwavConfig, SwavModel, TrunkConfig, hashed_uniform};
 
 /// The f32 FMA peak of the 2-core build machine at its 2.6 GHz base clock: AMD family 26
 /// (Zen 5) cores with full-width AVX-512, 2 FMA pipes × 16 lanes × 2 FLOP per cycle each.
@@ -222,7 +223,12 @@ fn sgemm_rate(json: bool) {
     let mut best = f64::MAX;
     for _ in 0..4 {
         let t = Instant::now();
-        b.linear_forward(&x, &w, None, n, n, n, &mut y)
+        let shape = LinearShape {
+            rows: n,
+            in_features: n,
+            out_features: n,
+        };
+        b.linear_forward(&x, &w, None, &shape, &mut y)
             .expect("linear");
         best = best.min(t.elapsed().as_secs_f64());
     }

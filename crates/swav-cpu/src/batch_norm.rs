@@ -5,11 +5,18 @@
 //! Reductions run over a fixed split of the rows (see [`crate::partition`]), accumulate in
 //! `f64` and are combined in order, so they are exact to `f32` rounding and deterministic.
 
+use core::convert::Infallible;
 use core::ops::Range;
 
 use rayon::prelude::*;
+use swav_nn::{
+    Affine, AffineGrads, BatchNormBackward, BatchNormOps, BatchNormSettings, BatchNormShape,
+    Epilogue, RunningStats,
+};
 
+use crate::CpuBackend;
 use crate::partition::{row_parts, split_even};
+use crate::profile::OpScope;
 
 /// The fewest rows a reduction task takes.
 const MIN_REDUCE_ROWS: usize = 64;
@@ -41,11 +48,100 @@ fn reduce_pairs(
     &partials[..2 * channels]
 }
 
+impl BatchNormOps for CpuBackend {
+    fn batch_norm_stats(
+        &mut self,
+        x: &Vec<f32>,
+        shape: &BatchNormShape,
+        shift: &Vec<f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "batch_norm_stats", 0.0);
+        stats(x, shape, shift, out, &mut self.sums);
+        Ok(())
+    }
+
+    fn batch_norm_finalize(
+        &mut self,
+        stats: &Vec<f32>,
+        channels: usize,
+        settings: BatchNormSettings,
+        running: RunningStats<'_, Vec<f32>>,
+        saved: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "batch_norm_finalize", 0.0);
+        finalize(stats, channels, settings, running, saved);
+        Ok(())
+    }
+
+    fn batch_norm_frozen(
+        &mut self,
+        running_mean: &Vec<f32>,
+        running_var: &Vec<f32>,
+        channels: usize,
+        eps: f32,
+        saved: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "batch_norm_frozen", 0.0);
+        frozen(running_mean, running_var, channels, eps, saved);
+        Ok(())
+    }
+
+    fn batch_norm_apply(
+        &mut self,
+        x: &Vec<f32>,
+        shape: &BatchNormShape,
+        saved: &Vec<f32>,
+        affine: Affine<'_, Vec<f32>>,
+        epilogue: Epilogue<'_, Vec<f32>>,
+        y: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "batch_norm_apply", 0.0);
+        apply(x, shape, saved, affine, epilogue, y);
+        Ok(())
+    }
+
+    fn batch_norm_backward_reduce(
+        &mut self,
+        inputs: &BatchNormBackward<'_, Vec<f32>>,
+        shape: &BatchNormShape,
+        sums: &mut Vec<f32>,
+        grads: AffineGrads<'_, Vec<f32>>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "batch_norm_backward_reduce", 0.0);
+        backward_reduce(inputs, shape, sums, grads, &mut self.sums);
+        Ok(())
+    }
+
+    fn batch_norm_backward_apply(
+        &mut self,
+        inputs: &BatchNormBackward<'_, Vec<f32>>,
+        shape: &BatchNormShape,
+        weight: &Vec<f32>,
+        sums: Option<&Vec<f32>>,
+        dx: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "batch_norm_backward_apply", 0.0);
+        backward_apply(inputs, shape, weight, sums.map(|s| &s[..]), dx);
+        Ok(())
+    }
+
+    fn relu_backward(
+        &mut self,
+        dy: &mut Vec<f32>,
+        relu_output: &Vec<f32>,
+        len: usize,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "relu_backward", 0.0);
+        relu_backward(&mut dy[..len], &relu_output[..len]);
+        Ok(())
+    }
+}
+
 /// `stats = [Σ(x-k), Σ(x-k)², rows]` per channel, `k = shift`.
-pub(crate) fn stats(
+fn stats(
     x: &[f32],
-    rows: usize,
-    channels: usize,
+    &BatchNormShape { rows, channels }: &BatchNormShape,
     shift: &[f32],
     stats: &mut [f32],
     partials: &mut Vec<f64>,
@@ -76,15 +172,14 @@ pub(crate) fn accumulate_shifted(row: &[f32], shift: &[f32], sum: &mut [f64], sq
 /// Mean and `1/√(var + eps)` into `saved` from statistics shifted by the running mean;
 /// running statistics updated with the unbiased variance (the biased one when the count
 /// is 1).
-pub(crate) fn finalize(
+fn finalize(
     stats: &[f32],
     channels: usize,
-    eps: f32,
-    momentum: f32,
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
+    BatchNormSettings { eps, momentum }: BatchNormSettings,
+    running: RunningStats<'_, Vec<f32>>,
     saved: &mut [f32],
 ) {
+    let (running_mean, running_var) = (running.mean, running.var);
     let count = stats[2 * channels] as f64;
     let correction = if count > 1.0 {
         count / (count - 1.0)
@@ -105,13 +200,7 @@ pub(crate) fn finalize(
 }
 
 /// Evaluation mode: `saved = [running_mean, 1/√(running_var + eps), 0]`.
-pub(crate) fn frozen(
-    running_mean: &[f32],
-    running_var: &[f32],
-    channels: usize,
-    eps: f32,
-    saved: &mut [f32],
-) {
+fn frozen(running_mean: &[f32], running_var: &[f32], channels: usize, eps: f32, saved: &mut [f32]) {
     saved[..channels].copy_from_slice(&running_mean[..channels]);
     for (s, &v) in saved[channels..2 * channels].iter_mut().zip(running_var) {
         *s = 1.0 / (v + eps).sqrt();
@@ -136,18 +225,15 @@ fn apply_rows(channels: usize) -> usize {
 }
 
 /// `y = x·scale + shift (+ residual) (then ReLU)`.
-pub(crate) fn apply(
+fn apply(
     x: &[f32],
-    rows: usize,
-    channels: usize,
+    &BatchNormShape { rows, channels }: &BatchNormShape,
     saved: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    residual: Option<&[f32]>,
-    relu: bool,
+    affine: Affine<'_, Vec<f32>>,
+    Epilogue { residual, relu }: Epilogue<'_, Vec<f32>>,
     y: &mut [f32],
 ) {
-    let ss = scale_shift(saved, weight, bias, channels);
+    let ss = scale_shift(saved, affine.weight, affine.bias, channels);
     let (scale, shift) = ss.split_at(channels);
     let len = rows * channels;
     let chunk = apply_rows(channels) * channels;
@@ -204,18 +290,15 @@ fn masked(dy: f32, relu_output: Option<f32>) -> f32 {
 }
 
 /// `sums = [Σg, Σg·x̂, 0]`; `dbias += Σg`, `dweight += Σg·x̂`.
-pub(crate) fn backward_reduce(
-    dy: &[f32],
-    x: &[f32],
-    relu_output: Option<&[f32]>,
-    rows: usize,
-    channels: usize,
-    saved: &[f32],
+fn backward_reduce(
+    inputs: &BatchNormBackward<'_, Vec<f32>>,
+    &BatchNormShape { rows, channels }: &BatchNormShape,
     sums: &mut [f32],
-    dweight: &mut [f32],
-    dbias: &mut [f32],
+    grads: AffineGrads<'_, Vec<f32>>,
     partials: &mut Vec<f64>,
 ) {
+    let (dy, x, relu_output, saved) = (inputs.dy, inputs.x, inputs.relu_output, inputs.saved);
+    let (dweight, dbias) = (grads.weight, grads.bias);
     let mean = &saved[..channels];
     let total = reduce_pairs(rows, channels, partials, |range, sg, sgx| {
         let span = range.start * channels..range.end * channels;
@@ -265,17 +348,14 @@ fn reduce_chunk<const RELU: bool>(
 }
 
 /// `dx = weight·invstd·(g - Σg/N - x̂·Σg·x̂/N)`, or `weight·invstd·g` with frozen statistics.
-pub(crate) fn backward_apply(
-    dy: &[f32],
-    x: &[f32],
-    relu_output: Option<&[f32]>,
-    rows: usize,
-    channels: usize,
-    saved: &[f32],
+fn backward_apply(
+    inputs: &BatchNormBackward<'_, Vec<f32>>,
+    &BatchNormShape { rows, channels }: &BatchNormShape,
     weight: &[f32],
     sums: Option<&[f32]>,
     dx: &mut [f32],
 ) {
+    let (dy, x, relu_output, saved) = (inputs.dy, inputs.x, inputs.relu_output, inputs.saved);
     let (mean, invstd) = (&saved[..channels], &saved[channels..2 * channels]);
     // Per channel: a = weight·invstd, mean of g, mean of g·x̂ (zero when frozen).
     let mut coef = vec![0.0f32; 4 * channels];
@@ -333,7 +413,7 @@ fn backward_apply_chunk<const RELU: bool>(
 }
 
 /// `dy = 0` where `relu_output <= 0`, in place.
-pub(crate) fn relu_backward(dy: &mut [f32], relu_output: &[f32]) {
+fn relu_backward(dy: &mut [f32], relu_output: &[f32]) {
     dy.par_chunks_mut(APPLY_CHUNK)
         .zip(relu_output.par_chunks(APPLY_CHUNK))
         .for_each(|(d, y)| {

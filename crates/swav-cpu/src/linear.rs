@@ -1,17 +1,59 @@
 //! Fully connected layers (`y = x·Wᵀ + b`) and their gradients, as block-parallel products.
 
+use core::convert::Infallible;
+
+use swav_nn::{LinearOps, LinearShape};
+
+use crate::CpuBackend;
 use crate::gemm::{self, par_gemm};
+use crate::profile::OpScope;
+
+impl LinearOps for CpuBackend {
+    fn linear_forward(
+        &mut self,
+        x: &Vec<f32>,
+        weight: &Vec<f32>,
+        bias: Option<&Vec<f32>>,
+        shape: &LinearShape,
+        y: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let flops = 2.0 * shape.macs() as f64;
+        let _op = OpScope::new(&mut self.profile, "linear_forward", flops);
+        forward(x, weight, bias.map(|b| &b[..]), shape, y);
+        Ok(())
+    }
+
+    fn linear_backward_data(
+        &mut self,
+        dy: &Vec<f32>,
+        weight: &Vec<f32>,
+        shape: &LinearShape,
+        dx: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let flops = 2.0 * shape.macs() as f64;
+        let _op = OpScope::new(&mut self.profile, "linear_backward_data", flops);
+        backward_data(dy, weight, shape, dx);
+        Ok(())
+    }
+
+    fn linear_backward_weight(
+        &mut self,
+        dy: &Vec<f32>,
+        x: &Vec<f32>,
+        shape: &LinearShape,
+        dweight: &mut Vec<f32>,
+        dbias: Option<&mut Vec<f32>>,
+    ) -> Result<(), Infallible> {
+        let flops = 2.0 * shape.macs() as f64;
+        let _op = OpScope::new(&mut self.profile, "linear_backward_weight", flops);
+        backward_weight(dy, x, shape, dweight, dbias.map(|b| &mut b[..]));
+        Ok(())
+    }
+}
 
 /// `y = x · wᵀ (+ bias)`; `x` is `rows × inp`, `w` is `out × inp`.
-pub(crate) fn forward(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    rows: usize,
-    inp: usize,
-    out: usize,
-    y: &mut [f32],
-) {
+fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, shape: &LinearShape, y: &mut [f32]) {
+    let (rows, inp, out) = (shape.rows, shape.in_features, shape.out_features);
     let y = &mut y[..rows * out];
     let beta = match bias {
         Some(b) => {
@@ -32,14 +74,8 @@ pub(crate) fn forward(
 }
 
 /// `dx = dy · w`.
-pub(crate) fn backward_data(
-    dy: &[f32],
-    w: &[f32],
-    rows: usize,
-    inp: usize,
-    out: usize,
-    dx: &mut [f32],
-) {
+fn backward_data(dy: &[f32], w: &[f32], shape: &LinearShape, dx: &mut [f32]) {
+    let (rows, inp, out) = (shape.rows, shape.in_features, shape.out_features);
     par_gemm(
         1.0,
         &gemm::rows(dy, rows, out),
@@ -50,15 +86,14 @@ pub(crate) fn backward_data(
 }
 
 /// `dw += dyᵀ · x`; `dbias += Σ_rows dy` (summed in row order, then added).
-pub(crate) fn backward_weight(
+fn backward_weight(
     dy: &[f32],
     x: &[f32],
-    rows: usize,
-    inp: usize,
-    out: usize,
+    shape: &LinearShape,
     dw: &mut [f32],
     dbias: Option<&mut [f32]>,
 ) {
+    let (rows, inp, out) = (shape.rows, shape.in_features, shape.out_features);
     par_gemm(
         1.0,
         &gemm::view(dy, out, rows, 1, out),

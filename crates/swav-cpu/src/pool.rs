@@ -1,7 +1,59 @@
 //! Max pooling (with the first-maximum tie rule) and global average pooling on NHWC tensors.
 
+use core::convert::Infallible;
 use rayon::prelude::*;
-use swav_nn::Pool2dShape;
+
+use swav_nn::{GlobalPoolShape, Pool2dShape, PoolOps};
+
+use crate::CpuBackend;
+use crate::profile::OpScope;
+
+impl PoolOps for CpuBackend {
+    fn max_pool2d_forward(
+        &mut self,
+        x: &Vec<f32>,
+        shape: &Pool2dShape,
+        y: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "max_pool_forward", 0.0);
+        max_forward(x, shape, y);
+        Ok(())
+    }
+
+    fn max_pool2d_backward(
+        &mut self,
+        dy: &Vec<f32>,
+        x: &Vec<f32>,
+        shape: &Pool2dShape,
+        dx: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "max_pool_backward", 0.0);
+        max_backward(dy, x, shape, dx);
+        Ok(())
+    }
+
+    fn global_avg_pool_forward(
+        &mut self,
+        x: &Vec<f32>,
+        shape: &GlobalPoolShape,
+        y: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "avg_pool_forward", 0.0);
+        avg_forward(x, shape, y);
+        Ok(())
+    }
+
+    fn global_avg_pool_backward(
+        &mut self,
+        dy: &Vec<f32>,
+        shape: &GlobalPoolShape,
+        dx: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "avg_pool_backward", 0.0);
+        avg_backward(dy, shape, dx);
+        Ok(())
+    }
+}
 
 /// The valid window of output position `o` along one axis: input indices `lo..hi`.
 fn window(o: usize, s: &Pool2dShape, extent: usize) -> (usize, usize) {
@@ -18,7 +70,7 @@ fn wins(v: f32, best: f32) -> bool {
 }
 
 /// `y = maxpool(x)`, parallel over output rows.
-pub(crate) fn max_forward(x: &[f32], s: &Pool2dShape, y: &mut [f32]) {
+fn max_forward(x: &[f32], s: &Pool2dShape, y: &mut [f32]) {
     let (oh_n, ow_n, c) = (s.out_height(), s.out_width(), s.channels);
     let image = s.in_height * s.in_width * c;
     y[..s.output_len()]
@@ -46,7 +98,7 @@ pub(crate) fn max_forward(x: &[f32], s: &Pool2dShape, y: &mut [f32]) {
 }
 
 /// `dx` = each `dy` routed to its window's first maximum; parallel over images.
-pub(crate) fn max_backward(dy: &[f32], x: &[f32], s: &Pool2dShape, dx: &mut [f32]) {
+fn max_backward(dy: &[f32], x: &[f32], s: &Pool2dShape, dx: &mut [f32]) {
     let (oh_n, ow_n, c) = (s.out_height(), s.out_width(), s.channels);
     let image = s.in_height * s.in_width * c;
     dx[..s.input_len()]
@@ -85,7 +137,8 @@ pub(crate) fn max_backward(dy: &[f32], x: &[f32], s: &Pool2dShape, dx: &mut [f32
 }
 
 /// `y[n, c] = Σ_p x[n, p, c] / pixels`.
-pub(crate) fn avg_forward(x: &[f32], batch: usize, pixels: usize, channels: usize, y: &mut [f32]) {
+fn avg_forward(x: &[f32], shape: &GlobalPoolShape, y: &mut [f32]) {
+    let (batch, pixels, channels) = (shape.batch, shape.pixels, shape.channels);
     y[..batch * channels]
         .par_chunks_mut(channels)
         .enumerate()
@@ -100,13 +153,8 @@ pub(crate) fn avg_forward(x: &[f32], batch: usize, pixels: usize, channels: usiz
 }
 
 /// `dx[n, p, c] = dy[n, c] / pixels`.
-pub(crate) fn avg_backward(
-    dy: &[f32],
-    batch: usize,
-    pixels: usize,
-    channels: usize,
-    dx: &mut [f32],
-) {
+fn avg_backward(dy: &[f32], shape: &GlobalPoolShape, dx: &mut [f32]) {
+    let (batch, pixels, channels) = (shape.batch, shape.pixels, shape.channels);
     dx[..batch * pixels * channels]
         .par_chunks_mut(pixels * channels)
         .enumerate()

@@ -35,3 +35,34 @@ impl Profile {
         entry.flops += flops;
     }
 }
+
+/// Times one operation from its creation to its drop, when profiling is on: the operation
+/// holds it for its whole body (`let _op = OpScope::new(&mut self.profile, …)`), so every
+/// return path is recorded.
+pub(crate) struct OpScope<'a> {
+    /// The profile to record into and the start time; `None` when profiling is off.
+    running: Option<(&'a mut Profile, Instant)>,
+    /// The operation kind.
+    op: &'static str,
+    /// Its floating-point work.
+    flops: f64,
+}
+
+impl<'a> OpScope<'a> {
+    /// Starts timing `op` (doing `flops` floating-point operations) if `profile` is on.
+    pub(crate) fn new(profile: &'a mut Option<Profile>, op: &'static str, flops: f64) -> Self {
+        Self {
+            running: profile.as_mut().map(|p| (p, Instant::now())),
+            op,
+            flops,
+        }
+    }
+}
+
+impl Drop for OpScope<'_> {
+    fn drop(&mut self) {
+        if let Some((profile, start)) = self.running.take() {
+            profile.record(self.op, start, self.flops);
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::{CudaContext, CudaStream};
 use half::bf16;
 
+use crate::activation::BatchUploader;
 use crate::blas::Blas;
 use crate::buffer::CopyState;
 use crate::context::{Device, DeviceInfo};
@@ -13,9 +14,8 @@ use crate::cudnn::ConvEngine;
 use crate::kernels::{KernelArg, Kernels, len_arg};
 use crate::lars::LarsTable;
 use crate::memory::{Workspace, pool_usage, reset_pool_peak};
-use crate::profile::{OpCategory, Profiler};
+use crate::profile::Profiler;
 use crate::reduction::ReductionScratch;
-use crate::upload::BatchUploader;
 use crate::{CudaBuffer, CudaError, DType, Precision};
 
 /// How a [`CudaBackend`] computes.
@@ -160,12 +160,6 @@ impl CudaBackend {
             DType::F32 => CudaBuffer::from_f32(stream.alloc_zeros::<f32>(len)?),
             DType::Bf16 => CudaBuffer::from_bf16(stream.alloc_zeros::<bf16>(len)?),
         })
-    }
-
-    /// Allocates an activation buffer of `len` zeros, in the activation element type.
-    pub fn alloc_activation(&mut self, len: usize) -> Result<CudaBuffer, CudaError> {
-        let _op = self.profile_op("alloc_activation", OpCategory::Memory);
-        self.alloc(len, self.activation_dtype())
     }
 
     /// Device memory use now.

@@ -6,6 +6,10 @@
 use crate::kernels::len_arg;
 use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
+use swav_nn::{
+    Affine, AffineGrads, BatchNormBackward, BatchNormOps, BatchNormSettings, BatchNormShape,
+    Epilogue, RunningStats,
+};
 use swav_nn::{batch_norm_saved_len, batch_norm_stats_len};
 
 /// Threads per block of the per-channel kernels.
@@ -22,17 +26,16 @@ fn check_params(buffers: &[(&CudaBuffer, usize, &str)]) {
     }
 }
 
-impl CudaBackend {
+impl BatchNormOps for CudaBackend {
     /// The local per-channel statistics of `x` (`rows × channels`), shifted by `shift` (`C`
     /// values, the running mean, which every rank holds identically):
     /// `stats = [Σ(x-k), Σ(x-k)², rows]`, summed in f64. The shift keeps the variance free of
     /// cancellation once the running mean tracks the batch mean. Sum the statistics over
     /// ranks with the collective before [`Self::batch_norm_finalize`].
-    pub fn batch_norm_stats(
+    fn batch_norm_stats(
         &mut self,
         x: &CudaBuffer,
-        rows: usize,
-        channels: usize,
+        &BatchNormShape { rows, channels }: &BatchNormShape,
         shift: &CudaBuffer,
         stats: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
@@ -67,16 +70,15 @@ impl CudaBackend {
     /// Turns globally summed `stats` (shifted by `running_mean`) into
     /// `saved = [mean, 1/√(var + eps), count]` (biased variance, clamped at 0), then updates
     /// the running statistics with the unbiased variance: `r = (1 - momentum)·r + momentum·v`.
-    pub fn batch_norm_finalize(
+    fn batch_norm_finalize(
         &mut self,
         stats: &CudaBuffer,
         channels: usize,
-        eps: f32,
-        momentum: f32,
-        running_mean: &mut CudaBuffer,
-        running_var: &mut CudaBuffer,
+        BatchNormSettings { eps, momentum }: BatchNormSettings,
+        running: RunningStats<'_, CudaBuffer>,
         saved: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let (running_mean, running_var) = (running.mean, running.var);
         let _op = self.profile_op("batch_norm_finalize", OpCategory::NormPool);
         check_params(&[
             (stats, batch_norm_stats_len(channels), "stats"),
@@ -106,7 +108,7 @@ impl CudaBackend {
     }
 
     /// Evaluation mode: `saved = [running mean, 1/√(running var + eps), 0]`.
-    pub fn batch_norm_frozen(
+    fn batch_norm_frozen(
         &mut self,
         running_mean: &CudaBuffer,
         running_var: &CudaBuffer,
@@ -136,16 +138,13 @@ impl CudaBackend {
     }
 
     /// `y = (x - mean)·invstd·weight + bias`, then `+ residual`, then ReLU, in one pass.
-    pub fn batch_norm_apply(
+    fn batch_norm_apply(
         &mut self,
         x: &CudaBuffer,
-        rows: usize,
-        channels: usize,
+        &BatchNormShape { rows, channels }: &BatchNormShape,
         saved: &CudaBuffer,
-        weight: &CudaBuffer,
-        bias: &CudaBuffer,
-        residual: Option<&CudaBuffer>,
-        relu: bool,
+        Affine { weight, bias }: Affine<'_, CudaBuffer>,
+        Epilogue { residual, relu }: Epilogue<'_, CudaBuffer>,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("batch_norm_apply", OpCategory::NormPool);
@@ -197,18 +196,20 @@ impl CudaBackend {
     /// The local reductions of the backward pass: with `g = dy` masked by `relu_output > 0`
     /// (when the forward applied a ReLU) and `x̂ = (x - mean)·invstd`,
     /// `sums = [Σg, Σg·x̂, 0]`, `dbias += Σg`, `dweight += Σg·x̂` (local sums).
-    pub fn batch_norm_backward_reduce(
+    fn batch_norm_backward_reduce(
         &mut self,
-        dy: &CudaBuffer,
-        x: &CudaBuffer,
-        relu_output: Option<&CudaBuffer>,
-        rows: usize,
-        channels: usize,
-        saved: &CudaBuffer,
+        inputs: &BatchNormBackward<'_, CudaBuffer>,
+        &BatchNormShape { rows, channels }: &BatchNormShape,
         sums: &mut CudaBuffer,
-        dweight: &mut CudaBuffer,
-        dbias: &mut CudaBuffer,
+        grads: AffineGrads<'_, CudaBuffer>,
     ) -> Result<(), CudaError> {
+        let BatchNormBackward {
+            dy,
+            x,
+            relu_output,
+            saved,
+        } = *inputs;
+        let (dweight, dbias) = (grads.weight, grads.bias);
         let _op = self.profile_op("batch_norm_backward_reduce", OpCategory::NormPool);
         check_params(&[
             (saved, batch_norm_saved_len(channels), "saved"),
@@ -258,18 +259,20 @@ impl CudaBackend {
     /// reductions, `N` = the global count in `saved`):
     /// `dx = weight·invstd·(g - Σg/N - x̂·Σg·x̂/N)`; with frozen statistics (`sums` = `None`):
     /// `dx = weight·invstd·g`.
-    pub fn batch_norm_backward_apply(
+    fn batch_norm_backward_apply(
         &mut self,
-        dy: &CudaBuffer,
-        x: &CudaBuffer,
-        relu_output: Option<&CudaBuffer>,
-        rows: usize,
-        channels: usize,
-        saved: &CudaBuffer,
+        inputs: &BatchNormBackward<'_, CudaBuffer>,
+        &BatchNormShape { rows, channels }: &BatchNormShape,
         weight: &CudaBuffer,
         sums: Option<&CudaBuffer>,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let BatchNormBackward {
+            dy,
+            x,
+            relu_output,
+            saved,
+        } = *inputs;
         let _op = self.profile_op("batch_norm_backward_apply", OpCategory::NormPool);
         check_params(&[
             (saved, batch_norm_saved_len(channels), "saved"),
@@ -320,7 +323,7 @@ impl CudaBackend {
     }
 
     /// ReLU backward in place: `dy[i] = 0` where `relu_output[i] <= 0`.
-    pub fn relu_backward(
+    fn relu_backward(
         &mut self,
         dy: &mut CudaBuffer,
         relu_output: &CudaBuffer,

@@ -14,6 +14,7 @@
 //! (never needed for a stem) is computed unpadded.
 
 use std::sync::Arc;
+use swav_nn::{BatchNormOps, BatchNormShape, ConvOps};
 
 use cudarc::driver::CudaStream;
 
@@ -28,11 +29,11 @@ use swav_nn::StatsOutput;
 /// bf16 want the channel count a multiple of 8.
 const PADDED_CHANNELS: usize = 8;
 
-impl CudaBackend {
+impl ConvOps for CudaBackend {
     /// `y = conv(x, weight)`. When `stats` is given it also receives the per-channel
     /// statistics of `y` as [`Self::batch_norm_stats`] computes them (a separate reduction
     /// kernel after the convolution; fusing it into cuDNN's epilogue is GPU tuning work).
-    pub fn conv2d_forward(
+    fn conv2d_forward(
         &mut self,
         x: &CudaBuffer,
         weight: &CudaBuffer,
@@ -80,19 +81,17 @@ impl CudaBackend {
             self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
         }
         if let Some(out) = stats {
-            self.batch_norm_stats(
-                y,
-                shape.output_pixels(),
-                shape.out_channels,
-                out.shift,
-                out.stats,
-            )?;
+            let bn_shape = BatchNormShape {
+                rows: shape.output_pixels(),
+                channels: shape.out_channels,
+            };
+            self.batch_norm_stats(y, &bn_shape, out.shift, out.stats)?;
         }
         Ok(())
     }
 
     /// The input gradient `dx = convᵀ(dy, weight)`, added to `dx` when `accumulate`.
-    pub fn conv2d_backward_data(
+    fn conv2d_backward_data(
         &mut self,
         dy: &CudaBuffer,
         weight: &CudaBuffer,
@@ -142,7 +141,7 @@ impl CudaBackend {
     }
 
     /// The weight gradient, accumulated: `dweight += Σ dyᵀ · patches(x)` (f32 `dweight`).
-    pub fn conv2d_backward_filter(
+    fn conv2d_backward_filter(
         &mut self,
         dy: &CudaBuffer,
         x: &CudaBuffer,
@@ -204,7 +203,9 @@ impl CudaBackend {
         }
         Ok(())
     }
+}
 
+impl CudaBackend {
     /// The shape a convolution runs with, and whether that is `shape` padded to
     /// [`PADDED_CHANNELS`] input channels (see the module documentation).
     fn stem_padding(&self, shape: &Conv2dShape) -> (Conv2dShape, bool) {

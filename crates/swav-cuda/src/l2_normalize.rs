@@ -3,17 +3,17 @@
 use crate::kernels::{len_arg, threads_per_row};
 use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError};
+use swav_nn::{L2NormalizeOps, L2NormalizeShape};
 
-impl CudaBackend {
+impl L2NormalizeOps for CudaBackend {
     /// `z[r, :] = x[r, :] / max(‖x[r, :]‖₂, eps)`, PyTorch's `F.normalize(dim=1)`.
-    pub fn l2_normalize_rows_forward(
+    fn l2_normalize_rows_forward(
         &mut self,
         x: &CudaBuffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        shape: &L2NormalizeShape,
         z: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let L2NormalizeShape { rows, cols, eps } = *shape;
         let _op = self.profile_op("l2_normalize_rows_forward", OpCategory::Head);
         assert!(
             x.len() >= rows * cols && z.len() >= rows * cols,
@@ -38,16 +38,15 @@ impl CudaBackend {
 
     /// Backward of [`Self::l2_normalize_rows_forward`]: with `n = ‖x[r, :]‖`,
     /// `dx = (dz - z·⟨z, dz⟩)/n` when `n > eps`, else `dx = dz/eps`.
-    pub fn l2_normalize_rows_backward(
+    fn l2_normalize_rows_backward(
         &mut self,
         dz: &CudaBuffer,
         x: &CudaBuffer,
         z: &CudaBuffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        shape: &L2NormalizeShape,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let L2NormalizeShape { rows, cols, eps } = *shape;
         let _op = self.profile_op("l2_normalize_rows_backward", OpCategory::Head);
         let n = rows * cols;
         assert!(

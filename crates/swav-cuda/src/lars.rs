@@ -13,6 +13,7 @@
 
 use cudarc::driver::{CudaSlice, DevicePtr};
 use swav_core::{Lars, LarsParam, ParamKind};
+use swav_nn::OptimizerOps;
 
 use crate::kernels::KernelArg;
 use crate::profile::OpCategory;
@@ -34,10 +35,10 @@ pub(crate) struct LarsTable {
     scalings: Option<CudaSlice<f32>>,
 }
 
-impl CudaBackend {
+impl OptimizerOps for CudaBackend {
     /// One LARC + SGD step of every tensor in `params` at learning rate `lr`, exactly as
     /// `lars.step(...)` on each tensor in turn (reduction order aside), in two launches.
-    pub fn lars_step(
+    fn lars_step(
         &mut self,
         lars: &Lars<f32>,
         params: &mut [LarsParam<'_, CudaBuffer>],

@@ -105,6 +105,7 @@
 //! shift and the column-reduction tiling of their statistics, fusion of the statistics into
 //! the convolution epilogue through cuDNN's graph API, CUDA graphs for the whole step).
 
+mod activation;
 mod backend;
 mod batch_norm;
 mod blas;
@@ -124,13 +125,11 @@ mod libraries;
 mod linear;
 mod memory;
 mod nccl;
-mod nn_backend;
 pub mod nvrtc;
-mod pooling;
+mod pool;
 mod profile;
 mod reduction;
 mod shapes;
-mod upload;
 
 pub use backend::{CudaBackend, CudaConfig, MemoryReport};
 pub use buffer::CudaBuffer;

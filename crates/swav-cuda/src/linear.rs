@@ -11,20 +11,24 @@ use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::kernels::len_arg;
 use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
+use swav_nn::{LinearOps, LinearShape};
 
-impl CudaBackend {
+impl LinearOps for CudaBackend {
     /// `y = x · weightᵀ (+ bias)`, with `x` `rows × in_features` and `weight`
     /// `out_features × in_features`.
-    pub fn linear_forward(
+    fn linear_forward(
         &mut self,
         x: &CudaBuffer,
         weight: &CudaBuffer,
         bias: Option<&CudaBuffer>,
-        rows: usize,
-        in_features: usize,
-        out_features: usize,
+        shape: &LinearShape,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let LinearShape {
+            rows,
+            in_features,
+            out_features,
+        } = *shape;
         let _op = self.profile_op("linear_forward", OpCategory::Head);
         assert!(y.len() >= rows * out_features, "linear: output too short");
         if let Some(b) = bias {
@@ -104,15 +108,18 @@ impl CudaBackend {
     }
 
     /// `dx = dy · weight`.
-    pub fn linear_backward_data(
+    fn linear_backward_data(
         &mut self,
         dy: &CudaBuffer,
         weight: &CudaBuffer,
-        rows: usize,
-        in_features: usize,
-        out_features: usize,
+        shape: &LinearShape,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let LinearShape {
+            rows,
+            in_features,
+            out_features,
+        } = *shape;
         let _op = self.profile_op("linear_backward_data", OpCategory::Head);
         assert!(
             dx.len() >= rows * in_features,
@@ -176,16 +183,19 @@ impl CudaBackend {
     }
 
     /// `dweight += dyᵀ · x` and, when given, `dbias += Σ_rows dy`.
-    pub fn linear_backward_weight(
+    fn linear_backward_weight(
         &mut self,
         dy: &CudaBuffer,
         x: &CudaBuffer,
-        rows: usize,
-        in_features: usize,
-        out_features: usize,
+        shape: &LinearShape,
         dweight: &mut CudaBuffer,
         dbias: Option<&mut CudaBuffer>,
     ) -> Result<(), CudaError> {
+        let LinearShape {
+            rows,
+            in_features,
+            out_features,
+        } = *shape;
         let _op = self.profile_op("linear_backward_weight", OpCategory::Head);
         assert!(
             dweight.dtype() == DType::F32 && dweight.len() >= out_features * in_features,

@@ -13,6 +13,7 @@ use swav_core::{
     swapped_prediction_loss,
 };
 use swav_cuda::{CudaBackend, DType, LarsParam, Precision};
+use swav_nn::prelude::*;
 
 /// Sizes that are not multiples of any block or tile size.
 const ROWS: usize = 300;

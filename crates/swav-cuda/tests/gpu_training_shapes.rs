@@ -22,6 +22,11 @@ mod common;
 use common::{Rng, bf16_round, download, gpu, gpu_with, upload};
 use swav_core::HeadOps;
 use swav_cuda::{Conv2dShape, ConvPolicy, CudaBackend, CudaBuffer, CudaConfig, Precision};
+use swav_nn::prelude::*;
+use swav_nn::{
+    Affine, AffineGrads, BatchNormBackward, BatchNormSettings, BatchNormShape, Epilogue,
+    RunningStats,
+};
 use swav_nn::{batch_norm_saved_len, batch_norm_stats_len};
 
 const BATCH: usize = 64;
@@ -285,54 +290,43 @@ fn batch_norm_run(
     let mut dbias = b.zeros(channels).unwrap();
     let mut y = b.alloc_activation(rows * channels).unwrap();
     let mut dx = b.alloc_activation(rows * channels).unwrap();
-    b.batch_norm_stats(&x, rows, channels, &running_mean, &mut stats)
+    let shape = BatchNormShape { rows, channels };
+    b.batch_norm_stats(&x, &shape, &running_mean, &mut stats)
         .unwrap();
-    b.batch_norm_finalize(
-        &stats,
-        channels,
-        1e-5,
-        0.1,
-        &mut running_mean,
-        &mut running_var,
-        &mut saved,
-    )
-    .unwrap();
-    b.batch_norm_apply(
-        &x,
-        rows,
-        channels,
-        &saved,
-        &weight,
-        &bias,
-        Some(&residual),
-        true,
-        &mut y,
-    )
-    .unwrap();
-    b.batch_norm_backward_reduce(
-        &dy,
-        &x,
-        Some(&y),
-        rows,
-        channels,
-        &saved,
-        &mut sums,
-        &mut dweight,
-        &mut dbias,
-    )
-    .unwrap();
-    b.batch_norm_backward_apply(
-        &dy,
-        &x,
-        Some(&y),
-        rows,
-        channels,
-        &saved,
-        &weight,
-        Some(&sums),
-        &mut dx,
-    )
-    .unwrap();
+    let settings = BatchNormSettings {
+        eps: 1e-5,
+        momentum: 0.1,
+    };
+    let running = RunningStats {
+        mean: &mut running_mean,
+        var: &mut running_var,
+    };
+    b.batch_norm_finalize(&stats, channels, settings, running, &mut saved)
+        .unwrap();
+    let affine = Affine {
+        weight: &weight,
+        bias: &bias,
+    };
+    let epilogue = Epilogue {
+        residual: Some(&residual),
+        relu: true,
+    };
+    b.batch_norm_apply(&x, &shape, &saved, affine, epilogue, &mut y)
+        .unwrap();
+    let inputs = BatchNormBackward {
+        dy: &dy,
+        x: &x,
+        relu_output: Some(&y),
+        saved: &saved,
+    };
+    let grads = AffineGrads {
+        weight: &mut dweight,
+        bias: &mut dbias,
+    };
+    b.batch_norm_backward_reduce(&inputs, &shape, &mut sums, grads)
+        .unwrap();
+    b.batch_norm_backward_apply(&inputs, &shape, &weight, Some(&sums), &mut dx)
+        .unwrap();
     BatchNormRun {
         saved,
         running_var,

@@ -13,6 +13,7 @@ mod common;
 use common::{Rng, bf16_round, download, gpu, upload};
 use swav_core::HeadOps;
 use swav_cuda::{CudaBackend, CudaBuffer, Precision};
+use swav_nn::prelude::*;
 
 fn as_slices(batch: &[Vec<f32>]) -> Vec<&[f32]> {
     batch.iter().map(Vec::as_slice).collect()

@@ -75,10 +75,15 @@ mod hash_rng;
 mod init;
 mod layout;
 mod model;
+pub mod prelude;
 mod shapes;
 mod weights;
 
-pub use backend::{Backend, StatsOutput, batch_norm_saved_len, batch_norm_stats_len};
+pub use backend::{
+    ActivationOps, Affine, AffineGrads, Backend, BatchNormBackward, BatchNormOps,
+    BatchNormSettings, ConvOps, Epilogue, L2NormalizeOps, LinearOps, OptimizerOps, PoolOps,
+    RunningStats, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
+};
 pub use error::{BuildError, ConfigError, StepError};
 pub use hash_rng::{SplitMix64, hashed_uniform, mix64};
 pub use layout::{ohwi_from_oihw, oihw_from_ohwi};
@@ -86,7 +91,9 @@ pub use model::{
     Arch, BN_EPS, BN_MOMENTUM, BufferMut, BufferView, CropGroup, Layout, ParamMut, ParamView,
     SwavConfig, SwavModel, TrunkConfig,
 };
-pub use shapes::{Conv2dShape, Pool2dShape};
+pub use shapes::{
+    BatchNormShape, Conv2dShape, GlobalPoolShape, L2NormalizeShape, LinearShape, Pool2dShape,
+};
 pub use weights::{
     ExportOptions, ImportOptions, ImportReport, WeightsError, export_safetensors,
     import_safetensors,

@@ -1,4 +1,5 @@
-//! The geometry of the spatial operations: convolutions and pooling over NHWC tensors.
+//! The geometry of the device operations: convolutions, pooling, batch norm, linear layers
+//! and row normalisation, each as one value passed instead of loose integers.
 
 /// The geometry of one square-kernel 2-d convolution (groups 1, no dilation, no bias).
 ///
@@ -106,5 +107,94 @@ impl Pool2dShape {
     /// Elements of the output tensor.
     pub fn output_len(&self) -> usize {
         self.batch * self.out_height() * self.out_width() * self.channels
+    }
+}
+
+/// The geometry of a batch norm over a `rows × channels` matrix (an NHWC activation with
+/// `rows = batch·height·width`, or the head's `batch × features`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchNormShape {
+    /// Rows (samples, or pixels over the batch) normalised together.
+    pub rows: usize,
+    /// Channels, each with its own statistics.
+    pub channels: usize,
+}
+
+impl BatchNormShape {
+    /// Elements of the input (and output) tensor.
+    pub fn len(&self) -> usize {
+        self.rows * self.channels
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The geometry of a global average pooling: `batch` images of `pixels` NHWC pixels with
+/// `channels` channels, averaged to `batch × channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GlobalPoolShape {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Pixels per image (`height · width`).
+    pub pixels: usize,
+    /// Channels.
+    pub channels: usize,
+}
+
+impl GlobalPoolShape {
+    /// Elements of the input tensor.
+    pub fn input_len(&self) -> usize {
+        self.batch * self.pixels * self.channels
+    }
+
+    /// Elements of the output tensor.
+    pub fn output_len(&self) -> usize {
+        self.batch * self.channels
+    }
+}
+
+/// The geometry of a linear layer: `rows × in_features` inputs, `out_features × in_features`
+/// weights, `rows × out_features` outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinearShape {
+    /// Rows of the input (samples).
+    pub rows: usize,
+    /// Input features.
+    pub in_features: usize,
+    /// Output features.
+    pub out_features: usize,
+}
+
+impl LinearShape {
+    /// Multiply-accumulates of the forward pass (the same count for each backward product).
+    pub fn macs(&self) -> usize {
+        self.rows * self.in_features * self.out_features
+    }
+}
+
+/// A row-wise L2 normalisation of a `rows × cols` matrix, with the norm floor `eps` of
+/// PyTorch's `F.normalize` (forward and backward must agree on it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct L2NormalizeShape {
+    /// Rows, each normalised on its own.
+    pub rows: usize,
+    /// Values per row.
+    pub cols: usize,
+    /// The smallest norm divided by.
+    pub eps: f32,
+}
+
+impl L2NormalizeShape {
+    /// Elements of the matrix.
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Whether the matrix has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

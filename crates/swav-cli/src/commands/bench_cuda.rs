@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow};
 use swav_cuda::{CudaError, OpCategory, ProfileReport};
+use swav_nn::prelude::*;
 
 use super::bench::WARMUP_STEPS;
 use super::bench_step::BenchStep;

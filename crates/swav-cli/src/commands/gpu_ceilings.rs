@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use swav_core::HeadOps;
 use swav_cuda::{CudaBackend, CudaError, DType};
-use swav_nn::hashed_uniform;
+use swav_nn::prelude::*;
+use swav_nn::{LinearShape, hashed_uniform};
 
 /// What the device reaches at best.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +65,11 @@ fn matmul_rate(b: &mut CudaBackend) -> Result<f64, CudaError> {
     let mut w = b.zeros(n * n)?;
     b.upload(&values, &mut w, 0)?;
     let mut y = b.alloc(n * n, DType::Bf16)?;
-    let seconds = seconds_per_call(b, 10, |b| b.linear_forward(&x, &w, None, n, n, n, &mut y))?;
+    let shape = LinearShape {
+        rows: n,
+        in_features: n,
+        out_features: n,
+    };
+    let seconds = seconds_per_call(b, 10, |b| b.linear_forward(&x, &w, None, &shape, &mut y))?;
     Ok(2.0 * (n as f64).powi(3) / seconds / 1e12)
 }

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use swav_nn::Conv2dShape;
 
 use super::avx512;
-use super::forward::{conv_forward, is_direct};
+use super::forward::{ForwardScratch, conv_forward, is_direct};
 use super::im2col::col2im_add;
 use crate::gemm::{self, gemm};
 use crate::partition::split_fixed;
@@ -26,7 +26,7 @@ const SCATTER_TILE_ROWS: usize = 256;
 const PATCH_CHUNK: usize = 1 << 20;
 
 /// `dx = convᵀ(dy, w)` (`+=` when `accumulate`). `flipped` (the flipped weights, or the
-/// patch gradients of a strided convolution), `partials` and `packed` are scratch.
+/// patch gradients of a strided convolution) and `forward` are scratch.
 pub(crate) fn conv_backward_data(
     dy: &[f32],
     w: &[f32],
@@ -34,8 +34,7 @@ pub(crate) fn conv_backward_data(
     dx: &mut [f32],
     accumulate: bool,
     flipped: &mut Vec<f32>,
-    partials: &mut Vec<f64>,
-    packed: &mut Vec<f32>,
+    forward: &mut ForwardScratch,
 ) {
     let beta = if accumulate { 1.0 } else { 0.0 };
     let (oc, ic, k) = (s.out_channels, s.in_channels, s.kernel);
@@ -51,7 +50,7 @@ pub(crate) fn conv_backward_data(
     };
     if is_direct(s) {
         let b = gemm::view(w, oc, ic, ic, 1);
-        conv_forward(dy, &transposed, &b, beta, dx, None, partials, packed);
+        conv_forward(dy, &transposed, &b, beta, dx, None, forward);
     } else if s.stride == 1
         && s.padding < k
         && transposed.out_height() == s.in_height
@@ -60,12 +59,11 @@ pub(crate) fn conv_backward_data(
         flip_weights(w, s, flipped);
         let patch = k * k * oc;
         let b = gemm::view(flipped, patch, ic, ic, 1);
-        conv_forward(dy, &transposed, &b, beta, dx, None, partials, packed);
+        conv_forward(dy, &transposed, &b, beta, dx, None, forward);
     } else if avx512::available() {
         let scratch = Scratch {
             patches: flipped,
-            partials,
-            packed,
+            forward,
         };
         scatter_chunks(dy, w, s, dx, accumulate, PATCH_CHUNK, scratch);
     } else {
@@ -95,8 +93,7 @@ fn flip_weights(w: &[f32], s: &Conv2dShape, flipped: &mut Vec<f32>) {
 /// The scratch buffers of [`scatter_chunks`].
 struct Scratch<'a> {
     patches: &'a mut Vec<f32>,
-    partials: &'a mut Vec<f64>,
-    packed: &'a mut Vec<f32>,
+    forward: &'a mut ForwardScratch,
 }
 
 /// The strided input gradient with AVX-512: per chunk of images holding at most
@@ -111,11 +108,7 @@ fn scatter_chunks(
     chunk_elements: usize,
     scratch: Scratch<'_>,
 ) {
-    let Scratch {
-        patches,
-        partials,
-        packed,
-    } = scratch;
+    let Scratch { patches, forward } = scratch;
     let (oc, k) = (s.out_channels, s.patch_len());
     let image_len = s.in_height * s.in_width * s.in_channels;
     let per_image = s.out_height() * s.out_width();
@@ -134,7 +127,7 @@ fn scatter_chunks(
         };
         patches.resize(chunk.len() * per_image * k, 0.0);
         let dy_chunk = &dy[chunk.start * per_image * oc..chunk.end * per_image * oc];
-        conv_forward(dy_chunk, &product, &b, 0.0, patches, None, partials, packed);
+        conv_forward(dy_chunk, &product, &b, 0.0, patches, None, forward);
         let patches = &patches[..];
         dx[chunk.start * image_len..chunk.end * image_len]
             .par_chunks_mut(image_len)
@@ -214,11 +207,11 @@ mod tests {
                 // One image per chunk, and the whole batch in one.
                 for chunk_elements in [1, usize::MAX] {
                     let mut dx = start.clone();
-                    let (mut patches, mut partials, mut packed) = (vec![], vec![], vec![]);
+                    let mut patches = vec![];
+                    let mut forward = ForwardScratch::default();
                     let scratch = Scratch {
                         patches: &mut patches,
-                        partials: &mut partials,
-                        packed: &mut packed,
+                        forward: &mut forward,
                     };
                     scatter_chunks(&dy, &w, &s, &mut dx, accumulate, chunk_elements, scratch);
                     check(&dx, accumulate, &format!("chunks of {chunk_elements}"));

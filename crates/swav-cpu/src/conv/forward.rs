@@ -80,10 +80,18 @@ pub(crate) fn tiling(s: &Conv2dShape, out_channels: usize) -> Tiling {
     }
 }
 
+/// The scratch buffers of [`conv_forward`], kept between calls.
+#[derive(Debug, Default)]
+pub(crate) struct ForwardScratch {
+    /// Per-tile partial sums of the fused batch-norm statistics.
+    pub(crate) partials: Vec<f64>,
+    /// The weights repacked for the register kernel.
+    pub(crate) packed: Vec<f32>,
+}
+
 /// `y = beta·y + patches(x) · b`, where `b` is `patch_len × M` (the transposed weights) and
 /// `y` is `pixels × M`. With `stats = (k, out)`, also writes `[Σ(y-k), Σ(y-k)², pixels]`
-/// per output channel into `out` (`2M + 1` elements). `beta` is 0 or 1; `partials` and
-/// `packed` are scratch.
+/// per output channel into `out` (`2M + 1` elements). `beta` is 0 or 1.
 pub(crate) fn conv_forward(
     x: &[f32],
     s: &Conv2dShape,
@@ -91,9 +99,9 @@ pub(crate) fn conv_forward(
     beta: f32,
     y: &mut [f32],
     stats: Option<(&[f32], &mut [f32])>,
-    partials: &mut Vec<f64>,
-    packed: &mut Vec<f32>,
+    scratch: &mut ForwardScratch,
 ) {
+    let ForwardScratch { partials, packed } = scratch;
     let m = b.ncols();
     let k = s.patch_len();
     assert_eq!(b.nrows(), k, "conv: weight rows");

@@ -13,11 +13,12 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use swav_core::HeadOps;
 use swav_cuda::{
     Conv2dShape, CudaBackend, CudaBuffer, CudaConfig, CudaError, LibraryStatus, LibraryVersions,
     device_count, kernel_dir, loaded_library_files, nvrtc,
 };
+use swav_nn::LinearShape;
+use swav_nn::prelude::*;
 
 fn main() -> ExitCode {
     let status = LibraryStatus::probe();
@@ -151,7 +152,12 @@ fn product_check(b: &mut CudaBackend) -> Result<Finding, CudaError> {
     let mut w = b.zeros(features * features)?;
     b.fill(&mut w, 0.25)?;
     let mut y = b.zeros(rows * features)?;
-    b.linear_forward(&x, &w, None, rows, features, features, &mut y)?;
+    let shape = LinearShape {
+        rows,
+        in_features: features,
+        out_features: features,
+    };
+    b.linear_forward(&x, &w, None, &shape, &mut y)?;
     let mut out = [0.0f32];
     b.download(&y, 0, &mut out)?;
     let want = 0.5 * 0.25 * features as f32;

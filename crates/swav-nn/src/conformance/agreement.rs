@@ -18,7 +18,9 @@ use alloc::vec::Vec;
 use super::harness::{assert_close, data, download, ok, upload, upload_activation};
 use super::ops::conv_shapes;
 use crate::{
-    Backend, Conv2dShape, Pool2dShape, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
+    Affine, AffineGrads, Backend, BatchNormBackward, BatchNormSettings, BatchNormShape,
+    Conv2dShape, Epilogue, GlobalPoolShape, L2NormalizeShape, LinearShape, Pool2dShape,
+    RunningStats, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
 };
 
 /// How closely a tested backend must agree with the reference backend.
@@ -252,7 +254,10 @@ fn agree_conv2d<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
 
 fn agree_batch_norm<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
     const EPS: f32 = 1e-5;
-    const MOMENTUM: f32 = 0.1;
+    const SETTINGS: BatchNormSettings = BatchNormSettings {
+        eps: EPS,
+        momentum: 0.1,
+    };
     let mut id = 0u64;
     for (rows, c) in [(50usize, 12usize), (600, 20), (2 * 28 * 28, 64)] {
         for train in [true, false] {
@@ -273,6 +278,7 @@ fn agree_batch_norm<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
                 let mut var = p.param(&data(3400 + id, c, 0.4, 1.0));
                 let residual =
                     with_residual.then(|| p.activation(&data(3500 + id, rows * c, 1.0, 0.0)).0);
+                let shape = BatchNormShape { rows, channels: c };
                 let saved_len = batch_norm_saved_len(c);
                 let mut saved = p.param(&alloc::vec![0.0; saved_len]);
                 if train {
@@ -280,35 +286,37 @@ fn agree_batch_norm<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
                     let mut stats = p.param(&alloc::vec![0.0; stats_len]);
                     ok(p.reference.batch_norm_stats(
                         &x.reference,
-                        rows,
-                        c,
+                        &shape,
                         &mean.reference,
                         &mut stats.reference,
                     ));
                     ok(p.tested.batch_norm_stats(
                         &x.tested,
-                        rows,
-                        c,
+                        &shape,
                         &mean.tested,
                         &mut stats.tested,
                     ));
                     p.compare(&format!("{what}: statistics"), &stats, stats_len);
+                    let running = RunningStats {
+                        mean: &mut mean.reference,
+                        var: &mut var.reference,
+                    };
                     ok(p.reference.batch_norm_finalize(
                         &stats.reference,
                         c,
-                        EPS,
-                        MOMENTUM,
-                        &mut mean.reference,
-                        &mut var.reference,
+                        SETTINGS,
+                        running,
                         &mut saved.reference,
                     ));
+                    let running = RunningStats {
+                        mean: &mut mean.tested,
+                        var: &mut var.tested,
+                    };
                     ok(p.tested.batch_norm_finalize(
                         &stats.tested,
                         c,
-                        EPS,
-                        MOMENTUM,
-                        &mut mean.tested,
-                        &mut var.tested,
+                        SETTINGS,
+                        running,
                         &mut saved.tested,
                     ));
                     p.compare(&format!("{what}: running mean"), &mean, c);
@@ -332,26 +340,36 @@ fn agree_batch_norm<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
                 p.compare(&format!("{what}: saved statistics"), &saved, saved_len);
 
                 let mut y = p.activation_output(rows * c);
+                let affine = Affine {
+                    weight: &weight.reference,
+                    bias: &bias.reference,
+                };
+                let epilogue = Epilogue {
+                    residual: residual.as_ref().map(|r| &r.reference),
+                    relu,
+                };
                 ok(p.reference.batch_norm_apply(
                     &x.reference,
-                    rows,
-                    c,
+                    &shape,
                     &saved.reference,
-                    &weight.reference,
-                    &bias.reference,
-                    residual.as_ref().map(|r| &r.reference),
-                    relu,
+                    affine,
+                    epilogue,
                     &mut y.reference,
                 ));
+                let affine = Affine {
+                    weight: &weight.tested,
+                    bias: &bias.tested,
+                };
+                let epilogue = Epilogue {
+                    residual: residual.as_ref().map(|r| &r.tested),
+                    relu,
+                };
                 ok(p.tested.batch_norm_apply(
                     &x.tested,
-                    rows,
-                    c,
+                    &shape,
                     &saved.tested,
-                    &weight.tested,
-                    &bias.tested,
-                    residual.as_ref().map(|r| &r.tested),
-                    relu,
+                    affine,
+                    epilogue,
                     &mut y.tested,
                 ));
                 p.compare(&format!("{what}: output"), &y, rows * c);
@@ -364,50 +382,52 @@ fn agree_batch_norm<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
                 let mut sums = p.param(&alloc::vec![0.0; batch_norm_stats_len(c)]);
                 let mut dweight = p.param(&data(3700 + id, c, 1.0, 0.0));
                 let mut dbias = p.param(&data(3800 + id, c, 1.0, 0.0));
+                let inputs_reference = BatchNormBackward {
+                    dy: &dy.reference,
+                    x: &x.reference,
+                    relu_output: relu_output.map(|y| &y.reference),
+                    saved: &saved.reference,
+                };
+                let grads = AffineGrads {
+                    weight: &mut dweight.reference,
+                    bias: &mut dbias.reference,
+                };
                 ok(p.reference.batch_norm_backward_reduce(
-                    &dy.reference,
-                    &x.reference,
-                    relu_output.map(|y| &y.reference),
-                    rows,
-                    c,
-                    &saved.reference,
+                    &inputs_reference,
+                    &shape,
                     &mut sums.reference,
-                    &mut dweight.reference,
-                    &mut dbias.reference,
+                    grads,
                 ));
+                let inputs_tested = BatchNormBackward {
+                    dy: &dy.tested,
+                    x: &x.tested,
+                    relu_output: relu_output.map(|y| &y.tested),
+                    saved: &saved.tested,
+                };
+                let grads = AffineGrads {
+                    weight: &mut dweight.tested,
+                    bias: &mut dbias.tested,
+                };
                 ok(p.tested.batch_norm_backward_reduce(
-                    &dy.tested,
-                    &x.tested,
-                    relu_output.map(|y| &y.tested),
-                    rows,
-                    c,
-                    &saved.tested,
+                    &inputs_tested,
+                    &shape,
                     &mut sums.tested,
-                    &mut dweight.tested,
-                    &mut dbias.tested,
+                    grads,
                 ));
                 p.compare(&format!("{what}: backward sums"), &sums, 2 * c);
                 p.compare(&format!("{what}: weight gradient"), &dweight, c);
                 p.compare(&format!("{what}: bias gradient"), &dbias, c);
                 let mut dx = p.activation_output(rows * c);
                 ok(p.reference.batch_norm_backward_apply(
-                    &dy.reference,
-                    &x.reference,
-                    relu_output.map(|y| &y.reference),
-                    rows,
-                    c,
-                    &saved.reference,
+                    &inputs_reference,
+                    &shape,
                     &weight.reference,
                     train.then_some(&sums.reference),
                     &mut dx.reference,
                 ));
                 ok(p.tested.batch_norm_backward_apply(
-                    &dy.tested,
-                    &x.tested,
-                    relu_output.map(|y| &y.tested),
-                    rows,
-                    c,
-                    &saved.tested,
+                    &inputs_tested,
+                    &shape,
                     &weight.tested,
                     train.then_some(&sums.tested),
                     &mut dx.tested,
@@ -476,24 +496,24 @@ fn agree_pooling<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
 
     for (batch, pixels, c) in [(3usize, 13usize, 40usize), (4, 49, 2048)] {
         let what = format!("average pool {batch}×{pixels}×{c}");
+        let shape = GlobalPoolShape {
+            batch,
+            pixels,
+            channels: c,
+        };
         let (x, _) = p.activation(&data(4300, batch * pixels * c, 1.0, 0.2));
         let mut y = p.activation_output(batch * c);
         ok(p.reference
-            .global_avg_pool_forward(&x.reference, batch, pixels, c, &mut y.reference));
+            .global_avg_pool_forward(&x.reference, &shape, &mut y.reference));
         ok(p.tested
-            .global_avg_pool_forward(&x.tested, batch, pixels, c, &mut y.tested));
+            .global_avg_pool_forward(&x.tested, &shape, &mut y.tested));
         p.compare(&format!("{what}: forward"), &y, batch * c);
         let (dy, _) = p.activation(&data(4400, batch * c, 1.0, 0.0));
         let mut dx = p.activation_output(batch * pixels * c);
-        ok(p.reference.global_avg_pool_backward(
-            &dy.reference,
-            batch,
-            pixels,
-            c,
-            &mut dx.reference,
-        ));
+        ok(p.reference
+            .global_avg_pool_backward(&dy.reference, &shape, &mut dx.reference));
         ok(p.tested
-            .global_avg_pool_backward(&dy.tested, batch, pixels, c, &mut dx.tested));
+            .global_avg_pool_backward(&dy.tested, &shape, &mut dx.tested));
         p.compare(&format!("{what}: backward"), &dx, batch * pixels * c);
     }
 }
@@ -509,6 +529,11 @@ fn agree_linear<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
     .enumerate()
     {
         let what = format!("linear {rows}×{inp}→{out} bias {with_bias}");
+        let shape = LinearShape {
+            rows,
+            in_features: inp,
+            out_features: out,
+        };
         let id = case as u64;
         let (x, _) = p.activation(&data(5000 + id, rows * inp, 1.0, 0.0));
         let w = p.weight(&data(5100 + id, out * inp, 0.3, 0.0));
@@ -521,18 +546,14 @@ fn agree_linear<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
                 &x.reference,
                 &w.reference,
                 with_bias.then_some(&bias.reference),
-                rows,
-                inp,
-                out,
+                &shape,
                 &mut target.reference,
             ));
             ok(p.tested.linear_forward(
                 &x.tested,
                 &w.tested,
                 with_bias.then_some(&bias.tested),
-                rows,
-                inp,
-                out,
+                &shape,
                 &mut target.tested,
             ));
             p.compare(&format!("{what}: forward into {label}"), target, rows * out);
@@ -543,13 +564,11 @@ fn agree_linear<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
         ok(p.reference.linear_backward_data(
             &dy.reference,
             &w.reference,
-            rows,
-            inp,
-            out,
+            &shape,
             &mut dx.reference,
         ));
         ok(p.tested
-            .linear_backward_data(&dy.tested, &w.tested, rows, inp, out, &mut dx.tested));
+            .linear_backward_data(&dy.tested, &w.tested, &shape, &mut dx.tested));
         p.compare(&format!("{what}: input gradient"), &dx, rows * inp);
 
         let mut dw = p.param(&data(5400 + id, out * inp, 1.0, 0.0));
@@ -557,18 +576,14 @@ fn agree_linear<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
         ok(p.reference.linear_backward_weight(
             &dy.reference,
             &x.reference,
-            rows,
-            inp,
-            out,
+            &shape,
             &mut dw.reference,
             with_bias.then_some(&mut db.reference),
         ));
         ok(p.tested.linear_backward_weight(
             &dy.tested,
             &x.tested,
-            rows,
-            inp,
-            out,
+            &shape,
             &mut dw.tested,
             with_bias.then_some(&mut db.tested),
         ));
@@ -579,6 +594,7 @@ fn agree_linear<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
 
 fn agree_l2_normalize<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
     let (rows, cols, eps) = (37usize, 128usize, 1e-12f32);
+    let shape = L2NormalizeShape { rows, cols, eps };
     let what = format!("l2 normalize {rows}×{cols}");
     let mut values = data(6000, rows * cols, 1.0, 0.0);
     values[..cols].fill(0.0); // a zero row takes the eps branch
@@ -586,9 +602,9 @@ fn agree_l2_normalize<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
     // The head normalises into f32 buffers.
     let mut z = p.param(&alloc::vec![0.0; rows * cols]);
     ok(p.reference
-        .l2_normalize_rows_forward(&x.reference, rows, cols, eps, &mut z.reference));
+        .l2_normalize_rows_forward(&x.reference, &shape, &mut z.reference));
     ok(p.tested
-        .l2_normalize_rows_forward(&x.tested, rows, cols, eps, &mut z.tested));
+        .l2_normalize_rows_forward(&x.tested, &shape, &mut z.tested));
     p.compare(&format!("{what}: forward"), &z, rows * cols);
 
     let z_values = download(p.tested, &z.tested, rows * cols);
@@ -599,18 +615,14 @@ fn agree_l2_normalize<R: Backend, T: Backend>(p: &mut Pair<'_, R, T>) {
         &dz.reference,
         &x.reference,
         &z_held.reference,
-        rows,
-        cols,
-        eps,
+        &shape,
         &mut dx.reference,
     ));
     ok(p.tested.l2_normalize_rows_backward(
         &dz.tested,
         &x.tested,
         &z_held.tested,
-        rows,
-        cols,
-        eps,
+        &shape,
         &mut dx.tested,
     ));
     // The clamped row's gradient is dz/eps (about 1e12): compared on its own scale.

@@ -10,7 +10,9 @@ use super::harness::{
 };
 use super::reference;
 use crate::{
-    Backend, Conv2dShape, Pool2dShape, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
+    Affine, AffineGrads, Backend, BatchNormBackward, BatchNormSettings, BatchNormShape,
+    Conv2dShape, Epilogue, GlobalPoolShape, L2NormalizeShape, LinearShape, Pool2dShape,
+    RunningStats, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
 };
 
 /// A value no operation writes: the tail of every output buffer holds it, and must still
@@ -199,36 +201,35 @@ fn bn_forward<B: Backend>(
     residual: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
     let (rows, c) = (case.rows, case.channels);
+    let shape = BatchNormShape { rows, channels: c };
     let xd = upload_activation(b, x);
     let res = residual.map(|r| upload_activation(b, r));
     let mut saved = ok(b.zeros(batch_norm_saved_len(c)));
     if case.train {
         let mut stats = ok(b.zeros(batch_norm_stats_len(c)));
-        ok(b.batch_norm_stats(&xd, rows, c, &layer.running_mean, &mut stats));
-        ok(b.batch_norm_finalize(
-            &stats,
-            c,
-            EPS,
-            MOMENTUM,
-            &mut layer.running_mean,
-            &mut layer.running_var,
-            &mut saved,
-        ));
+        ok(b.batch_norm_stats(&xd, &shape, &layer.running_mean, &mut stats));
+        let settings = BatchNormSettings {
+            eps: EPS,
+            momentum: MOMENTUM,
+        };
+        let running = RunningStats {
+            mean: &mut layer.running_mean,
+            var: &mut layer.running_var,
+        };
+        ok(b.batch_norm_finalize(&stats, c, settings, running, &mut saved));
     } else {
         ok(b.batch_norm_frozen(&layer.running_mean, &layer.running_var, c, EPS, &mut saved));
     }
     let mut y = output(b, rows * c);
-    ok(b.batch_norm_apply(
-        &xd,
-        rows,
-        c,
-        &saved,
-        &layer.weight,
-        &layer.bias,
-        res.as_ref(),
-        case.relu,
-        &mut y,
-    ));
+    let affine = Affine {
+        weight: &layer.weight,
+        bias: &layer.bias,
+    };
+    let epilogue = Epilogue {
+        residual: res.as_ref(),
+        relu: case.relu,
+    };
+    ok(b.batch_norm_apply(&xd, &shape, &saved, affine, epilogue, &mut y));
     let y = read(b, &y, rows * c, "batch_norm_apply");
     (y, download(b, &saved, batch_norm_saved_len(c)))
 }
@@ -347,22 +348,21 @@ fn check_batch_norm_case<B: Backend>(b: &mut B, id: u64, case: BnCase) {
     let mut sums = ok(b.zeros(batch_norm_stats_len(c)));
     let (dw0, db0) = (data(770, c, 1.0, 0.0), data(780, c, 1.0, 0.0));
     let (mut dwd, mut dbd) = (upload(b, &dw0), upload(b, &db0));
-    ok(b.batch_norm_backward_reduce(
-        &dyd, &xd, relu_out, rows, c, &saved_d, &mut sums, &mut dwd, &mut dbd,
-    ));
+    let shape = BatchNormShape { rows, channels: c };
+    let inputs = BatchNormBackward {
+        dy: &dyd,
+        x: &xd,
+        relu_output: relu_out,
+        saved: &saved_d,
+    };
+    let grads = AffineGrads {
+        weight: &mut dwd,
+        bias: &mut dbd,
+    };
+    ok(b.batch_norm_backward_reduce(&inputs, &shape, &mut sums, grads));
     let mut dx = output(b, rows * c);
     let sums_arg = if case.train { Some(&sums) } else { None };
-    ok(b.batch_norm_backward_apply(
-        &dyd,
-        &xd,
-        relu_out,
-        rows,
-        c,
-        &saved_d,
-        &layer.weight,
-        sums_arg,
-        &mut dx,
-    ));
+    ok(b.batch_norm_backward_apply(&inputs, &shape, &layer.weight, sums_arg, &mut dx));
     let dx = read(b, &dx, rows * c, &what);
     let dw: Vec<f32> = download(b, &dwd, c)
         .iter()
@@ -549,10 +549,15 @@ pub fn check_max_pool<B: Backend>(b: &mut B) {
 /// Global average pooling: forward and gradient.
 pub fn check_avg_pool<B: Backend>(b: &mut B) {
     let (batch, pixels, c) = (3, 10, 7);
+    let shape = GlobalPoolShape {
+        batch,
+        pixels,
+        channels: c,
+    };
     let x = data(1000, batch * pixels * c, 1.0, 0.0);
     let xd = upload_activation(b, &x);
     let mut y = output(b, batch * c);
-    ok(b.global_avg_pool_forward(&xd, batch, pixels, c, &mut y));
+    ok(b.global_avg_pool_forward(&xd, &shape, &mut y));
     let got = read(b, &y, batch * c, "avg pool");
     assert_close(
         "avg pool forward",
@@ -563,12 +568,12 @@ pub fn check_avg_pool<B: Backend>(b: &mut B) {
     let r = data(1001, batch * c, 1.0, 0.0);
     let rd = upload_activation(b, &r);
     let mut dx = output(b, x.len());
-    ok(b.global_avg_pool_backward(&rd, batch, pixels, c, &mut dx));
+    ok(b.global_avg_pool_backward(&rd, &shape, &mut dx));
     let dx = read(b, &dx, x.len(), "avg pool backward");
     check_gradient("avg pool gradient", &x, &dx, 0.5, 1e-3, |xv| {
         let xd = upload_activation(b, xv);
         let mut y = ok(b.alloc_activation(batch * c));
-        ok(b.global_avg_pool_forward(&xd, batch, pixels, c, &mut y));
+        ok(b.global_avg_pool_forward(&xd, &shape, &mut y));
         let y = download(b, &y, batch * c);
         Loss {
             value: dot(&y, &r),
@@ -581,32 +586,29 @@ pub fn check_avg_pool<B: Backend>(b: &mut B) {
 pub fn check_linear<B: Backend>(b: &mut B) {
     for (rows, inp, out, with_bias) in [(5, 7, 3, true), (70, 90, 130, true), (6, 33, 40, false)] {
         let what = alloc::format!("linear {rows}×{inp}→{out} bias {with_bias}");
+        let shape = LinearShape {
+            rows,
+            in_features: inp,
+            out_features: out,
+        };
         let x = data(1100, rows * inp, 1.0, 0.0);
         let w = data(1101, out * inp, 0.3, 0.0);
         let bias = data(1102, out, 0.5, 0.0);
         let r = data(1103, rows * out, 1.0, 0.0);
         let (xd, wd, bd) = (upload_activation(b, &x), upload(b, &w), upload(b, &bias));
         let mut y = output(b, rows * out);
-        ok(b.linear_forward(&xd, &wd, with_bias.then_some(&bd), rows, inp, out, &mut y));
+        ok(b.linear_forward(&xd, &wd, with_bias.then_some(&bd), &shape, &mut y));
         let got = read(b, &y, rows * out, &what);
         let want = reference::linear(&x, &w, with_bias.then_some(&bias[..]), rows, inp, out);
         assert_close(&alloc::format!("{what}: forward"), &got, &want, 2e-6);
 
         let rd = upload_activation(b, &r);
         let mut dx = output(b, rows * inp);
-        ok(b.linear_backward_data(&rd, &wd, rows, inp, out, &mut dx));
+        ok(b.linear_backward_data(&rd, &wd, &shape, &mut dx));
         let dx = read(b, &dx, rows * inp, &what);
         let (dw0, db0) = (data(1104, out * inp, 1.0, 0.0), data(1105, out, 1.0, 0.0));
         let (mut dwd, mut dbd) = (upload(b, &dw0), upload(b, &db0));
-        ok(b.linear_backward_weight(
-            &rd,
-            &xd,
-            rows,
-            inp,
-            out,
-            &mut dwd,
-            with_bias.then_some(&mut dbd),
-        ));
+        ok(b.linear_backward_weight(&rd, &xd, &shape, &mut dwd, with_bias.then_some(&mut dbd)));
         let dw: Vec<f32> = download(b, &dwd, out * inp)
             .iter()
             .zip(&dw0)
@@ -620,7 +622,7 @@ pub fn check_linear<B: Backend>(b: &mut B) {
         let mut loss = |xv: &[f32], wv: &[f32], bv: &[f32]| -> Loss {
             let (xd, wd, bd) = (upload_activation(b, xv), upload(b, wv), upload(b, bv));
             let mut y = ok(b.alloc_activation(rows * out));
-            ok(b.linear_forward(&xd, &wd, with_bias.then_some(&bd), rows, inp, out, &mut y));
+            ok(b.linear_forward(&xd, &wd, with_bias.then_some(&bd), &shape, &mut y));
             let y = download(b, &y, rows * out);
             Loss {
                 value: dot(&y, &r),
@@ -654,11 +656,12 @@ pub fn check_linear<B: Backend>(b: &mut B) {
 /// Row L2 normalisation: forward (including an all-zero row, clamped by eps) and gradient.
 pub fn check_l2_normalize<B: Backend>(b: &mut B) {
     let (rows, cols, eps) = (9, 13, 1e-12f32);
+    let shape = L2NormalizeShape { rows, cols, eps };
     let mut x = data(1200, rows * cols, 1.0, 0.0);
     x[4 * cols..5 * cols].fill(0.0);
     let xd = upload_activation(b, &x);
     let mut z = output(b, rows * cols);
-    ok(b.l2_normalize_rows_forward(&xd, rows, cols, eps, &mut z));
+    ok(b.l2_normalize_rows_forward(&xd, &shape, &mut z));
     let zh = read(b, &z, rows * cols, "l2 normalize");
     assert_close(
         "l2 normalize forward",
@@ -670,7 +673,7 @@ pub fn check_l2_normalize<B: Backend>(b: &mut B) {
     let rd = upload_activation(b, &r);
     let zd = upload_activation(b, &zh);
     let mut dx = output(b, rows * cols);
-    ok(b.l2_normalize_rows_backward(&rd, &xd, &zd, rows, cols, eps, &mut dx));
+    ok(b.l2_normalize_rows_backward(&rd, &xd, &zd, &shape, &mut dx));
     let dx = read(b, &dx, rows * cols, "l2 normalize backward");
     // The zero row's gradient is dz/eps; check the others by finite differences.
     let want_zero: Vec<f64> = r[4 * cols..5 * cols]
@@ -695,7 +698,7 @@ pub fn check_l2_normalize<B: Backend>(b: &mut B) {
         xv[4 * cols..5 * cols].fill(0.0);
         let xd = upload_activation(b, &xv);
         let mut z = ok(b.alloc_activation(rows * cols));
-        ok(b.l2_normalize_rows_forward(&xd, rows, cols, eps, &mut z));
+        ok(b.l2_normalize_rows_forward(&xd, &shape, &mut z));
         let z = download(b, &z, rows * cols);
         Loss {
             value: dot(&z, &rs),

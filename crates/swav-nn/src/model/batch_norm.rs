@@ -7,7 +7,10 @@ use alloc::string::String;
 use swav_core::{Collective, ParamKind};
 
 use super::tensors::{Counter, Entry, EntryMut, Layout, Param, Stat, Tensors};
-use crate::{Backend, StepError, batch_norm_saved_len, batch_norm_stats_len};
+use crate::{
+    Affine, AffineGrads, Backend, BatchNormBackward, BatchNormSettings, BatchNormShape, Epilogue,
+    RunningStats, StepError, batch_norm_saved_len, batch_norm_stats_len,
+};
 
 /// PyTorch's default `eps`.
 pub const BN_EPS: f32 = 1e-5;
@@ -90,16 +93,16 @@ impl<Buf> BatchNorm<Buf> {
     {
         comm.all_reduce_sum(&mut self.stats)
             .map_err(StepError::Collective)?;
-        b.batch_norm_finalize(
-            &self.stats,
-            self.channels,
-            BN_EPS,
-            BN_MOMENTUM,
-            &mut self.running_mean.value,
-            &mut self.running_var.value,
-            saved,
-        )
-        .map_err(StepError::Device)?;
+        let settings = BatchNormSettings {
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+        };
+        let running = RunningStats {
+            mean: &mut self.running_mean.value,
+            var: &mut self.running_var.value,
+        };
+        b.batch_norm_finalize(&self.stats, self.channels, settings, running, saved)
+            .map_err(StepError::Device)?;
         self.batches.value += 1;
         Ok(())
     }
@@ -120,8 +123,7 @@ impl<Buf> BatchNorm<Buf> {
     {
         b.batch_norm_stats(
             x,
-            rows,
-            self.channels,
+            &self.shape(rows),
             &self.running_mean.value,
             &mut self.stats,
         )
@@ -144,73 +146,56 @@ impl<Buf> BatchNorm<Buf> {
         )
     }
 
-    /// `y = bn(x) (+ residual) (ReLU)` with the statistics in `saved`.
+    /// The shape of this layer over `rows` rows.
+    pub(crate) fn shape(&self, rows: usize) -> BatchNormShape {
+        BatchNormShape {
+            rows,
+            channels: self.channels,
+        }
+    }
+
+    /// `y = bn(x)`, then the epilogue's residual and ReLU, with the statistics in `saved`.
     pub(crate) fn apply<B: Backend<Buf = Buf>>(
         &self,
         b: &mut B,
         x: &Buf,
         rows: usize,
         saved: &Buf,
-        residual: Option<&Buf>,
-        relu: bool,
+        epilogue: Epilogue<'_, Buf>,
         y: &mut Buf,
     ) -> Result<(), B::Error> {
-        b.batch_norm_apply(
-            x,
-            rows,
-            self.channels,
-            saved,
-            &self.weight.value,
-            &self.bias.value,
-            residual,
-            relu,
-            y,
-        )
+        let affine = Affine {
+            weight: &self.weight.value,
+            bias: &self.bias.value,
+        };
+        b.batch_norm_apply(x, &self.shape(rows), saved, affine, epilogue, y)
     }
 
     /// Training-mode backward: accumulates γ and β gradients, writes `dx`. `dy` is masked by
-    /// `relu_output` when the forward applied a ReLU that the caller has not undone.
+    /// `inputs.relu_output` when the forward applied a ReLU that the caller has not undone.
     pub(crate) fn backward<B, C>(
         &mut self,
         b: &mut B,
         comm: &C,
-        dy: &Buf,
-        x: &Buf,
-        relu_output: Option<&Buf>,
+        inputs: &BatchNormBackward<'_, Buf>,
         rows: usize,
-        saved: &Buf,
         dx: &mut Buf,
     ) -> Result<(), StepError<B::Error, C::Error>>
     where
         B: Backend<Buf = Buf>,
         C: Collective<Buf>,
     {
-        b.batch_norm_backward_reduce(
-            dy,
-            x,
-            relu_output,
-            rows,
-            self.channels,
-            saved,
-            &mut self.stats,
-            &mut self.weight.grad,
-            &mut self.bias.grad,
-        )
-        .map_err(StepError::Device)?;
+        let shape = self.shape(rows);
+        let grads = AffineGrads {
+            weight: &mut self.weight.grad,
+            bias: &mut self.bias.grad,
+        };
+        b.batch_norm_backward_reduce(inputs, &shape, &mut self.stats, grads)
+            .map_err(StepError::Device)?;
         comm.all_reduce_sum(&mut self.stats)
             .map_err(StepError::Collective)?;
-        b.batch_norm_backward_apply(
-            dy,
-            x,
-            relu_output,
-            rows,
-            self.channels,
-            saved,
-            &self.weight.value,
-            Some(&self.stats),
-            dx,
-        )
-        .map_err(StepError::Device)
+        b.batch_norm_backward_apply(inputs, &shape, &self.weight.value, Some(&self.stats), dx)
+            .map_err(StepError::Device)
     }
 }
 

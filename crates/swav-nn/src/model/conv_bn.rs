@@ -10,7 +10,7 @@ use swav_core::{Collective, ParamKind};
 use super::batch_norm::BatchNorm;
 use super::tensors::{Entry, EntryMut, Layout, Param, Tensors};
 use crate::init::Init;
-use crate::{Backend, Conv2dShape, StatsOutput, StepError};
+use crate::{Backend, BatchNormBackward, Conv2dShape, Epilogue, StatsOutput, StepError};
 
 /// A square-kernel convolution without bias.
 #[derive(Debug)]
@@ -53,6 +53,55 @@ pub(crate) struct UnitSpec<'a> {
     pub padding: usize,
 }
 
+/// Where a unit's result goes: `out = relu?(bn(conv(x)) + residual?)`.
+#[derive(Debug)]
+pub(crate) struct UnitOutput<'a, Buf> {
+    /// The residual added and the ReLU applied after the batch norm.
+    pub(crate) epilogue: Epilogue<'a, Buf>,
+    /// The buffer written.
+    pub(crate) out: &'a mut Buf,
+}
+
+impl<'a, Buf> UnitOutput<'a, Buf> {
+    /// `out = bn(conv(x))`, nothing after it (a projection shortcut).
+    pub(crate) fn plain(out: &'a mut Buf) -> Self {
+        Self::with(None, false, out)
+    }
+
+    /// `out = relu(bn(conv(x)))`.
+    pub(crate) fn relu(out: &'a mut Buf) -> Self {
+        Self::with(None, true, out)
+    }
+
+    /// `out = relu?(bn(conv(x)) + residual?)`.
+    pub(crate) fn with(residual: Option<&'a Buf>, relu: bool, out: &'a mut Buf) -> Self {
+        Self {
+            epilogue: Epilogue { residual, relu },
+            out,
+        }
+    }
+}
+
+/// The gradient arriving at a unit's output.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnitOutputGrad<'a, Buf> {
+    /// The gradient at the batch-norm output.
+    pub(crate) dy: &'a Buf,
+    /// The unit's output when its ReLU still has to mask `dy` (`None` when `dy` is already
+    /// masked or the unit has no ReLU).
+    pub(crate) relu_output: Option<&'a Buf>,
+}
+
+/// Where a unit's backward pass writes: scratch for the pre-activation gradient and,
+/// when asked, the input gradient (added when its flag is set).
+#[derive(Debug)]
+pub(crate) struct UnitInputGrad<'a, Buf> {
+    /// Scratch of at least the convolution output's length.
+    pub(crate) dpre: &'a mut Buf,
+    /// The input gradient and whether to add to it.
+    pub(crate) dx: Option<(&'a mut Buf, bool)>,
+}
+
 /// Convolution + batch norm.
 #[derive(Debug)]
 pub(crate) struct ConvBn<Buf> {
@@ -63,6 +112,8 @@ pub(crate) struct ConvBn<Buf> {
 /// What the training forward of one unit keeps for its backward pass.
 #[derive(Debug)]
 pub(crate) struct ConvBnCache<Buf> {
+    /// The convolution's geometry on the crop group this cache serves.
+    pub(crate) shape: Conv2dShape,
     /// The convolution output (batch-norm input).
     pub(crate) pre: Buf,
     /// The statistics the batch norm used.
@@ -106,23 +157,21 @@ impl<Buf> ConvBn<Buf> {
         shape: &Conv2dShape,
     ) -> Result<ConvBnCache<Buf>, B::Error> {
         Ok(ConvBnCache {
+            shape: *shape,
             pre: b.alloc_activation(shape.output_len())?,
             saved: self.bn.alloc_saved(b)?,
         })
     }
 
-    /// Training forward: `out = relu?(bn(conv(x)) + residual?)`, batch statistics (summed
-    /// over ranks by `comm`), running statistics updated.
+    /// Training forward on the cache's shape: `out = relu?(bn(conv(x)) + residual?)`, batch
+    /// statistics (summed over ranks by `comm`), running statistics updated.
     pub(crate) fn forward_train<B, C>(
         &mut self,
         b: &mut B,
         comm: &C,
         x: &Buf,
-        shape: &Conv2dShape,
         cache: &mut ConvBnCache<Buf>,
-        residual: Option<&Buf>,
-        relu: bool,
-        out: &mut Buf,
+        output: UnitOutput<'_, Buf>,
     ) -> Result<(), StepError<B::Error, C::Error>>
     where
         B: Backend<Buf = Buf>,
@@ -131,7 +180,7 @@ impl<Buf> ConvBn<Buf> {
         b.conv2d_forward(
             x,
             &self.conv.weight.value,
-            shape,
+            &cache.shape,
             &mut cache.pre,
             Some(StatsOutput {
                 shift: &self.bn.running_mean.value,
@@ -144,11 +193,10 @@ impl<Buf> ConvBn<Buf> {
             .apply(
                 b,
                 &cache.pre,
-                shape.output_pixels(),
+                cache.shape.output_pixels(),
                 &cache.saved,
-                residual,
-                relu,
-                out,
+                output.epilogue,
+                output.out,
             )
             .map_err(StepError::Device)
     }
@@ -161,49 +209,43 @@ impl<Buf> ConvBn<Buf> {
         shape: &Conv2dShape,
         pre: &mut Buf,
         saved: &mut Buf,
-        residual: Option<&Buf>,
-        relu: bool,
-        out: &mut Buf,
+        output: UnitOutput<'_, Buf>,
     ) -> Result<(), B::Error> {
         b.conv2d_forward(x, &self.conv.weight.value, shape, pre, None)?;
         self.bn.frozen_stats(b, saved)?;
+        let rows = shape.output_pixels();
         self.bn
-            .apply(b, pre, shape.output_pixels(), saved, residual, relu, out)
+            .apply(b, pre, rows, saved, output.epilogue, output.out)
     }
 
-    /// Training backward from `dy`, the gradient at the batch-norm output (already masked by
-    /// the ReLU when `relu_output` is `None`; masked here by `relu_output` otherwise).
-    /// Accumulates the parameter gradients; `dpre` is scratch; the input gradient goes to
-    /// `dx` (added when its flag is set) when asked.
+    /// Training backward on the cache's shape from the gradient at the batch-norm output.
+    /// Accumulates the parameter gradients and writes the input gradient when asked.
     pub(crate) fn backward<B, C>(
         &mut self,
         b: &mut B,
         comm: &C,
         x: &Buf,
-        shape: &Conv2dShape,
         cache: &ConvBnCache<Buf>,
-        dy: &Buf,
-        relu_output: Option<&Buf>,
-        dpre: &mut Buf,
-        dx: Option<(&mut Buf, bool)>,
+        upstream: UnitOutputGrad<'_, Buf>,
+        grads: UnitInputGrad<'_, Buf>,
     ) -> Result<(), StepError<B::Error, C::Error>>
     where
         B: Backend<Buf = Buf>,
         C: Collective<Buf>,
     {
-        self.bn.backward(
-            b,
-            comm,
-            dy,
-            &cache.pre,
-            relu_output,
-            shape.output_pixels(),
-            &cache.saved,
-            dpre,
-        )?;
+        let shape = &cache.shape;
+        let inputs = BatchNormBackward {
+            dy: upstream.dy,
+            x: &cache.pre,
+            relu_output: upstream.relu_output,
+            saved: &cache.saved,
+        };
+        let dpre = grads.dpre;
+        self.bn
+            .backward(b, comm, &inputs, shape.output_pixels(), dpre)?;
         b.conv2d_backward_filter(dpre, x, shape, &mut self.conv.weight.grad)
             .map_err(StepError::Device)?;
-        if let Some((dx, accumulate)) = dx {
+        if let Some((dx, accumulate)) = grads.dx {
             b.conv2d_backward_data(dpre, &self.conv.weight.value, shape, dx, accumulate)
                 .map_err(StepError::Device)?;
         }

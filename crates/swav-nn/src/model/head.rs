@@ -9,7 +9,7 @@ use super::batch_norm::BatchNorm;
 use super::linear::Linear;
 use super::tensors::{Entry, EntryMut, Tensors};
 use crate::init::Init;
-use crate::{Backend, StepError};
+use crate::{Backend, BatchNormBackward, Epilogue, StepError};
 
 /// The projection head's layers.
 // One head per model: the variants' size difference costs nothing worth a box.
@@ -138,8 +138,7 @@ impl<Buf> ProjectionHead<Buf> {
                     &cache.hidden,
                     rows,
                     &cache.saved,
-                    None,
-                    true,
+                    Epilogue::relu(),
                     &mut cache.act,
                 )
                 .map_err(dev)?;
@@ -172,8 +171,7 @@ impl<Buf> ProjectionHead<Buf> {
                     &cache.hidden,
                     rows,
                     &cache.saved,
-                    None,
-                    true,
+                    Epilogue::relu(),
                     &mut cache.act,
                 )?;
                 second.forward(b, &cache.act, rows, &mut cache.out)
@@ -210,16 +208,13 @@ impl<Buf> ProjectionHead<Buf> {
                 second
                     .backward(b, d_out, &cache.act, rows, Some(&mut cache.d_act))
                     .map_err(dev)?;
-                norm.backward(
-                    b,
-                    comm,
-                    &cache.d_act,
-                    &cache.hidden,
-                    Some(&cache.act),
-                    rows,
-                    &cache.saved,
-                    &mut cache.d_hidden,
-                )?;
+                let inputs = BatchNormBackward {
+                    dy: &cache.d_act,
+                    x: &cache.hidden,
+                    relu_output: Some(&cache.act),
+                    saved: &cache.saved,
+                };
+                norm.backward(b, comm, &inputs, rows, &mut cache.d_hidden)?;
                 first
                     .backward(b, &cache.d_hidden, features, rows, Some(d_features))
                     .map_err(dev)

@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use swav_core::ParamKind;
 
 use super::tensors::{Entry, EntryMut, Layout, Param, Tensors};
-use crate::Backend;
 use crate::init::Init;
+use crate::{Backend, LinearShape};
 
 /// One linear layer.
 #[derive(Debug)]
@@ -59,6 +59,15 @@ impl<Buf> Linear<Buf> {
         })
     }
 
+    /// The layer's geometry on `rows` rows.
+    fn shape(&self, rows: usize) -> LinearShape {
+        LinearShape {
+            rows,
+            in_features: self.in_features,
+            out_features: self.out_features,
+        }
+    }
+
     /// `y = x·Wᵀ + b` for `rows` rows.
     pub(crate) fn forward<B: Backend<Buf = Buf>>(
         &self,
@@ -71,9 +80,7 @@ impl<Buf> Linear<Buf> {
             x,
             &self.weight.value,
             self.bias.as_ref().map(|p| &p.value),
-            rows,
-            self.in_features,
-            self.out_features,
+            &self.shape(rows),
             y,
         )
     }
@@ -87,24 +94,16 @@ impl<Buf> Linear<Buf> {
         rows: usize,
         dx: Option<&mut Buf>,
     ) -> Result<(), B::Error> {
+        let shape = self.shape(rows);
         b.linear_backward_weight(
             dy,
             x,
-            rows,
-            self.in_features,
-            self.out_features,
+            &shape,
             &mut self.weight.grad,
             self.bias.as_mut().map(|p| &mut p.grad),
         )?;
         if let Some(dx) = dx {
-            b.linear_backward_data(
-                dy,
-                &self.weight.value,
-                rows,
-                self.in_features,
-                self.out_features,
-                dx,
-            )?;
+            b.linear_backward_data(dy, &self.weight.value, &shape, dx)?;
         }
         Ok(())
     }

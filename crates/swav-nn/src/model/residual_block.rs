@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use swav_core::Collective;
 
-use super::conv_bn::{ConvBn, ConvBnCache, UnitSpec};
+use super::conv_bn::{ConvBn, ConvBnCache, UnitInputGrad, UnitOutput, UnitOutputGrad, UnitSpec};
 use super::grad_pool::GradPool;
 use super::tensors::{Entry, EntryMut, Tensors};
 use crate::init::Init;
@@ -183,20 +183,18 @@ impl<Buf> ResidualBlock<Buf> {
         })
     }
 
-    /// Training forward of input `x` (`batch × height × width`) into `cache.out`.
+    /// Training forward of input `x` (of the shape the cache was built for) into `cache.out`.
     pub(crate) fn forward_train<B, C>(
         &mut self,
         b: &mut B,
         comm: &C,
         x: &Buf,
-        (batch, height, width): (usize, usize, usize),
         cache: &mut BlockCache<Buf>,
     ) -> Result<(), StepError<B::Error, C::Error>>
     where
         B: Backend<Buf = Buf>,
         C: Collective<Buf>,
     {
-        let (shapes, sc_shape) = self.shapes(batch, height, width);
         let last = self.units.len() - 1;
         for i in 0..last {
             let (done, rest) = cache.outs.split_at_mut(i);
@@ -205,16 +203,13 @@ impl<Buf> ResidualBlock<Buf> {
                 b,
                 comm,
                 input,
-                &shapes[i],
                 &mut cache.units[i],
-                None,
-                true,
-                &mut rest[0],
+                UnitOutput::relu(&mut rest[0]),
             )?;
         }
-        let residual = match (&mut self.shortcut, &mut cache.shortcut, sc_shape) {
-            (Some(sc), Some((sc_cache, identity)), Some(s)) => {
-                sc.forward_train(b, comm, x, &s, sc_cache, None, false, identity)?;
+        let residual = match (&mut self.shortcut, &mut cache.shortcut) {
+            (Some(sc), Some((sc_cache, identity))) => {
+                sc.forward_train(b, comm, x, sc_cache, UnitOutput::plain(identity))?;
                 &*identity
             }
             _ => x,
@@ -223,11 +218,8 @@ impl<Buf> ResidualBlock<Buf> {
             b,
             comm,
             &cache.outs[last - 1],
-            &shapes[last],
             &mut cache.units[last],
-            Some(residual),
-            true,
-            &mut cache.out,
+            UnitOutput::with(Some(residual), true, &mut cache.out),
         )
     }
 
@@ -251,9 +243,7 @@ impl<Buf> ResidualBlock<Buf> {
                 &shapes[i],
                 &mut scratch.pre,
                 &mut scratch.saved,
-                None,
-                true,
-                &mut rest[0],
+                UnitOutput::relu(&mut rest[0]),
             )?;
         }
         let residual = match (&self.shortcut, sc_shape) {
@@ -264,9 +254,7 @@ impl<Buf> ResidualBlock<Buf> {
                     &s,
                     &mut scratch.pre,
                     &mut scratch.saved,
-                    None,
-                    false,
-                    &mut scratch.identity,
+                    UnitOutput::plain(&mut scratch.identity),
                 )?;
                 &scratch.identity
             }
@@ -278,9 +266,7 @@ impl<Buf> ResidualBlock<Buf> {
             &shapes[last],
             &mut scratch.pre,
             &mut scratch.saved,
-            Some(residual),
-            true,
-            out,
+            UnitOutput::with(Some(residual), true, out),
         )
     }
 
@@ -291,7 +277,6 @@ impl<Buf> ResidualBlock<Buf> {
         b: &mut B,
         comm: &C,
         x: &Buf,
-        (batch, height, width): (usize, usize, usize),
         cache: &BlockCache<Buf>,
         pool: &mut GradPool<Buf>,
     ) -> Result<(), StepError<B::Error, C::Error>>
@@ -299,21 +284,27 @@ impl<Buf> ResidualBlock<Buf> {
         B: Backend<Buf = Buf>,
         C: Collective<Buf>,
     {
-        let (shapes, sc_shape) = self.shapes(batch, height, width);
         let last = self.units.len() - 1;
         // The final ReLU, once: its masked gradient feeds both the last unit and the shortcut.
-        b.relu_backward(&mut pool.grad, &cache.out, shapes[last].output_len())
-            .map_err(StepError::Device)?;
+        b.relu_backward(
+            &mut pool.grad,
+            &cache.out,
+            cache.units[last].shape.output_len(),
+        )
+        .map_err(StepError::Device)?;
         self.units[last].backward(
             b,
             comm,
             &cache.outs[last - 1],
-            &shapes[last],
             &cache.units[last],
-            &pool.grad,
-            None,
-            &mut pool.pre,
-            Some((&mut pool.mid, false)),
+            UnitOutputGrad {
+                dy: &pool.grad,
+                relu_output: None,
+            },
+            UnitInputGrad {
+                dpre: &mut pool.pre,
+                dx: Some((&mut pool.mid, false)),
+            },
         )?;
         for i in (0..last).rev() {
             let input = if i == 0 { x } else { &cache.outs[i - 1] };
@@ -321,31 +312,44 @@ impl<Buf> ResidualBlock<Buf> {
                 b,
                 comm,
                 input,
-                &shapes[i],
                 &cache.units[i],
-                &pool.mid,
-                Some(&cache.outs[i]),
-                &mut pool.pre,
-                Some((&mut pool.next, false)),
+                UnitOutputGrad {
+                    dy: &pool.mid,
+                    relu_output: Some(&cache.outs[i]),
+                },
+                UnitInputGrad {
+                    dpre: &mut pool.pre,
+                    dx: Some((&mut pool.next, false)),
+                },
             )?;
             if i > 0 {
                 core::mem::swap(&mut pool.mid, &mut pool.next);
             }
         }
-        match (&mut self.shortcut, &cache.shortcut, sc_shape) {
-            (Some(sc), Some((sc_cache, _)), Some(s)) => sc.backward(
+        match (&mut self.shortcut, &cache.shortcut) {
+            (Some(sc), Some((sc_cache, _))) => sc.backward(
                 b,
                 comm,
                 x,
-                &s,
                 sc_cache,
-                &pool.grad,
-                None,
-                &mut pool.pre,
-                Some((&mut pool.next, true)),
+                UnitOutputGrad {
+                    dy: &pool.grad,
+                    relu_output: None,
+                },
+                UnitInputGrad {
+                    dpre: &mut pool.pre,
+                    dx: Some((&mut pool.next, true)),
+                },
             )?,
             _ => b
-                .axpy(1.0, &pool.grad, 0, &mut pool.next, 0, shapes[0].input_len())
+                .axpy(
+                    1.0,
+                    &pool.grad,
+                    0,
+                    &mut pool.next,
+                    0,
+                    cache.units[0].shape.input_len(),
+                )
                 .map_err(StepError::Device)?,
         }
         core::mem::swap(&mut pool.grad, &mut pool.next);

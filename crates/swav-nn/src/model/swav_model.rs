@@ -13,7 +13,7 @@ use super::linear::Linear;
 use super::tensors::{BufferMut, BufferView, Entry, EntryMut, ParamMut, ParamView, Tensors};
 use super::trunk::{EvalWorkspace, IN_CHANNELS, Trunk, TrunkCache};
 use crate::init::Init;
-use crate::{Backend, BuildError, StepError};
+use crate::{Backend, BuildError, L2NormalizeShape, StepError};
 
 /// One resolution group of a multi-crop batch: `crops × batch` images of one size, NHWC
 /// (`[crops·batch, height, width, 3]`), crop-major: image `n` of the group's crop `j` is at
@@ -210,9 +210,7 @@ impl<B: Backend> SwavModel<B> {
         let (rows, d) = (state.rows, self.config.output_dim);
         b.l2_normalize_rows_forward(
             &state.head.out,
-            rows,
-            d,
-            NORMALIZE_EPS as f32,
+            &normalize_shape(rows, d),
             &mut state.embeddings,
         )
         .map_err(dev)?;
@@ -299,9 +297,7 @@ impl<B: Backend> SwavModel<B> {
             &state.d_embeddings,
             &state.head.out,
             &state.embeddings,
-            rows,
-            d,
-            NORMALIZE_EPS as f32,
+            &normalize_shape(rows, d),
             &mut state.d_out,
         )
         .map_err(StepError::Device)?;
@@ -462,13 +458,8 @@ impl<B: Backend> SwavModel<B> {
         }
         let cache = self.eval.head.as_mut().expect("allocated");
         self.head.forward_eval(b, features, cache)?;
-        b.l2_normalize_rows_forward(
-            &cache.out,
-            rows,
-            self.config.output_dim,
-            NORMALIZE_EPS as f32,
-            embeddings,
-        )?;
+        let shape = normalize_shape(rows, self.config.output_dim);
+        b.l2_normalize_rows_forward(&cache.out, &shape, embeddings)?;
         if let (Some(p), Some(scores)) = (&self.prototypes, scores) {
             p.forward(b, embeddings, rows, scores)?;
         }
@@ -583,5 +574,15 @@ impl<B: Backend> SwavModel<B> {
     /// [`swav_core::normalize_prototypes`] before each step; `None` without prototypes.
     pub fn prototypes_mut(&mut self) -> Option<&mut B::Buf> {
         self.prototypes.as_mut().map(|p| &mut p.weight.value)
+    }
+}
+
+/// The row normalisation of `rows` head outputs of dimension `dim`, with the official
+/// `F.normalize` floor.
+fn normalize_shape(rows: usize, dim: usize) -> L2NormalizeShape {
+    L2NormalizeShape {
+        rows,
+        cols: dim,
+        eps: NORMALIZE_EPS as f32,
     }
 }

@@ -8,12 +8,12 @@ use alloc::vec::Vec;
 use swav_core::Collective;
 
 use super::config::TrunkConfig;
-use super::conv_bn::{ConvBn, ConvBnCache, UnitSpec};
+use super::conv_bn::{ConvBn, ConvBnCache, UnitInputGrad, UnitOutput, UnitOutputGrad, UnitSpec};
 use super::grad_pool::GradPool;
 use super::residual_block::{BlockCache, BlockScratch, ResidualBlock};
 use super::tensors::{Entry, EntryMut, Tensors};
 use crate::init::Init;
-use crate::{Backend, Conv2dShape, Pool2dShape, StepError};
+use crate::{Backend, Conv2dShape, GlobalPoolShape, Pool2dShape, StepError};
 
 /// Input channels (RGB).
 pub(crate) const IN_CHANNELS: usize = 3;
@@ -128,6 +128,16 @@ impl<Buf> Trunk<Buf> {
         self.config.feature_dim()
     }
 
+    /// The global average pooling that turns the last block's output into features.
+    fn feature_pool(&self, plan: &Plan) -> GlobalPoolShape {
+        let (h, w) = plan.sizes[self.blocks.len()];
+        GlobalPoolShape {
+            batch: plan.batch,
+            pixels: h * w,
+            channels: self.feature_dim(),
+        }
+    }
+
     fn plan(&self, batch: usize, height: usize, width: usize) -> Plan {
         let stem = self.stem.conv.shape(batch, height, width);
         let (mut h, mut w) = (stem.out_height(), stem.out_width());
@@ -232,18 +242,14 @@ impl<Buf> Trunk<Buf> {
         C: Collective<Buf>,
     {
         let plan = &cache.plan;
-        let n = plan.batch;
         b.copy(images, 0, &mut cache.input, 0, plan.stem.input_len())
             .map_err(StepError::Device)?;
         self.stem.forward_train(
             b,
             comm,
             &cache.input,
-            &plan.stem,
             &mut cache.stem,
-            None,
-            true,
-            &mut cache.stem_out,
+            UnitOutput::relu(&mut cache.stem_out),
         )?;
         if let (Some(p), Some(pooled)) = (&plan.pool, &mut cache.pooled_stem) {
             b.max_pool2d_forward(&cache.stem_out, p, pooled)
@@ -257,12 +263,10 @@ impl<Buf> Trunk<Buf> {
             } else {
                 &done[i - 1].out
             };
-            let (h, w) = plan.sizes[i];
-            self.blocks[i].forward_train(b, comm, input, (n, h, w), &mut rest[0])?;
+            self.blocks[i].forward_train(b, comm, input, &mut rest[0])?;
         }
-        let (h, w) = plan.sizes[self.blocks.len()];
         let last = &cache.blocks[self.blocks.len() - 1].out;
-        b.global_avg_pool_forward(last, n, h * w, self.feature_dim(), &mut cache.features)
+        b.global_avg_pool_forward(last, &self.feature_pool(plan), &mut cache.features)
             .map_err(StepError::Device)
     }
 
@@ -280,16 +284,8 @@ impl<Buf> Trunk<Buf> {
         C: Collective<Buf>,
     {
         let plan = &cache.plan;
-        let n = plan.batch;
-        let (h, w) = plan.sizes[self.blocks.len()];
-        b.global_avg_pool_backward(
-            &cache.d_features,
-            n,
-            h * w,
-            self.feature_dim(),
-            &mut pool.grad,
-        )
-        .map_err(StepError::Device)?;
+        b.global_avg_pool_backward(&cache.d_features, &self.feature_pool(plan), &mut pool.grad)
+            .map_err(StepError::Device)?;
         let stem_output = cache.pooled_stem.as_ref().unwrap_or(&cache.stem_out);
         for i in (0..self.blocks.len()).rev() {
             let input = if i == 0 {
@@ -297,8 +293,7 @@ impl<Buf> Trunk<Buf> {
             } else {
                 &cache.blocks[i - 1].out
             };
-            let (h, w) = plan.sizes[i];
-            self.blocks[i].backward(b, comm, input, (n, h, w), &cache.blocks[i], pool)?;
+            self.blocks[i].backward(b, comm, input, &cache.blocks[i], pool)?;
         }
         let dy = match &plan.pool {
             Some(p) => {
@@ -312,12 +307,15 @@ impl<Buf> Trunk<Buf> {
             b,
             comm,
             &cache.input,
-            &plan.stem,
             &cache.stem,
-            dy,
-            Some(&cache.stem_out),
-            &mut pool.pre,
-            cache.input_grad.as_mut().map(|g| (g, false)),
+            UnitOutputGrad {
+                dy,
+                relu_output: Some(&cache.stem_out),
+            },
+            UnitInputGrad {
+                dpre: &mut pool.pre,
+                dx: cache.input_grad.as_mut().map(|g| (g, false)),
+            },
         )
     }
 
@@ -373,9 +371,7 @@ impl<Buf> Trunk<Buf> {
             &plan.stem,
             &mut sc.pre,
             &mut sc.saved,
-            None,
-            true,
-            &mut ws.ping,
+            UnitOutput::relu(&mut ws.ping),
         )?;
         if let Some(p) = &plan.pool {
             b.max_pool2d_forward(&ws.ping, p, &mut ws.pong)?;
@@ -385,8 +381,7 @@ impl<Buf> Trunk<Buf> {
             block.forward_eval(b, &ws.ping, (batch, h, w), sc, &mut ws.pong)?;
             core::mem::swap(&mut ws.ping, &mut ws.pong);
         }
-        let (h, w) = plan.sizes[self.blocks.len()];
-        b.global_avg_pool_forward(&ws.ping, batch, h * w, self.feature_dim(), features)
+        b.global_avg_pool_forward(&ws.ping, &self.feature_pool(&plan), features)
     }
 }
 

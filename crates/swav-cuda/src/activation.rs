@@ -1,6 +1,6 @@
-//! Staged input batches: how [`CudaBackend`] implements the swav-nn `Backend`'s
-//! `stage_inputs` and `await_staged_inputs`, so that a batch goes to the GPU while the
-//! previous step computes.
+//! [`ActivationOps`] for [`CudaBackend`]: activation buffers in the activation element type,
+//! and staged input batches (`stage_inputs` / `await_staged_inputs`), so that a batch goes
+//! to the GPU while the previous step computes.
 //!
 //! [`BatchUploader`] owns a copy stream and two slots, each a pinned (page-locked) host
 //! buffer and a device staging buffer holding one whole batch (every resolution group of a
@@ -28,6 +28,7 @@
 //! memory returns to the pool (`CudaBuffer`'s drop).
 
 use std::sync::Arc;
+use swav_nn::ActivationOps;
 
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, DevicePtr, PinnedHostSlice};
@@ -204,14 +205,20 @@ impl Drop for BatchUploader {
     }
 }
 
-impl CudaBackend {
+impl ActivationOps for CudaBackend {
+    /// Allocates an activation buffer of `len` zeros, in the activation element type.
+    fn alloc_activation(&mut self, len: usize) -> Result<CudaBuffer, CudaError> {
+        let _op = self.profile_op("alloc_activation", OpCategory::Memory);
+        self.alloc(len, self.activation_dtype())
+    }
+
     /// Starts moving one input batch to the GPU: `groups[g]` (host f32 NHWC) into the
     /// activation buffer `inputs[g]`, through pinned memory and the copy stream, converted to
     /// the buffers' element type. Returns once the host slices have been copied into pinned
     /// memory. The copy waits for all work enqueued before this call; work enqueued later
     /// sees the batch after [`await_staged_inputs`](Self::await_staged_inputs) (the swav-nn
     /// `Backend` method of the same name).
-    pub fn stage_inputs(
+    fn stage_inputs(
         &mut self,
         groups: &[&[f32]],
         inputs: &mut [CudaBuffer],
@@ -227,7 +234,7 @@ impl CudaBackend {
 
     /// Makes all work enqueued from now on wait until every batch staged so far has
     /// arrived, without blocking the host.
-    pub fn await_staged_inputs(&mut self) -> Result<(), CudaError> {
+    fn await_staged_inputs(&mut self) -> Result<(), CudaError> {
         let _op = self.profile_op("await_staged_inputs", OpCategory::Data);
         match self.uploader.as_mut() {
             Some(uploader) => uploader.await_staged(&self.device.stream),

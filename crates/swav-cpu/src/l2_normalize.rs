@@ -1,16 +1,49 @@
 //! Row-wise L2 normalisation (`F.normalize(dim=1)`) and its gradient.
 
+use core::convert::Infallible;
+
 use rayon::prelude::*;
+use swav_nn::{L2NormalizeOps, L2NormalizeShape};
+
+use crate::CpuBackend;
+use crate::profile::OpScope;
 
 /// Rows per task.
 const ROWS_PER_TASK: usize = 16;
+
+impl L2NormalizeOps for CpuBackend {
+    fn l2_normalize_rows_forward(
+        &mut self,
+        x: &Vec<f32>,
+        shape: &L2NormalizeShape,
+        z: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "l2_normalize", 0.0);
+        forward(x, shape, z);
+        Ok(())
+    }
+
+    fn l2_normalize_rows_backward(
+        &mut self,
+        dz: &Vec<f32>,
+        x: &Vec<f32>,
+        z: &Vec<f32>,
+        shape: &L2NormalizeShape,
+        dx: &mut Vec<f32>,
+    ) -> Result<(), Infallible> {
+        let _op = OpScope::new(&mut self.profile, "l2_normalize_backward", 0.0);
+        backward(dz, x, z, shape, dx);
+        Ok(())
+    }
+}
 
 fn norm(row: &[f32]) -> f32 {
     row.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32
 }
 
 /// `z = x / max(‖x‖, eps)` per row.
-pub(crate) fn forward(x: &[f32], rows: usize, cols: usize, eps: f32, z: &mut [f32]) {
+fn forward(x: &[f32], shape: &L2NormalizeShape, z: &mut [f32]) {
+    let L2NormalizeShape { rows, cols, eps } = *shape;
     z[..rows * cols]
         .par_chunks_mut(ROWS_PER_TASK * cols)
         .zip(x[..rows * cols].par_chunks(ROWS_PER_TASK * cols))
@@ -23,15 +56,8 @@ pub(crate) fn forward(x: &[f32], rows: usize, cols: usize, eps: f32, z: &mut [f3
 }
 
 /// `dx = (dz - z·⟨z, dz⟩)/‖x‖`, or `dz/eps` where the norm was clamped.
-pub(crate) fn backward(
-    dz: &[f32],
-    x: &[f32],
-    z: &[f32],
-    rows: usize,
-    cols: usize,
-    eps: f32,
-    dx: &mut [f32],
-) {
+fn backward(dz: &[f32], x: &[f32], z: &[f32], shape: &L2NormalizeShape, dx: &mut [f32]) {
+    let L2NormalizeShape { rows, cols, eps } = *shape;
     let len = rows * cols;
     let chunk = ROWS_PER_TASK * cols;
     dx[..len]

@@ -1,6 +1,7 @@
 //! Max pooling and global average pooling over NHWC activations (`pooling.cu`).
 
 use std::ffi::c_void;
+use swav_nn::{GlobalPoolShape, PoolOps};
 
 use crate::kernels::{KernelArg, len_arg};
 use crate::profile::OpCategory;
@@ -47,9 +48,9 @@ impl PoolGeometry {
     }
 }
 
-impl CudaBackend {
+impl PoolOps for CudaBackend {
     /// Max pooling; ties go to the first maximum in window order, NaN propagates.
-    pub fn max_pool2d_forward(
+    fn max_pool2d_forward(
         &mut self,
         x: &CudaBuffer,
         shape: &Pool2dShape,
@@ -73,7 +74,7 @@ impl CudaBackend {
     /// Max-pooling backward: each `dy` goes to its window's first maximum of `x`; `dx` is
     /// overwritten. Deterministic: the window maxima are located first (one byte each), then
     /// every input pixel gathers the gradients of the windows it wins, in window order.
-    pub fn max_pool2d_backward(
+    fn max_pool2d_backward(
         &mut self,
         dy: &CudaBuffer,
         x: &CudaBuffer,
@@ -114,14 +115,17 @@ impl CudaBackend {
     }
 
     /// Global average pooling: `y[n, c] = Σ_p x[n, p, c] / pixels`.
-    pub fn global_avg_pool_forward(
+    fn global_avg_pool_forward(
         &mut self,
         x: &CudaBuffer,
-        batch: usize,
-        pixels: usize,
-        channels: usize,
+        shape: &GlobalPoolShape,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let GlobalPoolShape {
+            batch,
+            pixels,
+            channels,
+        } = *shape;
         let _op = self.profile_op("global_avg_pool_forward", OpCategory::NormPool);
         assert!(
             x.len() >= batch * pixels * channels && y.len() >= batch * channels,
@@ -147,14 +151,17 @@ impl CudaBackend {
     }
 
     /// Global average pooling backward: `dx[n, p, c] = dy[n, c] / pixels`.
-    pub fn global_avg_pool_backward(
+    fn global_avg_pool_backward(
         &mut self,
         dy: &CudaBuffer,
-        batch: usize,
-        pixels: usize,
-        channels: usize,
+        shape: &GlobalPoolShape,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
+        let GlobalPoolShape {
+            batch,
+            pixels,
+            channels,
+        } = *shape;
         let _op = self.profile_op("global_avg_pool_backward", OpCategory::NormPool);
         assert!(
             dy.len() >= batch * channels && dx.len() >= batch * pixels * channels,
