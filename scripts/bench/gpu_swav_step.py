@@ -15,8 +15,8 @@ official code runs it (facebookresearch/swav main_swav.py), on a modern PyTorch:
     apex's per-tensor host synchronisation) around SGD with momentum 0.9;
   * synthetic inputs already on the GPU, batch 64 images per step.
 
-It also measures the two ceilings of PERFORMANCE.md section 10 in the same run: a large
-device-to-device copy (bytes read + written) and an 8192^3 bf16 matrix product.
+It also measures the two ceilings of docs/performance.md ("Measuring on a GPU") in the same
+run: a large device-to-device copy (bytes read + written) and an 8192^3 bf16 matrix product.
 
     python3 scripts/bench/gpu_swav_step.py [--batch 64] [--steps 20] [--warmup 5] [--json PATH]
 

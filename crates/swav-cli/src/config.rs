@@ -1,5 +1,5 @@
 //! The pretraining configuration: every hyper-parameter of the official `main_swav.py`
-//! (SWAV_SPEC §4.7) under its official name, plus what a Rust run needs on top.
+//! (docs/algorithm.md §4.6) under its official name, plus what a Rust run needs on top.
 //!
 //! A configuration is built in three layers: a [preset](crate::presets), then an optional
 //! TOML file (`--config`, same keys, any subset, `preset = "..."` allowed), then the

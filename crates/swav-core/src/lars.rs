@@ -1,5 +1,5 @@
 //! LARC (layer-wise adaptive rate control) around SGD with momentum, exactly as apex's
-//! `LARC(SGD, trust_coefficient=0.001, clip=False)` in the official code (SWAV_SPEC §4.1).
+//! `LARC(SGD, trust_coefficient=0.001, clip=False)` in the official code (docs/algorithm.md §4.1).
 //!
 //! Per parameter tensor `p` with gradient `g` (whole-tensor Frobenius norms):
 //!

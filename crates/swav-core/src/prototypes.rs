@@ -1,4 +1,4 @@
-//! The prototypes' two special rules (SWAV_SPEC §1.4, §4.3): re-normalisation before every
+//! The prototypes' two special rules (docs/algorithm.md §1.4, §4.3): re-normalisation before every
 //! forward pass, and no update at all during the first iterations.
 
 use crate::{HeadOps, Real};

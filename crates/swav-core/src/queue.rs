@@ -1,4 +1,4 @@
-//! The per-assignment-crop feature queue of small-batch SwAV (SWAV_SPEC §2.3).
+//! The per-assignment-crop feature queue of small-batch SwAV (docs/algorithm.md §2.3).
 //!
 //! Each assignment crop has its own queue of past embeddings (`rows × dim` on this rank,
 //! newest first). Official semantics, replicated exactly:

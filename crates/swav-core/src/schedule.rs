@@ -1,4 +1,4 @@
-//! The per-iteration learning-rate schedule (SWAV_SPEC §4.2) and the epoch length.
+//! The per-iteration learning-rate schedule (docs/algorithm.md §4.2) and the epoch length.
 
 /// Linear warm-up from `start_warmup` to `base_lr`, then a per-iteration cosine decay to
 /// `final_lr`, exactly as the official array:

@@ -1,7 +1,7 @@
 //! Sinkhorn-Knopp: equipartitioned soft assignments of samples to prototypes.
 //!
-//! This is the official SwAV `distributed_sinkhorn` (SWAV_SPEC §2.1), generic over the device
-//! ([`HeadOps`]) and the transport ([`Collective`]):
+//! This is the official SwAV `distributed_sinkhorn` (docs/algorithm.md §2.1), generic over the
+//! device ([`HeadOps`]) and the transport ([`Collective`]):
 //!
 //! ```text
 //! Q = exp(scores / ε)ᵀ                       K × N_loc (prototypes × samples)
@@ -18,11 +18,11 @@
 //! **Stability.** [`Stabilization::Stable`] (the default) subtracts the global maximum of
 //! `scores / ε` before the exponential. The first operation after it is a normalisation that
 //! cancels any global factor, so the codes are *exactly* those of the plain algorithm
-//! (SWAV_SPEC §2.2), but nothing overflows, whatever ε and however large the scores. When the
-//! spread of `scores / ε` is so wide that some exponentials would fall below the normal `f32`
-//! range (small ε, unnormalised inputs), the same iterations run in the log domain instead,
-//! which represents them exactly; both paths compute the same mathematical iterates.
-//! [`Stabilization::Plain`] is the official code as it is today (no guard at all).
+//! (docs/algorithm.md §2.2), but nothing overflows, whatever ε and however large the scores.
+//! When the spread of `scores / ε` is so wide that some exponentials would fall below the
+//! normal `f32` range (small ε, unnormalised inputs), the same iterations run in the log
+//! domain instead, which represents them exactly; both paths compute the same mathematical
+//! iterates. [`Stabilization::Plain`] is the official code as it is today (no guard at all).
 
 use crate::{Collective, HeadOps, Real};
 

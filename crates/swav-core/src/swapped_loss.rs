@@ -1,4 +1,4 @@
-//! The swapped-prediction loss (SWAV_SPEC §3) and its exact gradient.
+//! The swapped-prediction loss (docs/algorithm.md §3) and its exact gradient.
 //!
 //! For every assignment crop `a` (default crops 0 and 1) with codes `q_a`, and every other
 //! crop `v ≠ a`, the cross-entropy between `q_a` and `softmax(s_v / τ)`, summed over the `K`

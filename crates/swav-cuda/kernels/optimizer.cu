@@ -1,4 +1,4 @@
-// SGD with momentum under apex's LARC, exactly as swav_core::Lars (SWAV_SPEC 4.1), for one
+// SGD with momentum under apex's LARC, exactly as swav_core::Lars (docs/algorithm.md §4.1), for one
 // tensor (HeadOps::sgd_momentum_step) and for every parameter of the model in two launches:
 //
 //   1. lars_norms: each block sums p^2 and g^2 over one chunk of one tensor; the last block to

@@ -40,10 +40,10 @@ impl fmt::Display for DType {
 /// How a [`CudaBackend`](crate::CudaBackend) stores activations and runs its products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// The training configuration (ARCHITECTURE.md): bf16 activations and bf16 copies of the
-    /// weights for convolutions and matrix products, accumulated in f32; f32 master weights,
-    /// optimiser state, batch-norm statistics, scores, Sinkhorn and loss. Comparable to
-    /// PyTorch's bf16 autocast.
+    /// The training configuration (docs/architecture.md §6): bf16 activations and bf16 copies
+    /// of the weights for convolutions and matrix products, accumulated in f32; f32 master
+    /// weights, optimiser state, batch-norm statistics, scores, Sinkhorn and loss. Comparable
+    /// to PyTorch's bf16 autocast.
     #[default]
     MixedBf16,
     /// Everything in f32, with tensor-core TF32 disabled: slower, and the configuration that

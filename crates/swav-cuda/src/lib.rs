@@ -31,7 +31,7 @@
 //! ## Precision
 //!
 //! [`Precision::MixedBf16`] (the default) follows the project's convention
-//! (ARCHITECTURE.md), the equivalent of PyTorch's bf16 autocast:
+//! (docs/architecture.md §6), the equivalent of PyTorch's bf16 autocast:
 //! * activations and their gradients are bf16 ([`CudaBackend::alloc_activation`]);
 //! * convolutions and the head's linear layers multiply bf16 activations by bf16 copies of
 //!   the weights with f32 accumulation (tensor cores); the copies live with their f32

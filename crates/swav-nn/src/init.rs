@@ -1,4 +1,4 @@
-//! Deterministic initialisation, exactly the official recipe (SWAV_SPEC §1.1).
+//! Deterministic initialisation, exactly the official recipe (docs/algorithm.md §1.1).
 //!
 //! One [`SplitMix64`] stream, seeded by the caller, is drawn in torchvision `state_dict`
 //! order, each tensor in PyTorch's element order (OIHW for convolutions), so a seed gives

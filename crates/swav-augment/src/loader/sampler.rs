@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn imagenet_iterations_match_swav_table() {
-        // SWAV_SPEC 4.2: 64 GPUs x 64 -> 312; 4 x 64 -> 5004; 1 x 64 -> 20018.
+        // docs/algorithm.md §4.2: 64 GPUs x 64 -> 312; 4 x 64 -> 5004; 1 x 64 -> 20018.
         for (world, batch, expected) in
             [(64, 64, 312), (4, 64, 5004), (1, 64, 20018), (8, 32, 5004)]
         {

@@ -13,7 +13,7 @@ use crate::transform::normalize::NormalizeTable;
 use crate::transform::random_resized_crop::sample_crop_box;
 
 /// A run of consecutive crops with the same output size. The model runs one trunk pass per
-/// group (SWAV_SPEC 1.5), so consecutive config groups of equal size are merged into one.
+/// group (docs/algorithm.md §1.5), so consecutive config groups of equal size are merged into one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolutionGroup {
     /// Output side in pixels.

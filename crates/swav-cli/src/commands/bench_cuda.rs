@@ -1,5 +1,5 @@
 //! `swav bench --device cuda`: the training step of `swav pretrain --device cuda` on one
-//! GPU, measured the way PERFORMANCE.md §10 asks, in one run:
+//! GPU, measured the way docs/performance.md ("Measuring on a GPU") asks, in one run:
 //!
 //! * the device's ceilings: copy rate and bf16 matrix-product rate ([`GpuCeilings`]),
 //!   measured after the steps (the GPU warm, the step's memory figures taken);

@@ -1,6 +1,6 @@
 //! The two ceilings of a GPU, measured in the same run as the benchmark they put in
-//! context (PERFORMANCE.md §10): the device-to-device copy rate and the bf16 matrix-product
-//! rate, both through the CUDA backend.
+//! context (docs/performance.md, "Measuring on a GPU"): the device-to-device copy rate and
+//! the bf16 matrix-product rate, both through the CUDA backend.
 
 use std::time::Instant;
 

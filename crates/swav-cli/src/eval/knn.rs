@@ -1,4 +1,4 @@
-//! Weighted k-nearest-neighbour classification on frozen features (SWAV_SPEC §6.3): cosine
+//! Weighted k-nearest-neighbour classification on frozen features (docs/algorithm.md §6.3): cosine
 //! similarity, the top-k training neighbours of each test sample vote for their class with
 //! weight `exp(similarity / T)` (T = 0.07, as solo-learn), for k = 20 and 200 by default.
 

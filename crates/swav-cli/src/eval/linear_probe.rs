@@ -1,5 +1,5 @@
-//! A linear classifier on frozen features, as the official `eval_linear.py` (SWAV_SPEC
-//! §6.1): `Linear(F, classes)` with weight ~ N(0, 0.01²) and zero bias, cross-entropy, SGD
+//! A linear classifier on frozen features, as the official `eval_linear.py` (docs/algorithm.md
+//! §6.2): `Linear(F, classes)` with weight ~ N(0, 0.01²) and zero bias, cross-entropy, SGD
 //! with momentum 0.9 and weight decay, the learning rate annealed by a cosine per epoch to
 //! 0, and the best validation top-1 over the epochs reported (`best_acc`).
 

@@ -1,4 +1,4 @@
-//! The projection head (SWAV_SPEC §1.2): `Linear → BatchNorm1d → ReLU → Linear` (module
+//! The projection head (docs/algorithm.md §1.2): `Linear → BatchNorm1d → ReLU → Linear` (module
 //! indices 0, 1, 3), or a single `Linear` when the hidden width is 0.
 
 use alloc::vec::Vec;

@@ -1,5 +1,5 @@
 //! [`SwavModel`]: trunk, projection head, L2 normalisation and prototypes, with the
-//! multi-crop training forward (SWAV_SPEC §1.5), its backward pass, evaluation passes and
+//! multi-crop training forward (docs/algorithm.md §1.5), its backward pass, evaluation passes and
 //! access to every named tensor.
 
 use alloc::vec::Vec;
@@ -91,7 +91,7 @@ impl<B: Backend> core::fmt::Debug for SwavModel<B> {
 }
 
 impl<B: Backend> SwavModel<B> {
-    /// Builds and initialises the model with the official recipe (SWAV_SPEC §1.1):
+    /// Builds and initialises the model with the official recipe (docs/algorithm.md §1.1):
     /// convolutions Kaiming-normal (`fan_out`, ReLU gain), linear layers and prototypes
     /// PyTorch's default `U(±1/√fan_in)`, batch norm γ = 1, β = 0, running mean 0 and
     /// variance 1. The values come from one [`SplitMix64`](crate::SplitMix64) stream seeded
@@ -190,7 +190,7 @@ impl<B: Backend> SwavModel<B> {
         Ok(())
     }
 
-    /// The multi-crop training forward pass (SWAV_SPEC §1.5): trunk per resolution group,
+    /// The multi-crop training forward pass (docs/algorithm.md §1.5): trunk per resolution group,
     /// then the projection head once on all `V·batch` rows, L2 normalisation and the
     /// prototype scores. Results: [`SwavModel::embeddings`] (`V·batch × D`, unit rows, crop
     /// order) and [`SwavModel::scores`] (`V·batch × K` = `z·Wᵀ`).
