@@ -1,7 +1,8 @@
 //! swav-nn's backend conformance checks on the GPU.
 //!
 //! * In f32 (TF32 off), the checks the CPU backend passes, at the same tolerances: every
-//!   operation against its f64 definition and its gradients by finite differences, a whole
+//!   op family (one test each, registered by `backend_conformance_tests!`) against its f64
+//!   definition and its gradients by finite differences, a whole
 //!   small SwAV network by finite differences, and ResNet-18, ResNet-50 and the SwAV network
 //!   against PyTorch's goldens.
 //! * In both precisions, every model operation against the CPU backend on identical inputs
@@ -17,12 +18,8 @@ use swav_cpu::CpuBackend;
 use swav_cuda::Precision;
 use swav_nn::conformance::{self, Agreement};
 
-#[test]
-fn f32_operations_match_their_definitions() {
-    if let Some(mut g) = gpu(Precision::F32) {
-        conformance::check_all_ops(&mut g);
-    }
-}
+// One test per op family in f32, named as in every backend's suite.
+swav_nn::backend_conformance_tests!(gpu(Precision::F32));
 
 #[test]
 fn f32_model_gradients_match_finite_differences() {

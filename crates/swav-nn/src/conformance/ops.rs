@@ -76,7 +76,7 @@ fn conv_loss<B: Backend>(b: &mut B, s: &Conv2dShape, x: &[f32], w: &[f32], r: &[
 
 /// Convolution forward (with and without fused statistics), input gradient (overwrite and
 /// accumulate) and weight gradient (accumulating).
-pub fn check_conv2d<B: Backend>(b: &mut B) {
+pub(crate) fn check_conv2d<B: Backend>(b: &mut B) {
     for (case, s) in conv_shapes().iter().enumerate() {
         let what = alloc::format!("conv2d case {case} {s:?}");
         let x = data(100 + case as u64, s.input_len(), 1.0, 0.0);
@@ -236,7 +236,7 @@ fn bn_forward<B: Backend>(
 
 /// Batch norm in training and evaluation modes, with and without the fused residual and
 /// ReLU: statistics, running-statistics update, output, and all gradients.
-pub fn check_batch_norm<B: Backend>(b: &mut B) {
+pub(crate) fn check_batch_norm<B: Backend>(b: &mut B) {
     let mut cases = Vec::new();
     for (rows, channels) in [(50, 12), (600, 20)] {
         for train in [true, false] {
@@ -442,7 +442,7 @@ fn check_batch_norm_case<B: Backend>(b: &mut B, id: u64, case: BnCase) {
 }
 
 /// The ReLU mask: zero where the forward output is not positive.
-pub fn check_relu_backward<B: Backend>(b: &mut B) {
+pub(crate) fn check_relu_backward<B: Backend>(b: &mut B) {
     let n = 1000;
     let mut y = data(800, n, 1.0, 0.0);
     y[7] = 0.0;
@@ -460,7 +460,7 @@ pub fn check_relu_backward<B: Backend>(b: &mut B) {
 
 /// Max pooling (3×3, stride 2, padding 1 and others): forward, the first-maximum tie rule,
 /// and the gradient by finite differences on inputs without near-ties.
-pub fn check_max_pool<B: Backend>(b: &mut B) {
+pub(crate) fn check_max_pool<B: Backend>(b: &mut B) {
     let shapes = [
         Pool2dShape {
             batch: 2,
@@ -547,7 +547,7 @@ pub fn check_max_pool<B: Backend>(b: &mut B) {
 }
 
 /// Global average pooling: forward and gradient.
-pub fn check_avg_pool<B: Backend>(b: &mut B) {
+pub(crate) fn check_avg_pool<B: Backend>(b: &mut B) {
     let (batch, pixels, c) = (3, 10, 7);
     let shape = GlobalPoolShape {
         batch,
@@ -583,7 +583,7 @@ pub fn check_avg_pool<B: Backend>(b: &mut B) {
 }
 
 /// Linear layers with and without bias: forward, input, weight and bias gradients.
-pub fn check_linear<B: Backend>(b: &mut B) {
+pub(crate) fn check_linear<B: Backend>(b: &mut B) {
     for (rows, inp, out, with_bias) in [(5, 7, 3, true), (70, 90, 130, true), (6, 33, 40, false)] {
         let what = alloc::format!("linear {rows}×{inp}→{out} bias {with_bias}");
         let shape = LinearShape {
@@ -654,7 +654,7 @@ pub fn check_linear<B: Backend>(b: &mut B) {
 }
 
 /// Row L2 normalisation: forward (including an all-zero row, clamped by eps) and gradient.
-pub fn check_l2_normalize<B: Backend>(b: &mut B) {
+pub(crate) fn check_l2_normalize<B: Backend>(b: &mut B) {
     let (rows, cols, eps) = (9, 13, 1e-12f32);
     let shape = L2NormalizeShape { rows, cols, eps };
     let mut x = data(1200, rows * cols, 1.0, 0.0);
@@ -705,15 +705,4 @@ pub fn check_l2_normalize<B: Backend>(b: &mut B) {
             magnitude: abs_dot(&z, &rs),
         }
     });
-}
-
-/// Every per-operation check.
-pub fn check_all_ops<B: Backend>(b: &mut B) {
-    check_conv2d(b);
-    check_batch_norm(b);
-    check_relu_backward(b);
-    check_max_pool(b);
-    check_avg_pool(b);
-    check_linear(b);
-    check_l2_normalize(b);
 }
