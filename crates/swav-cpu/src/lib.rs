@@ -1,6 +1,6 @@
 //! # swav-cpu: the SwAV model on the CPU
 //!
-//! [`CpuBackend`] implements swav-nn's [`Backend`] (and swav-core's
+//! [`CpuBackend`] implements swav-nn's [`Backend`](swav_nn::Backend) (and swav-core's
 //! [`HeadOps`](swav_core::HeadOps)) on host memory, in `f32`, with ndarray views over
 //! matrixmultiply's sgemm and rayon:
 //!
@@ -74,9 +74,9 @@ use conv::ConvScratch;
 use swav_nn::OptimizerOps;
 
 /// swav-nn's [`Backend`](swav_nn::Backend) on the CPU: `f32` host vectors as buffers, sgemm
-/// + rayon kernels. Each op family is implemented in its own module (`conv`, `batch_norm`,
-/// `pool`, `linear`, `l2_normalize`, `activation`, `head_ops`). It keeps its scratch
-/// buffers between calls (they grow to the largest layer once).
+/// and rayon kernels. Each op family is implemented in its own module (`conv`,
+/// `batch_norm`, `pool`, `linear`, `l2_normalize`, `activation`, `head_ops`). It keeps its
+/// scratch buffers between calls (they grow to the largest layer once).
 #[derive(Debug, Default)]
 pub struct CpuBackend {
     /// The convolutions' scratch.

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::harness::{
     Loss, abs_dot, assert_close, check_gradient, data, dot, download, ok, upload, upload_activation,
 };
-use super::reference;
+use super::reference::{self, Moments};
 use crate::{
     Affine, AffineGrads, Backend, BatchNormBackward, BatchNormSettings, BatchNormShape,
     Conv2dShape, Epilogue, GlobalPoolShape, L2NormalizeShape, LinearShape, Pool2dShape,
@@ -292,12 +292,15 @@ fn check_batch_norm_case<B: Backend>(b: &mut B, id: u64, case: BnCase) {
             rv0.iter().map(|&v| v as f64).collect(),
         )
     };
+    let moments = Moments {
+        mean: &mean,
+        var: &var,
+        eps: EPS as f64,
+    };
     let want = reference::batch_norm(
         &x,
         c,
-        &mean,
-        &var,
-        EPS as f64,
+        moments,
         &weight,
         &bias,
         residual.as_deref(),
@@ -379,9 +382,7 @@ fn check_batch_norm_case<B: Backend>(b: &mut B, id: u64, case: BnCase) {
         &x,
         case.relu.then_some(&y[..]),
         c,
-        &mean,
-        &var,
-        EPS as f64,
+        moments,
         &weight,
         case.train,
     );

@@ -61,13 +61,19 @@ pub(crate) fn moments(x: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec
     (mean, var)
 }
 
+/// The per-channel statistics a batch norm normalises with, and its `eps`.
+#[derive(Clone, Copy)]
+pub(crate) struct Moments<'a> {
+    pub(crate) mean: &'a [f64],
+    pub(crate) var: &'a [f64],
+    pub(crate) eps: f64,
+}
+
 /// Batch-norm output from given statistics, with optional residual and ReLU.
 pub(crate) fn batch_norm(
     x: &[f32],
     channels: usize,
-    mean: &[f64],
-    var: &[f64],
-    eps: f64,
+    Moments { mean, var, eps }: Moments<'_>,
     weight: &[f32],
     bias: &[f32],
     residual: Option<&[f32]>,
@@ -94,9 +100,7 @@ pub(crate) fn batch_norm_backward(
     x: &[f32],
     relu_output: Option<&[f32]>,
     channels: usize,
-    mean: &[f64],
-    var: &[f64],
-    eps: f64,
+    Moments { mean, var, eps }: Moments<'_>,
     weight: &[f32],
     train: bool,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
