@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaStream;
 
-use crate::cudnn::{ConvEngine, ConvOperands};
+use crate::cudnn::{BackwardData, BackwardFilter, ConvEngine, ConvOperands, Forward};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
 use crate::profile::OpCategory;
@@ -74,7 +74,7 @@ impl CudaBackend {
                 output: out_ptr,
                 beta: 0.0,
             };
-            engine.forward(stream, workspace, &conv_shape, precision, operands)
+            engine.convolve::<Forward>(stream, workspace, &conv_shape, precision, operands)
         })?;
         if converted {
             self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
@@ -129,7 +129,7 @@ impl CudaBackend {
                 output: out_ptr,
                 beta,
             };
-            engine.backward_data(stream, workspace, shape, precision, operands)
+            engine.convolve::<BackwardData>(stream, workspace, shape, precision, operands)
         })?;
         if converted {
             if accumulate {
@@ -184,7 +184,7 @@ impl CudaBackend {
                 output: out_ptr,
                 beta,
             };
-            engine.backward_filter(stream, workspace, &conv_shape, precision, operands)
+            engine.convolve::<BackwardFilter>(stream, workspace, &conv_shape, precision, operands)
         })?;
         if padded {
             let rows = w_len / shape.in_channels;
