@@ -28,7 +28,7 @@ fn expect_f32(buf: &CudaBuffer, operation: &str) {
 }
 
 impl CudaBackend {
-    /// A whole-buffer reduction kernel (`reduce.cu`) of `x` into the f32 scalar at `out`.
+    /// A whole-buffer reduction kernel (`reduction.cu`) of `x` into the f32 scalar at `out`.
     fn reduce_into(&mut self, kind: &str, x: &CudaBuffer, out: u64) -> Result<(), CudaError> {
         let blocks = reduce_blocks(x.len());
         let (partials, counters) =
