@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaStream;
 
+use crate::backend::RawView;
 use crate::cudnn::{BackwardData, BackwardFilter, ConvEngine, ConvOperands, Forward};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
@@ -77,7 +78,11 @@ impl CudaBackend {
             engine.convolve::<Forward>(stream, workspace, &conv_shape, precision, operands)
         })?;
         if converted {
-            self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
+            self.convert_raw(
+                RawView::new(out_ptr, precision, 0),
+                RawView::new(y_ptr, y_dtype, 0),
+                out_len,
+            )?;
         }
         if let Some(out) = stats {
             self.batch_norm_stats(
@@ -135,7 +140,11 @@ impl CudaBackend {
             if accumulate {
                 self.axpy_raw(1.0, out_ptr, precision, dx_ptr, dx_dtype, in_len)?;
             } else {
-                self.convert_raw(out_ptr, precision, 0, dx_ptr, dx_dtype, 0, in_len)?;
+                self.convert_raw(
+                    RawView::new(out_ptr, precision, 0),
+                    RawView::new(dx_ptr, dx_dtype, 0),
+                    in_len,
+                )?;
             }
         }
         Ok(())
