@@ -139,6 +139,25 @@ impl CudaBackend {
         })
     }
 
+    /// Opens GPU 0 with `config` for a test or a check that needs a GPU, or returns `None`
+    /// after a `skipped: …` line on stderr where this machine has no driver or no GPU. It
+    /// panics instead when `SWAV_REQUIRE_GPU=1` (where a GPU must be there), and whenever a
+    /// GPU is there but the backend fails to open.
+    pub fn open_gpu_0_or_skip(config: CudaConfig) -> Option<Self> {
+        match Self::with_config(0, config) {
+            Ok(backend) => Some(backend),
+            Err(e @ (CudaError::NoDriver | CudaError::NoDevice { .. })) => {
+                assert!(
+                    std::env::var("SWAV_REQUIRE_GPU").as_deref() != Ok("1"),
+                    "SWAV_REQUIRE_GPU=1 but no GPU is usable: {e}"
+                );
+                eprintln!("skipped: {e}");
+                None
+            }
+            Err(e) => panic!("the GPU is there but the backend failed to open: {e}"),
+        }
+    }
+
     /// What the GPU is.
     pub fn device_info(&self) -> &DeviceInfo {
         &self.device.info
