@@ -195,14 +195,10 @@ impl ConvPlan {
         let int = |v: usize| i32::try_from(v).expect("convolution dimension exceeds i32");
         let data = data_type(dtype);
         let nhwc = cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
-        let err = CudaError::cudnn("descriptor");
-        let x = TensorDesc(dnn::create_tensor_descriptor().map_err(err)?);
-        let y =
-            TensorDesc(dnn::create_tensor_descriptor().map_err(CudaError::cudnn("descriptor"))?);
-        let w =
-            FilterDesc(dnn::create_filter_descriptor().map_err(CudaError::cudnn("descriptor"))?);
-        let conv =
-            ConvDesc(dnn::create_convolution_descriptor().map_err(CudaError::cudnn("descriptor"))?);
+        let x = TensorDesc::new()?;
+        let y = TensorDesc::new()?;
+        let w = FilterDesc::new()?;
+        let conv = ConvDesc::new()?;
         let math = match dtype {
             DType::Bf16 => cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
             DType::F32 => cudnnMathType_t::CUDNN_FMA_MATH,
@@ -752,29 +748,42 @@ impl Drop for Handle {
     }
 }
 
-#[derive(Debug)]
-struct TensorDesc(sys::cudnnTensorDescriptor_t);
-impl Drop for TensorDesc {
-    fn drop(&mut self) {
-        // SAFETY: created once, destroyed once.
-        let _ = unsafe { dnn::destroy_tensor_descriptor(self.0) };
-    }
+/// Declares `$name`, the owner of one cuDNN descriptor: made by `dnn::$create`, destroyed
+/// by `dnn::$destroy` when dropped.
+macro_rules! owned_descriptor {
+    ($name:ident($raw:ty), $create:ident, $destroy:ident) => {
+        #[derive(Debug)]
+        struct $name($raw);
+
+        impl $name {
+            fn new() -> Result<Self, CudaError> {
+                Ok(Self(
+                    dnn::$create().map_err(CudaError::cudnn("descriptor"))?,
+                ))
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // SAFETY: created once by `new`, destroyed once.
+                let _ = unsafe { dnn::$destroy(self.0) };
+            }
+        }
+    };
 }
 
-#[derive(Debug)]
-struct FilterDesc(sys::cudnnFilterDescriptor_t);
-impl Drop for FilterDesc {
-    fn drop(&mut self) {
-        // SAFETY: created once, destroyed once.
-        let _ = unsafe { dnn::destroy_filter_descriptor(self.0) };
-    }
-}
-
-#[derive(Debug)]
-struct ConvDesc(sys::cudnnConvolutionDescriptor_t);
-impl Drop for ConvDesc {
-    fn drop(&mut self) {
-        // SAFETY: created once, destroyed once.
-        let _ = unsafe { dnn::destroy_convolution_descriptor(self.0) };
-    }
-}
+owned_descriptor!(
+    TensorDesc(sys::cudnnTensorDescriptor_t),
+    create_tensor_descriptor,
+    destroy_tensor_descriptor
+);
+owned_descriptor!(
+    FilterDesc(sys::cudnnFilterDescriptor_t),
+    create_filter_descriptor,
+    destroy_filter_descriptor
+);
+owned_descriptor!(
+    ConvDesc(sys::cudnnConvolutionDescriptor_t),
+    create_convolution_descriptor,
+    destroy_convolution_descriptor
+);
