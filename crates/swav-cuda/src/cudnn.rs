@@ -125,13 +125,15 @@ impl ConvEngine {
             .iter()
             .flat_map(|((shape, dtype), plan)| {
                 let name = describe_shape(shape);
+                let line = |direction: &str, choice: String| {
+                    format!("{name} {dtype} {direction}: {choice}")
+                };
                 [
-                    plan.forward
-                        .map(|c| format!("{name} {dtype} forward: {}", c.describe())),
+                    plan.forward.map(|c| line(Forward::NAME, c.describe())),
                     plan.backward_data
-                        .map(|c| format!("{name} {dtype} backward-data: {}", c.describe())),
+                        .map(|c| line(BackwardData::NAME, c.describe())),
                     plan.backward_filter
-                        .map(|c| format!("{name} {dtype} backward-filter: {}", c.describe())),
+                        .map(|c| line(BackwardFilter::NAME, c.describe())),
                 ]
             })
             .flatten()
