@@ -19,30 +19,19 @@ use swav_cli::train::optimizer::Optimizer;
 use swav_cli::train::step::{StepPlan, SwavStep};
 use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig};
 use swav_cpu::CpuBackend;
-use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, CudaError, Precision};
+use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, Precision};
 use swav_nn::prelude::*;
 use swav_nn::{
     Arch, Backend, BufferView, CropGroup, SwavConfig, SwavModel, TrunkConfig, hashed_uniform,
 };
 
-/// GPU 0 in `precision`, or `None` (after saying why) where there is no usable GPU.
+/// GPU 0 in `precision`, or `None` (after saying why) where there is no usable GPU
+/// ([`CudaBackend::open_gpu_0_or_skip`]).
 fn gpu(precision: Precision) -> Option<CudaBackend> {
-    let config = CudaConfig {
+    CudaBackend::open_gpu_0_or_skip(CudaConfig {
         precision,
         ..CudaConfig::default()
-    };
-    match CudaBackend::with_config(0, config) {
-        Ok(b) => Some(b),
-        Err(e @ (CudaError::NoDriver | CudaError::NoDevice { .. })) => {
-            assert!(
-                std::env::var("SWAV_REQUIRE_GPU").as_deref() != Ok("1"),
-                "SWAV_REQUIRE_GPU=1 but no GPU is usable: {e}"
-            );
-            eprintln!("skipped: {e}");
-            None
-        }
-        Err(e) => panic!("the GPU is there but the backend failed to open: {e}"),
-    }
+    })
 }
 
 // ----- one step against the CPU -----

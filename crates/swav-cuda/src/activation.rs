@@ -33,6 +33,7 @@ use swav_nn::ActivationOps;
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, DevicePtr, PinnedHostSlice};
 
+use crate::backend::RawView;
 use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
@@ -137,12 +138,8 @@ impl BatchUploader {
             let (dtype, ptr) = (input.dtype(), input.ptr_mut());
             backend.convert_on(
                 &self.copy,
-                staged,
-                DType::F32,
-                offset,
-                ptr,
-                dtype,
-                0,
+                RawView::new(staged, DType::F32, offset),
+                RawView::new(ptr, dtype, 0),
                 group.len(),
             )?;
             offset += group.len();

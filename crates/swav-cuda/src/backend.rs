@@ -85,6 +85,25 @@ pub struct MemoryReport {
     pub conv_workspace_bytes: usize,
 }
 
+/// Device elements of one type, seen from a raw address: element `offset` onwards of the
+/// buffer at `ptr`, whose elements are `dtype`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawView {
+    /// The buffer's device address.
+    pub(crate) ptr: u64,
+    /// The buffer's element type.
+    pub(crate) dtype: DType,
+    /// Where the view starts, in elements.
+    pub(crate) offset: usize,
+}
+
+impl RawView {
+    /// Elements of `dtype` at `ptr`, from element `offset` on.
+    pub(crate) fn new(ptr: u64, dtype: DType, offset: usize) -> Self {
+        Self { ptr, dtype, offset }
+    }
+}
+
 /// A buffer's contents in a requested element type: the buffer itself when it already has
 /// that type, else a converted temporary that lives as long as this value.
 pub(crate) struct Operand {
@@ -118,6 +137,25 @@ impl CudaBackend {
             config,
             device,
         })
+    }
+
+    /// Opens GPU 0 with `config` for a test or a check that needs a GPU, or returns `None`
+    /// after a `skipped: …` line on stderr where this machine has no driver or no GPU. It
+    /// panics instead when `SWAV_REQUIRE_GPU=1` (where a GPU must be there), and whenever a
+    /// GPU is there but the backend fails to open.
+    pub fn open_gpu_0_or_skip(config: CudaConfig) -> Option<Self> {
+        match Self::with_config(0, config) {
+            Ok(backend) => Some(backend),
+            Err(e @ (CudaError::NoDriver | CudaError::NoDevice { .. })) => {
+                assert!(
+                    std::env::var("SWAV_REQUIRE_GPU").as_deref() != Ok("1"),
+                    "SWAV_REQUIRE_GPU=1 but no GPU is usable: {e}"
+                );
+                eprintln!("skipped: {e}");
+                None
+            }
+            Err(e) => panic!("the GPU is there but the backend failed to open: {e}"),
+        }
     }
 
     /// What the GPU is.
@@ -213,48 +251,37 @@ impl CudaBackend {
         self.kernels.launch_1d(&self.device.stream, name, n, args)
     }
 
-    /// `dst[dst_offset..][..n] = src[src_offset..][..n]`, converting the element type.
+    /// `dst[..n] = src[..n]`, converting the element type.
     pub(crate) fn convert_raw(
         &self,
-        src: u64,
-        src_dtype: DType,
-        src_offset: usize,
-        dst: u64,
-        dst_dtype: DType,
-        dst_offset: usize,
+        src: RawView,
+        dst: RawView,
         n: usize,
     ) -> Result<(), CudaError> {
-        let stream = &self.device.stream;
-        self.convert_on(
-            stream, src, src_dtype, src_offset, dst, dst_dtype, dst_offset, n,
-        )
+        self.convert_on(&self.device.stream, src, dst, n)
     }
 
     /// [`convert_raw`](Self::convert_raw) on another stream of this device.
     pub(crate) fn convert_on(
         &self,
         stream: &CudaStream,
-        src: u64,
-        src_dtype: DType,
-        src_offset: usize,
-        dst: u64,
-        dst_dtype: DType,
-        dst_offset: usize,
+        src: RawView,
+        dst: RawView,
         n: usize,
     ) -> Result<(), CudaError> {
         if n == 0 {
             return Ok(());
         }
-        let name = format!("convert_{}_{}", src_dtype.suffix(), dst_dtype.suffix());
+        let name = format!("convert_{}_{}", src.dtype.suffix(), dst.dtype.suffix());
         self.kernels.launch_1d(
             stream,
             &name,
             n,
             &[
-                &src,
-                &len_arg(src_offset),
-                &dst,
-                &len_arg(dst_offset),
+                &src.ptr,
+                &len_arg(src.offset),
+                &dst.ptr,
+                &len_arg(dst.offset),
                 &len_arg(n),
             ],
         )
@@ -276,7 +303,11 @@ impl CudaBackend {
         }
         let mut temporary = self.alloc_uninit(len, dtype)?;
         let ptr = temporary.ptr_mut();
-        self.convert_raw(buf.ptr(), buf.dtype(), 0, ptr, dtype, 0, len)?;
+        self.convert_raw(
+            RawView::new(buf.ptr(), buf.dtype(), 0),
+            RawView::new(ptr, dtype, 0),
+            len,
+        )?;
         Ok(Operand {
             ptr,
             _temporary: Some(temporary),
@@ -306,7 +337,11 @@ impl CudaBackend {
                         w.install_bf16_copy(data)
                     }
                 };
-                self.convert_raw(w.ptr(), DType::F32, 0, ptr, DType::Bf16, 0, w.len())?;
+                self.convert_raw(
+                    RawView::new(w.ptr(), DType::F32, 0),
+                    RawView::new(ptr, DType::Bf16, 0),
+                    w.len(),
+                )?;
                 ptr
             }
         };

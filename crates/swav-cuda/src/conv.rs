@@ -18,7 +18,8 @@ use swav_nn::{BatchNormOps, BatchNormShape, ConvOps};
 
 use cudarc::driver::CudaStream;
 
-use crate::cudnn::{ConvEngine, ConvOperands};
+use crate::backend::RawView;
+use crate::cudnn::{BackwardData, BackwardFilter, ConvEngine, ConvOperands, Forward};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
 use crate::profile::OpCategory;
@@ -75,10 +76,14 @@ impl ConvOps for CudaBackend {
                 output: out_ptr,
                 beta: 0.0,
             };
-            engine.forward(stream, workspace, &conv_shape, precision, operands)
+            engine.convolve::<Forward>(stream, workspace, &conv_shape, precision, operands)
         })?;
         if converted {
-            self.convert_raw(out_ptr, precision, 0, y_ptr, y_dtype, 0, out_len)?;
+            self.convert_raw(
+                RawView::new(out_ptr, precision, 0),
+                RawView::new(y_ptr, y_dtype, 0),
+                out_len,
+            )?;
         }
         if let Some(out) = stats {
             let bn_shape = BatchNormShape {
@@ -128,13 +133,17 @@ impl ConvOps for CudaBackend {
                 output: out_ptr,
                 beta,
             };
-            engine.backward_data(stream, workspace, shape, precision, operands)
+            engine.convolve::<BackwardData>(stream, workspace, shape, precision, operands)
         })?;
         if converted {
             if accumulate {
                 self.axpy_raw(1.0, out_ptr, precision, dx_ptr, dx_dtype, in_len)?;
             } else {
-                self.convert_raw(out_ptr, precision, 0, dx_ptr, dx_dtype, 0, in_len)?;
+                self.convert_raw(
+                    RawView::new(out_ptr, precision, 0),
+                    RawView::new(dx_ptr, dx_dtype, 0),
+                    in_len,
+                )?;
             }
         }
         Ok(())
@@ -183,7 +192,7 @@ impl ConvOps for CudaBackend {
                 output: out_ptr,
                 beta,
             };
-            engine.backward_filter(stream, workspace, &conv_shape, precision, operands)
+            engine.convolve::<BackwardFilter>(stream, workspace, &conv_shape, precision, operands)
         })?;
         if padded {
             let rows = w_len / shape.in_channels;

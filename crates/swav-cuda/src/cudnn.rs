@@ -23,7 +23,7 @@ use std::collections::hash_map::Entry;
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use cudarc::cudnn::result as dnn;
+use cudarc::cudnn::result::{self as dnn, CudnnError};
 use cudarc::cudnn::sys::{
     self, cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdFilterAlgo_t,
     cudnnConvolutionFwdAlgo_t, cudnnDataType_t, cudnnDeterminism_t, cudnnMathType_t, cudnnStatus_t,
@@ -79,8 +79,10 @@ impl ConvEngine {
         })
     }
 
-    /// `y = conv(x, w) + beta · y`.
-    pub(crate) fn forward(
+    /// One convolution in direction `D` ([`Forward`], [`BackwardData`], [`BackwardFilter`]):
+    /// the descriptors of (shape, dtype), the direction's algorithm (chosen on its first
+    /// call), the shared workspace grown to that algorithm's need, then the launch.
+    pub(crate) fn convolve<D: Direction>(
         &mut self,
         stream: &Arc<CudaStream>,
         workspace: &mut Workspace,
@@ -91,128 +93,29 @@ impl ConvEngine {
         let handle = self.handle.0;
         let policy = self.policy;
         let plan = plan_for(&mut self.plans, shape, dtype)?;
-        let choice = match plan.forward {
+        let choice = match *D::choice(plan) {
             Some(c) => c,
             None => {
-                let c = choose_forward(handle, plan, stream, shape, dtype, &ops, &policy)?;
-                plan.forward = Some(c);
+                let c = choose::<D>(handle, plan, stream, shape, dtype, &ops, &policy)?;
+                *D::choice(plan) = Some(c);
                 c
             }
         };
         let (ws, ws_size) = workspace.ensure(stream, choice.workspace)?;
-        let alpha = 1.0f32;
         // SAFETY: descriptors match the operands' shapes and element type (built from the
         // same shape and dtype); pointers are live device buffers of those sizes.
         unsafe {
             dnn::set_convolution_math_type(plan.conv.0, choice.math)
                 .map_err(CudaError::cudnn("set math type"))?;
-            dnn::convolution_forward(
+            D::launch(
                 handle,
-                scalar(&alpha),
-                plan.x.0,
-                ops.input as *const c_void,
-                plan.w.0,
-                ops.other as *const c_void,
-                plan.conv.0,
+                plan,
+                &ops,
                 choice.algo,
-                ws as *mut c_void,
-                ws_size,
-                scalar(&ops.beta),
-                plan.y.0,
-                ops.output as *mut c_void,
+                (ws as *mut c_void, ws_size),
             )
         }
-        .map_err(CudaError::cudnn("convolution forward"))
-    }
-
-    /// `dx = convᵀ(dy, w) + beta · dx`.
-    pub(crate) fn backward_data(
-        &mut self,
-        stream: &Arc<CudaStream>,
-        workspace: &mut Workspace,
-        shape: &Conv2dShape,
-        dtype: DType,
-        ops: ConvOperands,
-    ) -> Result<(), CudaError> {
-        let handle = self.handle.0;
-        let policy = self.policy;
-        let plan = plan_for(&mut self.plans, shape, dtype)?;
-        let choice = match plan.backward_data {
-            Some(c) => c,
-            None => {
-                let c = choose_backward_data(handle, plan, stream, shape, dtype, &ops, &policy)?;
-                plan.backward_data = Some(c);
-                c
-            }
-        };
-        let (ws, ws_size) = workspace.ensure(stream, choice.workspace)?;
-        let alpha = 1.0f32;
-        // SAFETY: as in `forward`.
-        unsafe {
-            dnn::set_convolution_math_type(plan.conv.0, choice.math)
-                .map_err(CudaError::cudnn("set math type"))?;
-            dnn::convolution_backward_data(
-                handle,
-                scalar(&alpha),
-                plan.w.0,
-                ops.other as *const c_void,
-                plan.y.0,
-                ops.input as *const c_void,
-                plan.conv.0,
-                choice.algo,
-                ws as *mut c_void,
-                ws_size,
-                scalar(&ops.beta),
-                plan.x.0,
-                ops.output as *mut c_void,
-            )
-        }
-        .map_err(CudaError::cudnn("convolution backward data"))
-    }
-
-    /// `dw = Σ dyᵀ · patches(x) + beta · dw`.
-    pub(crate) fn backward_filter(
-        &mut self,
-        stream: &Arc<CudaStream>,
-        workspace: &mut Workspace,
-        shape: &Conv2dShape,
-        dtype: DType,
-        ops: ConvOperands,
-    ) -> Result<(), CudaError> {
-        let handle = self.handle.0;
-        let policy = self.policy;
-        let plan = plan_for(&mut self.plans, shape, dtype)?;
-        let choice = match plan.backward_filter {
-            Some(c) => c,
-            None => {
-                let c = choose_backward_filter(handle, plan, stream, shape, dtype, &ops, &policy)?;
-                plan.backward_filter = Some(c);
-                c
-            }
-        };
-        let (ws, ws_size) = workspace.ensure(stream, choice.workspace)?;
-        let alpha = 1.0f32;
-        // SAFETY: as in `forward`.
-        unsafe {
-            dnn::set_convolution_math_type(plan.conv.0, choice.math)
-                .map_err(CudaError::cudnn("set math type"))?;
-            dnn::convolution_backward_filter(
-                handle,
-                scalar(&alpha),
-                plan.x.0,
-                ops.input as *const c_void,
-                plan.y.0,
-                ops.other as *const c_void,
-                plan.conv.0,
-                choice.algo,
-                ws as *mut c_void,
-                ws_size,
-                scalar(&ops.beta),
-                plan.w.0,
-                ops.output as *mut c_void,
-            )
-        }
-        .map_err(CudaError::cudnn("convolution backward filter"))
+        .map_err(CudaError::cudnn(D::LAUNCH))
     }
 
     /// The chosen algorithms so far, one line per shape and direction (for reports).
@@ -222,13 +125,15 @@ impl ConvEngine {
             .iter()
             .flat_map(|((shape, dtype), plan)| {
                 let name = describe_shape(shape);
+                let line = |direction: &str, choice: String| {
+                    format!("{name} {dtype} {direction}: {choice}")
+                };
                 [
-                    plan.forward
-                        .map(|c| format!("{name} {dtype} forward: {}", c.describe())),
+                    plan.forward.map(|c| line(Forward::NAME, c.describe())),
                     plan.backward_data
-                        .map(|c| format!("{name} {dtype} backward-data: {}", c.describe())),
+                        .map(|c| line(BackwardData::NAME, c.describe())),
                     plan.backward_filter
-                        .map(|c| format!("{name} {dtype} backward-filter: {}", c.describe())),
+                        .map(|c| line(BackwardFilter::NAME, c.describe())),
                 ]
             })
             .flatten()
@@ -240,7 +145,7 @@ impl ConvEngine {
 
 /// One chosen algorithm: which, in which math mode, with how much workspace.
 #[derive(Debug, Clone, Copy)]
-struct Choice<A> {
+pub(crate) struct Choice<A> {
     algo: A,
     math: cudnnMathType_t,
     workspace: usize,
@@ -266,7 +171,7 @@ impl<A: std::fmt::Debug> Choice<A> {
 
 /// Descriptors of one (shape, element type).
 #[derive(Debug)]
-struct ConvPlan {
+pub(crate) struct ConvPlan {
     x: TensorDesc,
     y: TensorDesc,
     w: FilterDesc,
@@ -292,14 +197,10 @@ impl ConvPlan {
         let int = |v: usize| i32::try_from(v).expect("convolution dimension exceeds i32");
         let data = data_type(dtype);
         let nhwc = cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
-        let err = CudaError::cudnn("descriptor");
-        let x = TensorDesc(dnn::create_tensor_descriptor().map_err(err)?);
-        let y =
-            TensorDesc(dnn::create_tensor_descriptor().map_err(CudaError::cudnn("descriptor"))?);
-        let w =
-            FilterDesc(dnn::create_filter_descriptor().map_err(CudaError::cudnn("descriptor"))?);
-        let conv =
-            ConvDesc(dnn::create_convolution_descriptor().map_err(CudaError::cudnn("descriptor"))?);
+        let x = TensorDesc::new()?;
+        let y = TensorDesc::new()?;
+        let w = FilterDesc::new()?;
+        let conv = ConvDesc::new()?;
         let math = match dtype {
             DType::Bf16 => cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
             DType::F32 => cudnnMathType_t::CUDNN_FMA_MATH,
@@ -370,7 +271,7 @@ impl ConvPlan {
 }
 
 /// The common view of cuDNN's three performance-result structs.
-trait PerfResult: Copy {
+pub(crate) trait PerfResult: Copy {
     type Algo: Copy + std::fmt::Debug;
     fn algo(&self) -> Self::Algo;
     fn usable(&self) -> bool;
@@ -379,8 +280,95 @@ trait PerfResult: Copy {
     fn math(&self) -> cudnnMathType_t;
 }
 
-macro_rules! perf_result {
-    ($perf:ty, $algo:ty) => {
+/// The algorithm type of direction `D`.
+pub(crate) type AlgoOf<D> = <<D as Direction>::Perf as PerfResult>::Algo;
+
+/// One direction of a convolution: the cuDNN calls that search, size and launch it, each
+/// taking the plan's descriptors and the operands in the order that direction wants them.
+pub(crate) trait Direction {
+    /// cuDNN's performance result of this direction's algorithms.
+    type Perf: PerfResult;
+    /// The direction in messages and reports, e.g. `"backward-data"`.
+    const NAME: &'static str;
+    /// What a failed algorithm search reports.
+    const SEARCH: &'static str;
+    /// What a failed workspace-size query reports.
+    const WORKSPACE_SIZE: &'static str;
+    /// What a failed launch reports.
+    const LAUNCH: &'static str;
+
+    /// The plan's cached algorithm for this direction.
+    fn choice(plan: &mut ConvPlan) -> &mut Option<Choice<AlgoOf<Self>>>;
+
+    /// Elements of this direction's output.
+    fn output_len(shape: &Conv2dShape) -> usize;
+
+    /// The candidates, best first: ranked by cuDNN's heuristics (`cudnnGet…Algorithm_v7`)
+    /// without `scratch`, else timed on the real inputs (`cudnnFind…AlgorithmEx`), with
+    /// their outputs written to `scratch`.
+    ///
+    /// # Safety
+    /// The descriptors of `plan` are live; the operands are live buffers of the sizes the
+    /// descriptors give.
+    unsafe fn rank(
+        handle: sys::cudnnHandle_t,
+        plan: &ConvPlan,
+        ops: &ConvOperands,
+        scratch: Option<&SearchScratch>,
+        found: &mut Candidates<Self::Perf>,
+    ) -> Result<(), CudnnError>;
+
+    /// The workspace `algo` needs under the convolution's current math type.
+    ///
+    /// # Safety
+    /// The descriptors of `plan` are live.
+    unsafe fn workspace_size(
+        handle: sys::cudnnHandle_t,
+        plan: &ConvPlan,
+        algo: AlgoOf<Self>,
+    ) -> Result<usize, CudnnError>;
+
+    /// `output = conv… + beta · output` with `algo` and `workspace` (address, bytes).
+    ///
+    /// # Safety
+    /// As for [`rank`](Self::rank); the workspace holds at least what `algo` needs.
+    unsafe fn launch(
+        handle: sys::cudnnHandle_t,
+        plan: &ConvPlan,
+        ops: &ConvOperands,
+        algo: AlgoOf<Self>,
+        workspace: (*mut c_void, usize),
+    ) -> Result<(), CudnnError>;
+}
+
+/// Declares direction `$dir` and implements [`PerfResult`] for its performance struct. The
+/// arguments, in order: the type's name; the direction's name in messages; the [`ConvPlan`]
+/// field caching its algorithm; cuDNN's performance struct and algorithm enum of the
+/// direction; the [`Conv2dShape`] method giving its output's length; its two inputs, each
+/// as `descriptor = operand`, a [`ConvPlan`] descriptor and the [`ConvOperands`] field, in
+/// the order cuDNN's calls take them; its output's descriptor; cuDNN's heuristic, timed
+/// search, workspace-size and launch functions; what a failed launch reports.
+macro_rules! direction {
+    (
+        $(#[$doc:meta])*
+        $dir:ident,
+        $name:literal,
+        $slot:ident,
+        $perf:ty,
+        $algo:ty,
+        $output_len:ident,
+        $a:ident = $a_ptr:ident,
+        $b:ident = $b_ptr:ident,
+        $out:ident,
+        $heuristic:ident,
+        $find:ident,
+        $size:ident,
+        $launch:ident,
+        $launch_error:literal $(,)?
+    ) => {
+        $(#[$doc])*
+        pub(crate) struct $dir;
+
         impl PerfResult for $perf {
             type Algo = $algo;
             fn algo(&self) -> $algo {
@@ -399,19 +387,165 @@ macro_rules! perf_result {
                 self.mathType
             }
         }
+
+        impl Direction for $dir {
+            type Perf = $perf;
+            const NAME: &'static str = $name;
+            const SEARCH: &'static str = concat!($name, " algorithm search");
+            const WORKSPACE_SIZE: &'static str = concat!($name, " workspace size");
+            const LAUNCH: &'static str = $launch_error;
+
+            fn choice(plan: &mut ConvPlan) -> &mut Option<Choice<$algo>> {
+                &mut plan.$slot
+            }
+
+            fn output_len(shape: &Conv2dShape) -> usize {
+                shape.$output_len()
+            }
+
+            unsafe fn rank(
+                handle: sys::cudnnHandle_t,
+                plan: &ConvPlan,
+                ops: &ConvOperands,
+                scratch: Option<&SearchScratch>,
+                found: &mut Candidates<$perf>,
+            ) -> Result<(), CudnnError> {
+                let Some(scratch) = scratch else {
+                    // SAFETY: the caller's promise; `found` holds `MAX_CANDIDATES` results.
+                    return unsafe {
+                        dnn::$heuristic(
+                            handle,
+                            plan.$a.0,
+                            plan.$b.0,
+                            plan.conv.0,
+                            plan.$out.0,
+                            MAX_CANDIDATES as i32,
+                            &mut found.count,
+                            found.results.as_mut_ptr(),
+                        )
+                    };
+                };
+                let (ws, ws_size) = scratch.workspace();
+                // SAFETY: the caller's promise; the scratch outlives the search.
+                unsafe {
+                    sys::$find(
+                        handle,
+                        plan.$a.0,
+                        ops.$a_ptr as *const c_void,
+                        plan.$b.0,
+                        ops.$b_ptr as *const c_void,
+                        plan.conv.0,
+                        plan.$out.0,
+                        scratch.output(),
+                        MAX_CANDIDATES as i32,
+                        &mut found.count,
+                        found.results.as_mut_ptr(),
+                        ws,
+                        ws_size,
+                    )
+                    .result()
+                }
+            }
+
+            unsafe fn workspace_size(
+                handle: sys::cudnnHandle_t,
+                plan: &ConvPlan,
+                algo: $algo,
+            ) -> Result<usize, CudnnError> {
+                // SAFETY: the caller's promise.
+                unsafe {
+                    dnn::$size(
+                        handle,
+                        plan.$a.0,
+                        plan.$b.0,
+                        plan.conv.0,
+                        plan.$out.0,
+                        algo,
+                    )
+                }
+            }
+
+            unsafe fn launch(
+                handle: sys::cudnnHandle_t,
+                plan: &ConvPlan,
+                ops: &ConvOperands,
+                algo: $algo,
+                (ws, ws_size): (*mut c_void, usize),
+            ) -> Result<(), CudnnError> {
+                let alpha = 1.0f32;
+                // SAFETY: the caller's promise.
+                unsafe {
+                    dnn::$launch(
+                        handle,
+                        scalar(&alpha),
+                        plan.$a.0,
+                        ops.$a_ptr as *const c_void,
+                        plan.$b.0,
+                        ops.$b_ptr as *const c_void,
+                        plan.conv.0,
+                        algo,
+                        ws,
+                        ws_size,
+                        scalar(&ops.beta),
+                        plan.$out.0,
+                        ops.output as *mut c_void,
+                    )
+                }
+            }
+        }
     };
 }
-perf_result!(
+
+direction!(
+    /// `y = conv(x, w) + beta · y`.
+    Forward,
+    "forward",
+    forward,
     sys::cudnnConvolutionFwdAlgoPerf_t,
-    cudnnConvolutionFwdAlgo_t
+    cudnnConvolutionFwdAlgo_t,
+    output_len,
+    x = input,
+    w = other,
+    y,
+    get_convolution_forward_algorithm,
+    cudnnFindConvolutionForwardAlgorithmEx,
+    get_convolution_forward_workspace_size,
+    convolution_forward,
+    "convolution forward",
 );
-perf_result!(
+direction!(
+    /// `dx = convᵀ(dy, w) + beta · dx`.
+    BackwardData,
+    "backward-data",
+    backward_data,
     sys::cudnnConvolutionBwdDataAlgoPerf_t,
-    cudnnConvolutionBwdDataAlgo_t
+    cudnnConvolutionBwdDataAlgo_t,
+    input_len,
+    w = other,
+    y = input,
+    x,
+    get_convolution_backward_data_algorithm,
+    cudnnFindConvolutionBackwardDataAlgorithmEx,
+    get_convolution_backward_data_workspace_size,
+    convolution_backward_data,
+    "convolution backward data",
 );
-perf_result!(
+direction!(
+    /// `dw = Σ dyᵀ · patches(x) + beta · dw`.
+    BackwardFilter,
+    "backward-filter",
+    backward_filter,
     sys::cudnnConvolutionBwdFilterAlgoPerf_t,
-    cudnnConvolutionBwdFilterAlgo_t
+    cudnnConvolutionBwdFilterAlgo_t,
+    weight_len,
+    x = input,
+    y = other,
+    w,
+    get_convolution_backward_filter_algorithm,
+    cudnnFindConvolutionBackwardFilterAlgorithmEx,
+    get_convolution_backward_filter_workspace_size,
+    convolution_backward_filter,
+    "convolution backward filter",
 );
 
 /// The most candidates any direction has (cuDNN's `*_ALGO_COUNT`).
@@ -488,8 +622,10 @@ fn transform_based<A: std::fmt::Debug>(algo: A) -> bool {
 }
 
 /// Temporary memory for a benchmark search: a scratch output (so the search never
-/// clobbers a buffer the caller accumulates into) and a workspace of the policy's limit.
-struct SearchScratch {
+/// clobbers a buffer the caller accumulates into) and a workspace of the policy's limit,
+/// both on the stream the search runs on.
+pub(crate) struct SearchScratch {
+    stream: Arc<CudaStream>,
     output: cudarc::driver::CudaSlice<u8>,
     workspace: cudarc::driver::CudaSlice<u8>,
 }
@@ -503,23 +639,48 @@ impl SearchScratch {
         // SAFETY: both are written by cuDNN before being read, and only during the search.
         unsafe {
             Ok(Self {
+                stream: stream.clone(),
                 output: stream.alloc::<u8>(output_bytes.max(1))?,
                 workspace: stream.alloc::<u8>(policy.workspace_limit.max(1))?,
             })
         }
     }
-    fn output(&self, stream: &Arc<CudaStream>) -> *mut c_void {
-        self.output.device_ptr(stream).0 as *mut c_void
+    fn output(&self) -> *mut c_void {
+        self.output.device_ptr(&self.stream).0 as *mut c_void
     }
-    fn workspace(&self, stream: &Arc<CudaStream>) -> (*mut c_void, usize) {
+    fn workspace(&self) -> (*mut c_void, usize) {
         (
-            self.workspace.device_ptr(stream).0 as *mut c_void,
+            self.workspace.device_ptr(&self.stream).0 as *mut c_void,
             self.workspace.len(),
         )
     }
 }
 
-fn choose_forward(
+/// Room for every candidate cuDNN ranks, and how many it wrote.
+pub(crate) struct Candidates<P> {
+    results: [P; MAX_CANDIDATES],
+    count: i32,
+}
+
+impl<P: PerfResult> Candidates<P> {
+    fn new() -> Self {
+        Self {
+            // SAFETY: all-zero bytes are a valid perf struct (every enum has a 0 variant);
+            // `PerfResult` is implemented only for cuDNN's perf structs.
+            results: unsafe { std::mem::zeroed() },
+            count: 0,
+        }
+    }
+
+    /// The candidates cuDNN wrote, best first.
+    fn found(&self) -> &[P] {
+        &self.results[..self.count.max(0) as usize]
+    }
+}
+
+/// The algorithm of direction `D` for `plan`: cuDNN's candidates (ranked by the policy's
+/// search), the first that [`pick`] accepts, and its workspace in the math it runs in.
+fn choose<D: Direction>(
     handle: sys::cudnnHandle_t,
     plan: &ConvPlan,
     stream: &Arc<CudaStream>,
@@ -527,219 +688,29 @@ fn choose_forward(
     dtype: DType,
     ops: &ConvOperands,
     policy: &ConvPolicy,
-) -> Result<Choice<cudnnConvolutionFwdAlgo_t>, CudaError> {
-    // SAFETY: all-zero bytes are a valid perf struct (every enum has a 0 variant).
-    let mut results: [sys::cudnnConvolutionFwdAlgoPerf_t; MAX_CANDIDATES] =
-        unsafe { std::mem::zeroed() };
-    let mut count = 0;
+) -> Result<Choice<AlgoOf<D>>, CudaError> {
+    let mut found = Candidates::<D::Perf>::new();
+    let scratch = match policy.search {
+        AlgorithmSearch::Heuristic => None,
+        AlgorithmSearch::Exhaustive => Some(SearchScratch::new(
+            stream,
+            D::output_len(shape) * dtype.size(),
+            policy,
+        )?),
+    };
     // SAFETY: descriptors belong to `plan`; operand pointers are live buffers of the
     // described sizes; the scratch outlives the search.
-    unsafe {
-        match policy.search {
-            AlgorithmSearch::Heuristic => dnn::get_convolution_forward_algorithm(
-                handle,
-                plan.x.0,
-                plan.w.0,
-                plan.conv.0,
-                plan.y.0,
-                MAX_CANDIDATES as i32,
-                &mut count,
-                results.as_mut_ptr(),
-            ),
-            AlgorithmSearch::Exhaustive => {
-                let scratch =
-                    SearchScratch::new(stream, shape.output_len() * dtype.size(), policy)?;
-                let (ws, ws_size) = scratch.workspace(stream);
-                sys::cudnnFindConvolutionForwardAlgorithmEx(
-                    handle,
-                    plan.x.0,
-                    ops.input as *const c_void,
-                    plan.w.0,
-                    ops.other as *const c_void,
-                    plan.conv.0,
-                    plan.y.0,
-                    scratch.output(stream),
-                    MAX_CANDIDATES as i32,
-                    &mut count,
-                    results.as_mut_ptr(),
-                    ws,
-                    ws_size,
-                )
-                .result()
-            }
-        }
-    }
-    .map_err(CudaError::cudnn("forward algorithm search"))?;
-    let mut choice = pick(
-        &results[..count.max(0) as usize],
-        policy,
-        dtype,
-        "forward",
-        shape,
-    )?;
+    unsafe { D::rank(handle, plan, ops, scratch.as_ref(), &mut found) }
+        .map_err(CudaError::cudnn(D::SEARCH))?;
+    drop(scratch);
+    let mut choice = pick(found.found(), policy, dtype, D::NAME, shape)?;
     // SAFETY: descriptors belong to `plan`. The size depends on the math type.
     let exact = unsafe {
         dnn::set_convolution_math_type(plan.conv.0, choice.math)
             .map_err(CudaError::cudnn("set math type"))?;
-        dnn::get_convolution_forward_workspace_size(
-            handle,
-            plan.x.0,
-            plan.w.0,
-            plan.conv.0,
-            plan.y.0,
-            choice.algo,
-        )
+        D::workspace_size(handle, plan, choice.algo)
     }
-    .map_err(CudaError::cudnn("forward workspace size"))?;
-    choice.workspace = choice.workspace.max(exact);
-    Ok(choice)
-}
-
-fn choose_backward_data(
-    handle: sys::cudnnHandle_t,
-    plan: &ConvPlan,
-    stream: &Arc<CudaStream>,
-    shape: &Conv2dShape,
-    dtype: DType,
-    ops: &ConvOperands,
-    policy: &ConvPolicy,
-) -> Result<Choice<cudnnConvolutionBwdDataAlgo_t>, CudaError> {
-    // SAFETY: see `choose_forward`.
-    let mut results: [sys::cudnnConvolutionBwdDataAlgoPerf_t; MAX_CANDIDATES] =
-        unsafe { std::mem::zeroed() };
-    let mut count = 0;
-    // SAFETY: see `choose_forward`.
-    unsafe {
-        match policy.search {
-            AlgorithmSearch::Heuristic => dnn::get_convolution_backward_data_algorithm(
-                handle,
-                plan.w.0,
-                plan.y.0,
-                plan.conv.0,
-                plan.x.0,
-                MAX_CANDIDATES as i32,
-                &mut count,
-                results.as_mut_ptr(),
-            ),
-            AlgorithmSearch::Exhaustive => {
-                let scratch = SearchScratch::new(stream, shape.input_len() * dtype.size(), policy)?;
-                let (ws, ws_size) = scratch.workspace(stream);
-                sys::cudnnFindConvolutionBackwardDataAlgorithmEx(
-                    handle,
-                    plan.w.0,
-                    ops.other as *const c_void,
-                    plan.y.0,
-                    ops.input as *const c_void,
-                    plan.conv.0,
-                    plan.x.0,
-                    scratch.output(stream),
-                    MAX_CANDIDATES as i32,
-                    &mut count,
-                    results.as_mut_ptr(),
-                    ws,
-                    ws_size,
-                )
-                .result()
-            }
-        }
-    }
-    .map_err(CudaError::cudnn("backward-data algorithm search"))?;
-    let mut choice = pick(
-        &results[..count.max(0) as usize],
-        policy,
-        dtype,
-        "backward-data",
-        shape,
-    )?;
-    // SAFETY: descriptors belong to `plan`. The size depends on the math type.
-    let exact = unsafe {
-        dnn::set_convolution_math_type(plan.conv.0, choice.math)
-            .map_err(CudaError::cudnn("set math type"))?;
-        dnn::get_convolution_backward_data_workspace_size(
-            handle,
-            plan.w.0,
-            plan.y.0,
-            plan.conv.0,
-            plan.x.0,
-            choice.algo,
-        )
-    }
-    .map_err(CudaError::cudnn("backward-data workspace size"))?;
-    choice.workspace = choice.workspace.max(exact);
-    Ok(choice)
-}
-
-fn choose_backward_filter(
-    handle: sys::cudnnHandle_t,
-    plan: &ConvPlan,
-    stream: &Arc<CudaStream>,
-    shape: &Conv2dShape,
-    dtype: DType,
-    ops: &ConvOperands,
-    policy: &ConvPolicy,
-) -> Result<Choice<cudnnConvolutionBwdFilterAlgo_t>, CudaError> {
-    // SAFETY: see `choose_forward`.
-    let mut results: [sys::cudnnConvolutionBwdFilterAlgoPerf_t; MAX_CANDIDATES] =
-        unsafe { std::mem::zeroed() };
-    let mut count = 0;
-    // SAFETY: see `choose_forward`.
-    unsafe {
-        match policy.search {
-            AlgorithmSearch::Heuristic => dnn::get_convolution_backward_filter_algorithm(
-                handle,
-                plan.x.0,
-                plan.y.0,
-                plan.conv.0,
-                plan.w.0,
-                MAX_CANDIDATES as i32,
-                &mut count,
-                results.as_mut_ptr(),
-            ),
-            AlgorithmSearch::Exhaustive => {
-                let scratch =
-                    SearchScratch::new(stream, shape.weight_len() * dtype.size(), policy)?;
-                let (ws, ws_size) = scratch.workspace(stream);
-                sys::cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                    handle,
-                    plan.x.0,
-                    ops.input as *const c_void,
-                    plan.y.0,
-                    ops.other as *const c_void,
-                    plan.conv.0,
-                    plan.w.0,
-                    scratch.output(stream),
-                    MAX_CANDIDATES as i32,
-                    &mut count,
-                    results.as_mut_ptr(),
-                    ws,
-                    ws_size,
-                )
-                .result()
-            }
-        }
-    }
-    .map_err(CudaError::cudnn("backward-filter algorithm search"))?;
-    let mut choice = pick(
-        &results[..count.max(0) as usize],
-        policy,
-        dtype,
-        "backward-filter",
-        shape,
-    )?;
-    // SAFETY: descriptors belong to `plan`. The size depends on the math type.
-    let exact = unsafe {
-        dnn::set_convolution_math_type(plan.conv.0, choice.math)
-            .map_err(CudaError::cudnn("set math type"))?;
-        dnn::get_convolution_backward_filter_workspace_size(
-            handle,
-            plan.x.0,
-            plan.y.0,
-            plan.conv.0,
-            plan.w.0,
-            choice.algo,
-        )
-    }
-    .map_err(CudaError::cudnn("backward-filter workspace size"))?;
+    .map_err(CudaError::cudnn(D::WORKSPACE_SIZE))?;
     choice.workspace = choice.workspace.max(exact);
     Ok(choice)
 }
@@ -779,29 +750,42 @@ impl Drop for Handle {
     }
 }
 
-#[derive(Debug)]
-struct TensorDesc(sys::cudnnTensorDescriptor_t);
-impl Drop for TensorDesc {
-    fn drop(&mut self) {
-        // SAFETY: created once, destroyed once.
-        let _ = unsafe { dnn::destroy_tensor_descriptor(self.0) };
-    }
+/// Declares `$name`, the owner of one cuDNN descriptor: made by `dnn::$create`, destroyed
+/// by `dnn::$destroy` when dropped.
+macro_rules! owned_descriptor {
+    ($name:ident($raw:ty), $create:ident, $destroy:ident) => {
+        #[derive(Debug)]
+        struct $name($raw);
+
+        impl $name {
+            fn new() -> Result<Self, CudaError> {
+                Ok(Self(
+                    dnn::$create().map_err(CudaError::cudnn("descriptor"))?,
+                ))
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // SAFETY: created once by `new`, destroyed once.
+                let _ = unsafe { dnn::$destroy(self.0) };
+            }
+        }
+    };
 }
 
-#[derive(Debug)]
-struct FilterDesc(sys::cudnnFilterDescriptor_t);
-impl Drop for FilterDesc {
-    fn drop(&mut self) {
-        // SAFETY: created once, destroyed once.
-        let _ = unsafe { dnn::destroy_filter_descriptor(self.0) };
-    }
-}
-
-#[derive(Debug)]
-struct ConvDesc(sys::cudnnConvolutionDescriptor_t);
-impl Drop for ConvDesc {
-    fn drop(&mut self) {
-        // SAFETY: created once, destroyed once.
-        let _ = unsafe { dnn::destroy_convolution_descriptor(self.0) };
-    }
-}
+owned_descriptor!(
+    TensorDesc(sys::cudnnTensorDescriptor_t),
+    create_tensor_descriptor,
+    destroy_tensor_descriptor
+);
+owned_descriptor!(
+    FilterDesc(sys::cudnnFilterDescriptor_t),
+    create_filter_descriptor,
+    destroy_filter_descriptor
+);
+owned_descriptor!(
+    ConvDesc(sys::cudnnConvolutionDescriptor_t),
+    create_convolution_descriptor,
+    destroy_convolution_descriptor
+);

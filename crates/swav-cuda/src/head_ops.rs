@@ -11,6 +11,7 @@
 use cudarc::driver::DevicePtr;
 use swav_core::HeadOps;
 
+use crate::backend::RawView;
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::buffer::Storage;
 use crate::kernels::{len_arg, threads_per_row};
@@ -28,7 +29,7 @@ fn expect_f32(buf: &CudaBuffer, operation: &str) {
 }
 
 impl CudaBackend {
-    /// A whole-buffer reduction kernel (`reduce.cu`) of `x` into the f32 scalar at `out`.
+    /// A whole-buffer reduction kernel (`reduction.cu`) of `x` into the f32 scalar at `out`.
     fn reduce_into(&mut self, kind: &str, x: &CudaBuffer, out: u64) -> Result<(), CudaError> {
         let blocks = reduce_blocks(x.len());
         let (partials, counters) =
@@ -131,12 +132,8 @@ impl HeadOps<f32> for CudaBackend {
             let staged_ptr = staged.device_ptr(&stream).0;
             let dst_ptr = dst.ptr_mut();
             return self.convert_raw(
-                staged_ptr,
-                DType::F32,
-                0,
-                dst_ptr,
-                DType::Bf16,
-                offset,
+                RawView::new(staged_ptr, DType::F32, 0),
+                RawView::new(dst_ptr, DType::Bf16, offset),
                 src.len(),
             );
         }
@@ -170,12 +167,8 @@ impl HeadOps<f32> for CudaBackend {
                 let mut widened = self.alloc_uninit(dst.len(), DType::F32)?;
                 let widened_ptr = widened.ptr_mut();
                 self.convert_raw(
-                    src.ptr(),
-                    DType::Bf16,
-                    offset,
-                    widened_ptr,
-                    DType::F32,
-                    0,
+                    RawView::new(src.ptr(), DType::Bf16, offset),
+                    RawView::new(widened_ptr, DType::F32, 0),
                     dst.len(),
                 )?;
                 if let Storage::F32(slice) = widened.storage() {
@@ -206,12 +199,8 @@ impl HeadOps<f32> for CudaBackend {
             let (src_dtype, dst_dtype) = (src.dtype(), dst.dtype());
             let dst_ptr = dst.ptr_mut();
             self.convert_raw(
-                src.ptr(),
-                src_dtype,
-                src_offset,
-                dst_ptr,
-                dst_dtype,
-                dst_offset,
+                RawView::new(src.ptr(), src_dtype, src_offset),
+                RawView::new(dst_ptr, dst_dtype, dst_offset),
                 len,
             )
         }

@@ -21,9 +21,9 @@ use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
 /// Elements per chunk (one block of 256 threads each).
 const CHUNK_LEN: u64 = 1 << 16;
-/// Threads per block of the LARS kernels (`OPT_THREADS` in `optimizer.cu`).
+/// Threads per block of the LARS kernels (`OPT_THREADS` in `lars.cu`).
 const THREADS: u32 = 256;
-/// Flag bits of the tensor table (see `optimizer.cu`).
+/// Flag bits of the tensor table (see `lars.cu`).
 const FLAG_BIAS_OR_NORM: u64 = 1;
 const FLAG_FIRST_STEP: u64 = 2;
 

@@ -73,11 +73,11 @@
 //! | module | kernels |
 //! |---|---|
 //! | `elementwise` | fill, f32↔bf16 conversion (and copy with offsets), scale, axpy, ReLU backward, zero-padding of channels and adding back the leading ones (the padded stem) |
-//! | `reduce` | whole-buffer sum, max, min, sum of squares, non-finite count, accumulated dot |
+//! | `reduction` | whole-buffer sum, max, min, sum of squares, non-finite count, accumulated dot |
 //! | `head` | Sinkhorn's exp, row/column sums and divisions, row L2 normalisation, stable log-softmax, the log-domain Sinkhorn primitives |
-//! | `optimizer` | SGD-momentum step of one tensor; multi-tensor LARC norms + scaling and update |
+//! | `lars` | SGD-momentum step of one tensor; multi-tensor LARC norms + scaling and update |
 //! | `batch_norm` | NHWC statistics (f64 sums, shifted by the running mean), finalise (running stats), frozen, apply + residual + ReLU, backward reduce and apply (with the ReLU mask) |
-//! | `pooling` | max pool 3×3/2/1 (any window) forward, argmax and gathering backward; global average pool forward/backward |
+//! | `pool` | max pool 3×3/2/1 (any window) forward, argmax and gathering backward; global average pool forward/backward |
 //! | `l2_normalize` | `F.normalize` forward and backward |
 //! | `linear` | bias epilogue of the f32 product, bias gradient |
 //!

@@ -7,6 +7,7 @@
 //! to the output's element type. Weight gradients accumulate into the f32 gradient buffer
 //! straight from the f32 accumulator.
 
+use crate::backend::RawView;
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::kernels::len_arg;
 use crate::profile::OpCategory;
@@ -95,12 +96,8 @@ impl LinearOps for CudaBackend {
                 ],
             ),
             None if product_buffer.is_some() => self.convert_raw(
-                product_ptr,
-                DType::F32,
-                0,
-                y_ptr,
-                y_dtype,
-                0,
+                RawView::new(product_ptr, DType::F32, 0),
+                RawView::new(y_ptr, y_dtype, 0),
                 rows * out_features,
             ),
             None => Ok(()),
@@ -170,12 +167,8 @@ impl LinearOps for CudaBackend {
         self.blas()?.gemm(&gemm)?;
         if product_buffer.is_some() {
             self.convert_raw(
-                product_ptr,
-                DType::F32,
-                0,
-                dx_ptr,
-                dx_dtype,
-                0,
+                RawView::new(product_ptr, DType::F32, 0),
+                RawView::new(dx_ptr, dx_dtype, 0),
                 rows * in_features,
             )?;
         }

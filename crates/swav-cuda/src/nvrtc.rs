@@ -47,48 +47,27 @@ pub struct KernelModule {
     pub exact: bool,
 }
 
-/// Every kernel module of the crate.
+/// The module of `kernels/<name>.cu`; `exact` as in [`KernelModule::exact`].
+macro_rules! kernel_module {
+    ($name:literal, exact: $exact:expr) => {
+        KernelModule {
+            name: $name,
+            source: include_str!(concat!("../kernels/", $name, ".cu")),
+            exact: $exact,
+        }
+    };
+}
+
+/// Every kernel module of the crate, each named after the Rust module that launches it.
 pub const KERNEL_MODULES: &[KernelModule] = &[
-    KernelModule {
-        name: "elementwise",
-        source: include_str!("../kernels/elementwise.cu"),
-        exact: true,
-    },
-    KernelModule {
-        name: "reduce",
-        source: include_str!("../kernels/reduce.cu"),
-        exact: true,
-    },
-    KernelModule {
-        name: "head",
-        source: include_str!("../kernels/head.cu"),
-        exact: true,
-    },
-    KernelModule {
-        name: "optimizer",
-        source: include_str!("../kernels/optimizer.cu"),
-        exact: true,
-    },
-    KernelModule {
-        name: "batch_norm",
-        source: include_str!("../kernels/batch_norm.cu"),
-        exact: false,
-    },
-    KernelModule {
-        name: "pooling",
-        source: include_str!("../kernels/pooling.cu"),
-        exact: false,
-    },
-    KernelModule {
-        name: "l2_normalize",
-        source: include_str!("../kernels/l2_normalize.cu"),
-        exact: false,
-    },
-    KernelModule {
-        name: "linear",
-        source: include_str!("../kernels/linear.cu"),
-        exact: false,
-    },
+    kernel_module!("elementwise", exact: true),
+    kernel_module!("reduction", exact: true),
+    kernel_module!("head", exact: true),
+    kernel_module!("lars", exact: true),
+    kernel_module!("batch_norm", exact: false),
+    kernel_module!("pool", exact: false),
+    kernel_module!("l2_normalize", exact: false),
+    kernel_module!("linear", exact: false),
 ];
 
 /// One module compiled to CUBIN and PTX, with the names of the kernels it defines.

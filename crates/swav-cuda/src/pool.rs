@@ -1,4 +1,4 @@
-//! Max pooling and global average pooling over NHWC activations (`pooling.cu`).
+//! Max pooling and global average pooling over NHWC activations (`pool.cu`).
 
 use std::ffi::c_void;
 use swav_nn::{GlobalPoolShape, PoolOps};
@@ -7,7 +7,7 @@ use crate::kernels::{KernelArg, len_arg};
 use crate::profile::OpCategory;
 use crate::{CudaBackend, CudaBuffer, CudaError, Pool2dShape};
 
-/// The geometry argument of the pooling kernels (`PoolGeometry` in `pooling.cu`).
+/// The geometry argument of the pooling kernels (`PoolGeometry` in `pool.cu`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 struct PoolGeometry {

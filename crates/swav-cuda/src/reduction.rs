@@ -12,7 +12,7 @@ use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 
 use crate::CudaError;
 
-/// Threads per block of the whole-buffer reductions (`reduce.cu`).
+/// Threads per block of the whole-buffer reductions (`reduction.cu`).
 pub(crate) const REDUCE_THREADS: u32 = 256;
 /// The most blocks a whole-buffer reduction uses.
 const MAX_REDUCE_BLOCKS: usize = 1024;

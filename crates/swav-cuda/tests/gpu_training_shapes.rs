@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{Rng, bf16_round, download, gpu, gpu_with, upload};
+use common::{Rng, bf16_round, download, gpu, upload};
 use swav_core::HeadOps;
 use swav_cuda::{Conv2dShape, ConvPolicy, CudaBackend, CudaBuffer, CudaConfig, Precision};
 use swav_nn::prelude::*;
@@ -107,7 +107,7 @@ impl Pair {
     fn open(policy: Option<ConvPolicy>) -> Option<Self> {
         Some(Self {
             f32: gpu(Precision::F32)?,
-            bf16: gpu_with(CudaConfig {
+            bf16: CudaBackend::open_gpu_0_or_skip(CudaConfig {
                 precision: Precision::MixedBf16,
                 convolution: policy.unwrap_or_default(),
             })?,

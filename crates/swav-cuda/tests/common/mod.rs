@@ -3,31 +3,15 @@
 #![allow(dead_code)]
 
 use swav_core::HeadOps;
-use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, CudaError, Precision};
+use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, Precision};
 
 /// A backend on GPU 0 with `precision`, or `None` (after saying why) where this machine has
-/// no driver or no GPU. `SWAV_REQUIRE_GPU=1` turns the skip into a failure.
+/// no driver or no GPU ([`CudaBackend::open_gpu_0_or_skip`]).
 pub fn gpu(precision: Precision) -> Option<CudaBackend> {
-    gpu_with(CudaConfig {
+    CudaBackend::open_gpu_0_or_skip(CudaConfig {
         precision,
         ..CudaConfig::default()
     })
-}
-
-/// [`gpu`] with any configuration.
-pub fn gpu_with(config: CudaConfig) -> Option<CudaBackend> {
-    match CudaBackend::with_config(0, config) {
-        Ok(backend) => Some(backend),
-        Err(e @ (CudaError::NoDriver | CudaError::NoDevice { .. })) => {
-            assert!(
-                std::env::var("SWAV_REQUIRE_GPU").as_deref() != Ok("1"),
-                "SWAV_REQUIRE_GPU=1 but no GPU is usable: {e}"
-            );
-            eprintln!("skipped: {e}");
-            None
-        }
-        Err(e) => panic!("the GPU is there but the backend failed to open: {e}"),
-    }
 }
 
 /// A small deterministic generator (SplitMix64).

@@ -63,23 +63,17 @@ __device__ void dot_accumulate_impl(const A* a, size_t a_offset, const B* b, siz
     if (threadIdx.x == 0) acc[0] = acc[0] + alpha * total;
 }
 
-#define REDUCTIONS(SUF, T)                                                                      \
-    extern "C" __global__ void reduce_sum_##SUF(const T* x, size_t n, float* partials,           \
-                                                u32* counter, float* out) {                      \
-        reduce_impl<SumOp, Identity>(x, n, partials, counter, out);                             \
-    }                                                                                            \
-    extern "C" __global__ void reduce_max_##SUF(const T* x, size_t n, float* partials,           \
-                                                u32* counter, float* out) {                      \
-        reduce_impl<MaxNanOp, Identity>(x, n, partials, counter, out);                          \
-    }                                                                                            \
-    extern "C" __global__ void reduce_min_##SUF(const T* x, size_t n, float* partials,           \
-                                                u32* counter, float* out) {                      \
-        reduce_impl<MinNanOp, Identity>(x, n, partials, counter, out);                          \
-    }                                                                                            \
-    extern "C" __global__ void reduce_sum_squares_##SUF(const T* x, size_t n, float* partials,   \
-                                                        u32* counter, float* out) {              \
-        reduce_impl<SumOp, Square>(x, n, partials, counter, out);                               \
-    }                                                                                            \
+// The kernel NAME_SUF: x reduced by OP after MAP.
+#define REDUCE(NAME, SUF, T, OP, MAP)                                                            \
+    extern "C" __global__ void NAME##_##SUF(const T* x, size_t n, float* partials, u32* counter, \
+                                          float* out) {                                          \
+        reduce_impl<OP, MAP>(x, n, partials, counter, out);                                      \
+    }
+#define REDUCTIONS(SUF, T)                                                                       \
+    REDUCE(reduce_sum, SUF, T, SumOp, Identity)                                                  \
+    REDUCE(reduce_max, SUF, T, MaxNanOp, Identity)                                               \
+    REDUCE(reduce_min, SUF, T, MinNanOp, Identity)                                               \
+    REDUCE(reduce_sum_squares, SUF, T, SumOp, Square)                                            \
     extern "C" __global__ void count_non_finite_##SUF(const T* x, size_t n, float* partials,     \
                                                       u32* counter, u64* out) {                  \
         count_non_finite_impl(x, n, partials, counter, out);                                     \
