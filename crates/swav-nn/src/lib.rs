@@ -67,6 +67,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+mod atomic_file;
 mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -78,6 +80,8 @@ mod model;
 mod shapes;
 mod weights;
 
+#[cfg(feature = "std")]
+pub use atomic_file::write_atomic;
 pub use backend::{Backend, StatsOutput, batch_norm_saved_len, batch_norm_stats_len};
 pub use error::{BuildError, ConfigError, StepError};
 pub use hash_rng::{SplitMix64, hashed_uniform, mix64};
