@@ -4,11 +4,12 @@
 //! How the pieces fit:
 //! * [`cli`] defines the command line; [`resolve`] turns a preset ([`presets`]), an optional
 //!   TOML file and the flags into a validated [`config::PretrainConfig`]; [`app`] dispatches.
-//! * [`train`] is pretraining: [`train::step::SwavStep`] is one iteration in the official
+//! * [`train`] is pretraining: [`swav_train::SwavStep`] is one iteration in the official
 //!   order (normalise prototypes, forward per resolution group, Sinkhorn codes with the
 //!   queue, loss and gradient, backward, gradient average over ranks, prototype freeze,
-//!   LARC); [`train::run`] is the epoch loop with the schedule, metrics ([`metrics`], with
-//!   the collapse [`train::diagnostics`] and their [`train::collapse_watch`]), progress,
+//!   LARC), planned from the configuration by [`train::step_plan`]; [`train::run`] is the
+//!   epoch loop with the schedule, metrics ([`metrics`], with the collapse
+//!   [`swav_train::Diagnostics`] and their [`train::collapse_watch`]), progress,
 //!   checkpoints ([`train::state_io`] over [`checkpoint_file`]), exact resume and the k-NN
 //!   curve ([`train::knn_probe`]).
 //! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`).
