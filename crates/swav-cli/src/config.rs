@@ -12,10 +12,11 @@ use swav_core::{Lars, LrSchedule};
 
 use crate::presets::Preset;
 
-/// The model architecture (trunk) to pretrain.
+/// The architecture to pretrain under its official name (`resnet50w2`, ...), as the
+/// command line and configuration files spell it: a [`swav_nn::Arch`] and a width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Arch {
+pub enum ArchName {
     /// ResNet-18 (basic blocks, 512-d features).
     Resnet18,
     /// ResNet-34 (basic blocks, 512-d features).
@@ -28,7 +29,7 @@ pub enum Arch {
     Resnet50w4,
 }
 
-impl Arch {
+impl ArchName {
     /// The official name (`resnet50w2`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -181,7 +182,7 @@ pub struct PretrainConfig {
 
     // ----- model -----
     /// Trunk architecture (`--arch`; resnet50).
-    pub arch: Arch,
+    pub arch: ArchName,
     /// Stem/stage channel count of the first stage (64 for torchvision ResNets). Smaller
     /// values give narrow ResNets for small data and CPU runs.
     pub base_width: usize,
@@ -218,7 +219,7 @@ pub struct PretrainConfig {
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum PretrainConfigError {
     /// A value is out of range or inconsistent with another.
     #[error("invalid configuration: `{key}` {problem}")]
     Invalid {
@@ -245,8 +246,8 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
+fn invalid(key: &'static str, problem: impl Into<String>) -> PretrainConfigError {
+    PretrainConfigError::Invalid {
         key,
         problem: problem.into(),
     }
@@ -265,12 +266,15 @@ fn any_rotation() -> f64 {
 impl PretrainConfig {
     /// Reads a TOML file over `base`: keys present in the file replace the base's values;
     /// a `preset = "name"` key replaces the base by that preset first.
-    pub fn overlay_file(base: &PretrainConfig, path: &Path) -> Result<PretrainConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    pub fn overlay_file(
+        base: &PretrainConfig,
+        path: &Path,
+    ) -> Result<PretrainConfig, PretrainConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PretrainConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::overlay_toml(base, &text).map_err(|message| ConfigError::Parse {
+        Self::overlay_toml(base, &text).map_err(|message| PretrainConfigError::Parse {
             path: path.to_path_buf(),
             message,
         })
@@ -342,7 +346,7 @@ impl PretrainConfig {
     }
 
     /// Checks every value and every cross-constraint.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), PretrainConfigError> {
         let groups = self.nmb_crops.len();
         if groups == 0 {
             return Err(invalid("nmb_crops", "is empty"));

@@ -10,7 +10,7 @@
 //!   LARC), planned from the configuration by [`train::step_plan`]; [`train::run`] is the
 //!   epoch loop with the schedule, metrics ([`metrics`], with the collapse
 //!   [`swav_train::Diagnostics`] and their [`train::collapse_watch`]), progress,
-//!   checkpoints ([`train::state_io`] over [`checkpoint_file`]), exact resume and the k-NN
+//!   checkpoints ([`train::checkpoint_state`] over [`checkpoint_file`]), exact resume and the k-NN
 //!   curve ([`train::knn_probe`]).
 //! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`).
 //! * [`commands::supervised`] trains the same network with labels for the same steps: the

@@ -1,7 +1,7 @@
 //! Resolving a run's configuration: preset, then `--config` file, then flags.
 
 use crate::cli::{Overrides, PretrainArgs};
-use crate::config::{ConfigError, PretrainConfig};
+use crate::config::{PretrainConfig, PretrainConfigError};
 use crate::presets::Preset;
 
 impl Overrides {
@@ -74,7 +74,7 @@ impl Overrides {
 /// The configuration `swav pretrain` runs with: the preset (`demo` when neither `--data`
 /// nor `--config` is given, `defaults` otherwise), the `--config` file over it, then the
 /// flags; validated.
-pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, ConfigError> {
+pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, PretrainConfigError> {
     let preset = args
         .preset
         .unwrap_or(if args.data.is_none() && args.config.is_none() {
@@ -89,7 +89,7 @@ pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, Co
 pub fn overlay_args(
     base: PretrainConfig,
     args: &PretrainArgs,
-) -> Result<PretrainConfig, ConfigError> {
+) -> Result<PretrainConfig, PretrainConfigError> {
     let mut config = base;
     if let Some(path) = &args.config {
         config = PretrainConfig::overlay_file(&config, path)?;

@@ -19,11 +19,11 @@ use crate::report::run_history::RunHistory;
 use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
+use crate::train::checkpoint_state::LoadedCheckpoint;
 use crate::train::data::training_loader;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::progress::format_duration;
 use crate::train::run::{RunRequest, RunSummary, files, train};
-use crate::train::state_io::LoadedCheckpoint;
 use crate::weights_source::WeightsSource;
 
 /// The file the trained trunk is exported to (torchvision-compatible).

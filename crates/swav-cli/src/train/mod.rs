@@ -1,6 +1,7 @@
 //! Pretraining: the epoch loop around `swav_train`'s step, with its data, schedule,
 //! checkpoints, metrics and k-NN curve.
 
+pub mod checkpoint_state;
 pub mod collapse_watch;
 pub mod data;
 pub mod input_feed;
@@ -9,6 +10,5 @@ pub mod model_spec;
 pub mod progress;
 pub mod resume_notice;
 pub mod run;
-pub mod state_io;
 pub mod step_plan;
 pub mod watchdog;

@@ -16,13 +16,13 @@ use swav_core::{Collective, FeatureQueue};
 use swav_nn::{Backend, SwavModel};
 use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
 
+use super::checkpoint_state::{LoadedCheckpoint, RunPosition, save_run};
 use super::collapse_watch::{CollapseContext, CollapseWatch};
 use super::input_feed::InputFeed;
 use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
 use super::progress::{Progress, ProgressLine};
 use super::resume_notice::{ResumedQueue, resume_notice};
-use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
 use super::watchdog::StallWatchdog;
 use crate::config::PretrainConfig;
 use crate::metrics::{MetricsLog, StepRecord};

@@ -1,5 +1,6 @@
-//! Saving and restoring a run: model, optimiser state, queue, position and configuration
-//! in one checkpoint file (see [`crate::checkpoint_file`]).
+//! The checkpoint's state layout: the keys under which a run's model, optimiser state,
+//! queue, position and configuration lie in one checkpoint file (see
+//! [`crate::checkpoint_file`]), and saving and restoring a run through them.
 //!
 //! The model's tensors carry exactly the names and PyTorch layouts of `swav export`
 //! (torchvision trunk names, `projection_head.*`, `prototypes.weight`), so a checkpoint is
