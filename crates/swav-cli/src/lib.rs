@@ -29,6 +29,7 @@ pub mod checkpoint_file;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_file;
 pub mod device;
 pub mod distributed;
 pub mod eval;

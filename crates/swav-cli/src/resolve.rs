@@ -2,6 +2,7 @@
 
 use crate::cli::{Overrides, PretrainArgs};
 use crate::config::{PretrainConfig, PretrainConfigError};
+use crate::config_file::overlay_file;
 use crate::presets::Preset;
 
 impl Overrides {
@@ -92,7 +93,7 @@ pub fn overlay_args(
 ) -> Result<PretrainConfig, PretrainConfigError> {
     let mut config = base;
     if let Some(path) = &args.config {
-        config = PretrainConfig::overlay_file(&config, path)?;
+        config = overlay_file(&config, path)?;
     }
     if let Some(data) = &args.data {
         config.data = Some(data.clone());
