@@ -10,5 +10,6 @@ pub mod model_spec;
 pub mod progress;
 pub mod resume_notice;
 pub mod run;
+pub mod run_folder;
 pub mod step_plan;
 pub mod watchdog;

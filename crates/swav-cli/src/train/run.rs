@@ -23,31 +23,12 @@ use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
 use super::progress::{Progress, ProgressLine};
 use super::resume_notice::{ResumedQueue, resume_notice};
+use super::run_folder::files;
 use super::watchdog::StallWatchdog;
 use crate::config::PretrainConfig;
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
-
-/// The file names inside a run's output folder.
-pub mod files {
-    /// The latest checkpoint.
-    pub const CHECKPOINT: &str = "checkpoint.safetensors";
-    /// Numbered checkpoint copies.
-    pub const CHECKPOINTS_DIR: &str = "checkpoints";
-    /// The metrics log.
-    pub const METRICS: &str = "metrics.jsonl";
-    /// The resolved configuration.
-    pub const CONFIG: &str = "config.toml";
-    /// The k-NN curve: one evaluation per line (`--eval-knn-every`, and the final one).
-    pub const KNN_CURVE: &str = "knn.jsonl";
-    /// The final k-NN comparison of the trained and a random network.
-    pub const KNN_REPORT: &str = "knn.json";
-    /// The training curves drawn at the end of a run and by `swav report`.
-    pub const CURVES: &str = "curves.svg";
-    /// The same scalars for TensorBoard (`tensorboard --logdir RUN_DIR`).
-    pub const TENSORBOARD_EVENTS: &str = "events.out.tfevents.swav";
-}
 
 /// What to run.
 pub struct RunRequest<'a> {
