@@ -25,6 +25,8 @@
 //!   `swav_nn::Backend`.
 
 pub mod app;
+pub mod assign;
+pub mod bench;
 pub mod checkpoint_file;
 pub mod cli;
 pub mod commands;
@@ -36,6 +38,7 @@ pub mod eval;
 pub mod launcher;
 pub mod logging;
 pub mod metrics;
+pub mod model_loading;
 pub mod npy;
 pub mod presets;
 pub mod report;

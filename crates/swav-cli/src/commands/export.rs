@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, anyhow};
 use swav_nn::{ExportOptions, export_safetensors};
 
-use super::model_loading::load_model;
 use crate::cli::ExportArgs;
+use crate::model_loading::load_model;
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav export`.

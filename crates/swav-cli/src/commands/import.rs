@@ -6,9 +6,9 @@ use swav_core::Lars;
 use swav_nn::Arch;
 use swav_train::TrainingState;
 
-use super::model_loading::load_model;
 use crate::cli::ImportArgs;
 use crate::config::{ArchName, PretrainConfig};
+use crate::model_loading::load_model;
 use crate::presets::Preset;
 use crate::train::checkpoint_state::{RunPosition, save_run};
 use crate::weights_source::WeightsSource;

@@ -10,6 +10,9 @@ use crate::config::PretrainConfig;
 use crate::train::input_feed::crop_groups;
 use crate::train::model_spec::model_config;
 
+/// Untimed steps before the timed ones (algorithm selection, memory pools, caches).
+pub const WARMUP_STEPS: usize = 2;
+
 /// The learning rate of benchmarked steps (that of the PyTorch baseline).
 const LEARNING_RATE: f32 = 0.3;
 
