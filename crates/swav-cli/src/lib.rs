@@ -3,7 +3,8 @@
 //!
 //! How the pieces fit:
 //! * [`cli`] defines the command line; [`resolve`] turns a preset ([`presets`]), an optional
-//!   TOML file and the flags into a validated [`config::PretrainConfig`]; [`app`] dispatches.
+//!   TOML file ([`config_file`]) and the flags into a validated [`config::PretrainConfig`];
+//!   [`app`] dispatches to [`commands`], one file and one `run(args)` per command.
 //! * [`train`] is pretraining: [`swav_train::SwavStep`] is one iteration in the official
 //!   order (normalise prototypes, forward per resolution group, Sinkhorn codes with the
 //!   queue, loss and gradient, backward, gradient average over ranks, prototype freeze,
@@ -18,7 +19,10 @@
 //! * [`logging`] prints the libraries' `tracing` warnings (skipped images) on stderr;
 //!   [`skipped_files`] is the end-of-command count every image-reading command prints.
 //! * [`eval`] holds k-NN and the linear probe on frozen features; [`weights_source`] reads
-//!   swav checkpoints and torchvision / official SwAV safetensors alike.
+//!   swav checkpoints and torchvision / official SwAV safetensors alike, and
+//!   [`model_loading`] builds the network they describe.
+//! * [`bench`](mod@bench) is the workload and the reports of `swav bench`; [`assign`] the two halves of
+//!   `swav assign`.
 //! * [`launcher`] reads rank and world size from torchrun, Slurm or MPI; [`distributed`]
 //!   holds the CPU transport (Open MPI, loaded at run time) and the NCCL id rendezvous.
 //! * [`device`] runs any command on the CPU or the CUDA backend, generic over
