@@ -5,3 +5,4 @@
 
 pub use swav_augment;
 pub use swav_core;
+pub use swav_train;

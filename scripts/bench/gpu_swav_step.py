@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The PyTorch baseline of `swav bench --device cuda`: one SwAV training step of ResNet-50 on one GPU.
 
-The same step as `swav bench --device cuda --batch-size 64` (crates/swav-cli/src/commands/
-bench_cuda.rs, which times the step of `swav pretrain --device cuda`), written the way the
+The same step as `swav bench --device cuda --batch-size 64` (crates/swav-cli/src/bench/
+cuda.rs, which times the step of `swav pretrain --device cuda`), written the way the
 official code runs it (facebookresearch/swav main_swav.py), on a modern PyTorch:
 
   * torchvision resnet50 trunk (fc removed), channels_last, bf16 autocast;

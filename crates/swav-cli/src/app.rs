@@ -1,12 +1,11 @@
-//! Dispatch from the parsed command line to the subcommands.
+//! Dispatch from the parsed command line to the subcommands: one line per command, each
+//! command's `run` does its own work.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::cli::{Cli, Command, EvalCommand};
-use crate::commands::assign_embeddings::{self, AssignSettings};
-use crate::commands::assign_images::{self, AssignImages};
 use crate::commands::{
-    bench, eval_knn, eval_linear, export, extract, import, pretrain, report, supervised,
+    assign, bench, eval_knn, eval_linear, export, extract, import, pretrain, report, supervised,
 };
 
 /// Runs one command line.
@@ -21,32 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => import::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
-        Command::Assign(args) => {
-            let settings = AssignSettings {
-                epsilon: args.epsilon,
-                iterations: args.iterations,
-                normalize: args.normalize,
-                hard: args.hard,
-            };
-            match (
-                &args.embeddings,
-                &args.prototypes,
-                &args.weights,
-                &args.data,
-            ) {
-                (Some(e), Some(p), _, _) => assign_embeddings::run(e, p, &args.output, settings),
-                (_, _, Some(weights), Some(data)) => assign_images::run(AssignImages {
-                    weights,
-                    data,
-                    output: &args.output,
-                    image_size: args.image_size,
-                    settings,
-                }),
-                _ => bail!(
-                    "`swav assign` needs --embeddings and --prototypes, or --weights and --data"
-                ),
-            }
-        }
+        Command::Assign(args) => assign::run(&args),
     }
 }
 

@@ -3,13 +3,12 @@
 //!
 //! A killed run never leaves a half-written checkpoint: the file is written under a
 //! temporary name in the same folder, flushed to disk, renamed over the old one (an atomic
-//! step on POSIX file systems) and the folder is synced. A truncated or corrupted file is
+//! step on POSIX file systems) and the folder is synced ([`swav_nn::write_atomic`]). A truncated or corrupted file is
 //! detected on reading (safetensors' own bounds checks, then the checksum) and reported with
 //! its path; it is never silently loaded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, TensorView};
@@ -120,31 +119,12 @@ pub enum CheckpointFileError {
 }
 
 impl CheckpointFile {
-    /// Writes the checkpoint to `path` atomically.
+    /// Writes the checkpoint to `path` atomically ([`swav_nn::write_atomic`]).
     pub fn write_atomic(&self, path: &Path) -> Result<(), CheckpointFileError> {
-        let io = |source| CheckpointFileError::Write {
+        swav_nn::write_atomic(path, &self.to_bytes()).map_err(|source| CheckpointFileError::Write {
             path: path.to_path_buf(),
             source,
-        };
-        let bytes = self.to_bytes();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        let result = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, path)?;
-            File::open(&dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(io)
+        })
     }
 
     /// Reads and verifies a checkpoint.

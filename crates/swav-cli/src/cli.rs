@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Arch, Device, SinkhornMode, SyncBn};
+use crate::config::{ArchName, Device, SinkhornMode, SyncBn};
 use crate::presets::Preset;
 
 /// SwAV self-supervised pretraining, evaluation and export.
@@ -194,7 +194,7 @@ pub struct Overrides {
     pub lars_clip: Option<bool>,
     /// Trunk [resnet50].
     #[arg(long, value_enum)]
-    pub arch: Option<Arch>,
+    pub arch: Option<ArchName>,
     /// Channels of the first stage [64].
     #[arg(long, value_name = "C")]
     pub base_width: Option<usize>,

@@ -2,20 +2,20 @@
 //! (docs/algorithm.md §4.6) under its official name, plus what a Rust run needs on top.
 //!
 //! A configuration is built in three layers: a [preset](crate::presets), then an optional
-//! TOML file (`--config`, same keys, any subset, `preset = "..."` allowed), then the
-//! command-line flags. Unknown keys and invalid values are errors that name the key.
+//! TOML file ([`crate::config_file`]: `--config`, same keys, any subset, `preset = "..."`
+//! allowed), then the command-line flags. Unknown keys and invalid values are errors that
+//! name the key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use swav_core::{Lars, LrSchedule};
 
-use crate::presets::Preset;
-
-/// The model architecture (trunk) to pretrain.
+/// The architecture to pretrain under its official name (`resnet50w2`, ...), as the
+/// command line and configuration files spell it: a [`swav_nn::Arch`] and a width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Arch {
+pub enum ArchName {
     /// ResNet-18 (basic blocks, 512-d features).
     Resnet18,
     /// ResNet-34 (basic blocks, 512-d features).
@@ -28,7 +28,7 @@ pub enum Arch {
     Resnet50w4,
 }
 
-impl Arch {
+impl ArchName {
     /// The official name (`resnet50w2`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -181,7 +181,7 @@ pub struct PretrainConfig {
 
     // ----- model -----
     /// Trunk architecture (`--arch`; resnet50).
-    pub arch: Arch,
+    pub arch: ArchName,
     /// Stem/stage channel count of the first stage (64 for torchvision ResNets). Smaller
     /// values give narrow ResNets for small data and CPU runs.
     pub base_width: usize,
@@ -218,7 +218,7 @@ pub struct PretrainConfig {
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum PretrainConfigError {
     /// A value is out of range or inconsistent with another.
     #[error("invalid configuration: `{key}` {problem}")]
     Invalid {
@@ -245,8 +245,8 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
+fn invalid(key: &'static str, problem: impl Into<String>) -> PretrainConfigError {
+    PretrainConfigError::Invalid {
         key,
         problem: problem.into(),
     }
@@ -263,50 +263,6 @@ fn any_rotation() -> f64 {
 }
 
 impl PretrainConfig {
-    /// Reads a TOML file over `base`: keys present in the file replace the base's values;
-    /// a `preset = "name"` key replaces the base by that preset first.
-    pub fn overlay_file(base: &PretrainConfig, path: &Path) -> Result<PretrainConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::overlay_toml(base, &text).map_err(|message| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message,
-        })
-    }
-
-    /// [`overlay_file`](Self::overlay_file) on TOML text; the error is the parser's message.
-    pub fn overlay_toml(base: &PretrainConfig, text: &str) -> Result<PretrainConfig, String> {
-        let mut file: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| one_line(&e.to_string()))?;
-        let base = match file.remove("preset") {
-            Some(toml::Value::String(name)) => Preset::from_name(&name)
-                .ok_or_else(|| {
-                    format!(
-                        "unknown preset `{name}` (known: {})",
-                        Preset::names().join(", ")
-                    )
-                })?
-                .config(),
-            Some(other) => {
-                return Err(format!(
-                    "`preset` must be a string, found {}",
-                    other.type_str()
-                ));
-            }
-            None => base.clone(),
-        };
-        let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
-        for (key, value) in file {
-            merged.insert(key, value);
-        }
-        toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| one_line(&e.to_string()))
-    }
-
     /// The configuration as TOML (written next to every run and into checkpoints).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a configuration always serialises")
@@ -342,7 +298,7 @@ impl PretrainConfig {
     }
 
     /// Checks every value and every cross-constraint.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), PretrainConfigError> {
         let groups = self.nmb_crops.len();
         if groups == 0 {
             return Err(invalid("nmb_crops", "is empty"));
@@ -486,90 +442,5 @@ impl PretrainConfig {
             return Err(invalid("log_every", "must be positive"));
         }
         Ok(())
-    }
-}
-
-/// The first line of a (multi-line) parser message, with the location kept.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_preset_is_valid_and_round_trips_through_toml() {
-        for preset in Preset::all() {
-            let config = preset.config();
-            config
-                .validate()
-                .unwrap_or_else(|e| panic!("{}: {e}", preset.name()));
-            let back =
-                PretrainConfig::overlay_toml(&Preset::Demo.config(), &config.to_toml()).unwrap();
-            assert_eq!(back, config, "{}", preset.name());
-        }
-    }
-
-    #[test]
-    fn configurations_written_before_the_synthetic_settings_read_as_the_full_dataset() {
-        let text: String = Preset::Demo
-            .config()
-            .to_toml()
-            .lines()
-            .filter(|line| {
-                !line.starts_with("synthetic_monochrome")
-                    && !line.starts_with("synthetic_max_rotation_degrees")
-                    && !line.starts_with("synthetic_plain_background")
-            })
-            .map(|line| format!("{line}\n"))
-            .collect();
-        let old: PretrainConfig = toml::from_str(&text).expect("older configuration parses");
-        assert!(!old.synthetic_monochrome && !old.synthetic_plain_background);
-        assert_eq!(old.synthetic_max_rotation_degrees, 180);
-    }
-
-    #[test]
-    fn a_file_overrides_only_its_keys_and_may_name_a_preset() {
-        let base = Preset::Demo.config();
-        let c =
-            PretrainConfig::overlay_toml(&base, "epsilon = 0.03\nnmb_prototypes = 30\n").unwrap();
-        assert_eq!(c.epsilon, 0.03);
-        assert_eq!(c.nmb_prototypes, 30);
-        assert_eq!(c.batch_size, base.batch_size);
-        let c = PretrainConfig::overlay_toml(&base, "preset = \"imagenet-64gpu\"\nepochs = 5\n")
-            .unwrap();
-        assert_eq!(c.epochs, 5);
-        assert_eq!(c.base_lr, 4.8);
-    }
-
-    #[test]
-    fn unknown_keys_wrong_types_and_bad_values_name_the_key() {
-        let base = Preset::Demo.config();
-        let e = PretrainConfig::overlay_toml(&base, "epsilonn = 0.05").unwrap_err();
-        assert!(e.contains("epsilonn"), "{e}");
-        let e = PretrainConfig::overlay_toml(&base, "epochs = \"ten\"").unwrap_err();
-        assert!(e.contains("epochs") || e.contains("integer"), "{e}");
-        let e = PretrainConfig::overlay_toml(&base, "preset = \"nope\"").unwrap_err();
-        assert!(e.contains("nope"), "{e}");
-        let mut c = base.clone();
-        c.size_crops.push(64);
-        assert!(c.validate().unwrap_err().to_string().contains("size_crops"));
-        let mut c = base.clone();
-        c.crops_for_assign = vec![0, 99];
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("crops_for_assign")
-        );
-        let mut c = base;
-        c.epsilon = 0.0;
-        assert!(c.validate().unwrap_err().to_string().contains("epsilon"));
     }
 }

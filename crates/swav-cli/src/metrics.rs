@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::diagnostics::Diagnostics;
+use swav_train::Diagnostics;
 
 /// One logged training iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Named starting points for a run: the official recipes and the small-scale ones.
 
-use crate::config::{Arch, Device, PretrainConfig, SinkhornMode, SyncBn};
+use crate::config::{ArchName, Device, PretrainConfig, SinkhornMode, SyncBn};
 
 /// A named configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,7 +120,7 @@ impl Preset {
                 nmb_prototypes: 100,
                 queue_length: 3840,
                 epoch_queue_starts: 30,
-                arch: Arch::Resnet18,
+                arch: ArchName::Resnet18,
                 small_stem: true,
                 hidden_mlp: 512,
                 ..official_defaults()
@@ -187,7 +187,7 @@ fn official_defaults() -> PretrainConfig {
         lars_trust: 0.001,
         lars_exclude_bias_and_norm: false,
         lars_clip: false,
-        arch: Arch::Resnet50,
+        arch: ArchName::Resnet50,
         base_width: 64,
         small_stem: false,
         hidden_mlp: 2048,
@@ -242,7 +242,7 @@ fn demo_easy() -> PretrainConfig {
         start_warmup: 0.0,
         freeze_prototypes_niters: 30,
         nmb_prototypes: 30,
-        arch: Arch::Resnet18,
+        arch: ArchName::Resnet18,
         base_width: 16,
         small_stem: true,
         hidden_mlp: 256,

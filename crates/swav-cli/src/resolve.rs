@@ -1,7 +1,8 @@
 //! Resolving a run's configuration: preset, then `--config` file, then flags.
 
 use crate::cli::{Overrides, PretrainArgs};
-use crate::config::{ConfigError, PretrainConfig};
+use crate::config::{PretrainConfig, PretrainConfigError};
+use crate::config_file::overlay_file;
 use crate::presets::Preset;
 
 impl Overrides {
@@ -74,7 +75,7 @@ impl Overrides {
 /// The configuration `swav pretrain` runs with: the preset (`demo` when neither `--data`
 /// nor `--config` is given, `defaults` otherwise), the `--config` file over it, then the
 /// flags; validated.
-pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, ConfigError> {
+pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, PretrainConfigError> {
     let preset = args
         .preset
         .unwrap_or(if args.data.is_none() && args.config.is_none() {
@@ -89,10 +90,10 @@ pub fn resolve_pretrain_config(args: &PretrainArgs) -> Result<PretrainConfig, Co
 pub fn overlay_args(
     base: PretrainConfig,
     args: &PretrainArgs,
-) -> Result<PretrainConfig, ConfigError> {
+) -> Result<PretrainConfig, PretrainConfigError> {
     let mut config = base;
     if let Some(path) = &args.config {
-        config = PretrainConfig::overlay_file(&config, path)?;
+        config = overlay_file(&config, path)?;
     }
     if let Some(data) = &args.data {
         config.data = Some(data.clone());

@@ -12,8 +12,8 @@ use swav_nn::{
 };
 
 use crate::config::PretrainConfig;
+use crate::train::checkpoint_state::LoadedCheckpoint;
 use crate::train::model_spec::model_config;
-use crate::train::state_io::LoadedCheckpoint;
 
 /// Weights to load into a model.
 pub enum WeightsSource {

@@ -15,8 +15,6 @@
 
 use swav_augment::RgbImage;
 use swav_augment::dataset::{Dataset, SyntheticConfig, SyntheticDataset, SyntheticSplit};
-use swav_cli::train::optimizer::Optimizer;
-use swav_cli::train::step::{StepPlan, SwavStep};
 use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig};
 use swav_cpu::CpuBackend;
 use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, Precision};
@@ -24,6 +22,7 @@ use swav_nn::prelude::*;
 use swav_nn::{
     Arch, Backend, BufferView, CropGroup, SwavConfig, SwavModel, TrunkConfig, hashed_uniform,
 };
+use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
 
 /// GPU 0 in `precision`, or `None` (after saying why) where there is no usable GPU
 /// ([`CudaBackend::open_gpu_0_or_skip`]).
@@ -82,8 +81,8 @@ fn one_step<B: Backend>(b: &mut B) -> StepOutcome {
         output_dim: DIM,
         prototypes: PROTOTYPES,
     };
-    let mut model = SwavModel::new(b, config, 7).unwrap_or_else(|e| panic!("model: {e}"));
-    let mut optimizer = Optimizer::new(b, &model, Lars::default()).unwrap_or_else(dev);
+    let model = SwavModel::new(b, config, 7).unwrap_or_else(|e| panic!("model: {e}"));
+    let mut state = TrainingState::new(b, model, Lars::default()).unwrap_or_else(dev);
     let plan = StepPlan {
         batch: BATCH,
         crops: GROUPS.iter().map(|g| g.0).sum(),
@@ -123,26 +122,26 @@ fn one_step<B: Backend>(b: &mut B) -> StepOutcome {
         })
         .collect();
 
-    let before: Vec<Vec<f32>> = model
+    let before: Vec<Vec<f32>> = state
+        .model
         .params()
         .iter()
         .map(|p| download(b, p.value, p.shape.iter().product()))
         .collect();
+    let ranks = Collectives {
+        all_ranks: &SingleProcess,
+        batch_norm: &SingleProcess,
+    };
+    let at = Iteration {
+        index: 0,
+        lr: 0.5,
+        diagnostics: false,
+    };
     let report = step
-        .run(
-            b,
-            &mut model,
-            &mut optimizer,
-            &SingleProcess,
-            &SingleProcess,
-            &groups,
-            None,
-            0,
-            0.5,
-            false,
-        )
+        .run(b, &mut state, ranks, &groups, at)
         .unwrap_or_else(|e| panic!("step: {e}"));
-    let params = model
+    let params = state
+        .model
         .params()
         .iter()
         .zip(&before)
@@ -154,7 +153,8 @@ fn one_step<B: Backend>(b: &mut B) -> StepOutcome {
             (p.name.to_string(), grad, update)
         })
         .collect();
-    let stats = model
+    let stats = state
+        .model
         .buffers()
         .iter()
         .filter_map(|buffer| match buffer {
@@ -310,8 +310,8 @@ fn resnet50_losses(b: &mut CudaBackend, steps: usize) -> Vec<f64> {
         output_dim: 128,
         prototypes: RN50_PROTOTYPES,
     };
-    let mut model = SwavModel::new(b, config, 31).unwrap_or_else(|e| panic!("model: {e}"));
-    let mut optimizer = Optimizer::new(b, &model, Lars::default()).unwrap_or_else(dev);
+    let model = SwavModel::new(b, config, 31).unwrap_or_else(|e| panic!("model: {e}"));
+    let mut state = TrainingState::new(b, model, Lars::default()).unwrap_or_else(dev);
     let plan = StepPlan {
         batch: RN50_BATCH,
         crops: RN50_GROUPS.iter().map(|g| g.0).sum(),
@@ -353,19 +353,17 @@ fn resnet50_losses(b: &mut CudaBackend, steps: usize) -> Vec<f64> {
                 width: side,
             })
             .collect();
+        let ranks = Collectives {
+            all_ranks: &SingleProcess,
+            batch_norm: &SingleProcess,
+        };
+        let at = Iteration {
+            index: i as u64,
+            lr: RN50_LR,
+            diagnostics: false,
+        };
         let report = step
-            .run(
-                b,
-                &mut model,
-                &mut optimizer,
-                &SingleProcess,
-                &SingleProcess,
-                &groups,
-                None,
-                i as u64,
-                RN50_LR,
-                false,
-            )
+            .run(b, &mut state, ranks, &groups, at)
             .unwrap_or_else(|e| panic!("step {i}: {e}"));
         losses.push(report.loss);
     }

@@ -67,6 +67,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+mod atomic_file;
 mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -79,6 +81,8 @@ pub mod prelude;
 mod shapes;
 mod weights;
 
+#[cfg(feature = "std")]
+pub use atomic_file::write_atomic;
 pub use backend::{
     ActivationOps, Affine, AffineGrads, Backend, BatchNormBackward, BatchNormOps,
     BatchNormSettings, ConvOps, Epilogue, L2NormalizeOps, LinearOps, OptimizerOps, PoolOps,

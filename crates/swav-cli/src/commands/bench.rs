@@ -1,19 +1,11 @@
 //! `swav bench`: the time of complete SwAV training steps on synthetic inputs. On the CPU,
-//! the median step; on CUDA, the full report of [`bench_cuda`](super::bench_cuda).
-
-use std::time::Instant;
+//! the median step ([`bench::cpu`]); on CUDA, the full report of [`bench::cuda`].
 
 use anyhow::Result;
-use swav_nn::Backend;
 
-use super::bench_cuda;
-use super::bench_step::BenchStep;
+use crate::bench;
 use crate::cli::BenchArgs;
-use crate::config::{Device, PretrainConfig};
-use crate::device::{BackendJob, on_device};
-
-/// Untimed steps before the timed ones (algorithm selection, memory pools, caches).
-pub const WARMUP_STEPS: usize = 2;
+use crate::config::Device;
 
 /// Runs `swav bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -22,60 +14,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     config.batch_size = args.batch_size();
     config.validate()?;
     match args.device() {
-        Device::Cpu => on_device(
-            Device::Cpu,
-            0,
-            Bench {
-                config,
-                steps: args.steps,
-            },
-        ),
-        Device::Cuda => bench_cuda::run(&config, args.steps),
-    }
-}
-
-/// The CPU benchmark: each step timed on its own, the median reported.
-struct Bench {
-    config: PretrainConfig,
-    steps: usize,
-}
-
-impl BackendJob for Bench {
-    type Output = ();
-    fn run<B: Backend>(self, b: &mut B) -> Result<()> {
-        let c = &self.config;
-        let mut bench = BenchStep::new(b, c)?;
-        let mut timed = Vec::with_capacity(self.steps);
-        let mut loss = 0.0;
-        for i in 0..self.steps + WARMUP_STEPS {
-            let start = Instant::now();
-            loss = bench.run(b, 0)?;
-            if i >= WARMUP_STEPS {
-                timed.push(start.elapsed().as_secs_f64());
-            }
-        }
-        timed.sort_by(f64::total_cmp);
-        let median = timed[timed.len() / 2];
-        let crops = bench.crop_labels();
-        eprintln!(
-            "{} ({} params), crops {}, batch {}, {:?}: median {:.1} ms/step over {} steps, {:.2} images/s (loss {:.4})",
-            c.arch.name(),
-            bench.param_count(),
-            crops.join("+"),
-            c.batch_size,
-            Device::Cpu,
-            median * 1e3,
-            self.steps,
-            c.batch_size as f64 / median,
-            loss
-        );
-        println!(
-            "{}",
-            serde_json::json!({
-                "arch": c.arch.name(), "crops": crops, "batch": c.batch_size, "device": "cpu",
-                "median_step_s": median, "images_per_sec": c.batch_size as f64 / median, "steps": self.steps,
-            })
-        );
-        Ok(())
+        Device::Cpu => bench::cpu::run(config, args.steps),
+        Device::Cuda => bench::cuda::run(&config, args.steps),
     }
 }

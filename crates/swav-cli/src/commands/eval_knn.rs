@@ -3,12 +3,12 @@
 use anyhow::Result;
 use swav_nn::Backend;
 
-use super::model_loading::load_model;
 use crate::cli::KnnArgs;
 use crate::device::{BackendJob, on_device};
 use crate::eval::data::{eval_data, require_labels};
 use crate::eval::features::extract;
 use crate::eval::knn::knn_accuracy;
+use crate::model_loading::load_model;
 use crate::skipped_files::report_skipped;
 use crate::weights_source::WeightsSource;
 

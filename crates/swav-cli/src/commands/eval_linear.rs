@@ -7,12 +7,12 @@ use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
 use swav_augment::transform::multi_crop::MultiCropTransform;
 use swav_nn::{Backend, SwavModel};
 
-use super::model_loading::load_model;
 use crate::cli::LinearArgs;
 use crate::device::{BackendJob, on_device};
 use crate::eval::data::{EvalData, eval_data, require_labels};
 use crate::eval::features::extract;
 use crate::eval::linear_probe::{EpochFeatures, FixedFeatures, ProbeSettings, train_probe};
+use crate::model_loading::load_model;
 use crate::skipped_files::report_skipped;
 use crate::weights_source::WeightsSource;
 

@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, anyhow};
 use swav_nn::{ExportOptions, export_safetensors};
 
-use super::model_loading::load_model;
 use crate::cli::ExportArgs;
+use crate::model_loading::load_model;
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav export`.
@@ -31,7 +31,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     };
     let bytes =
         export_safetensors(&model, &mut b, &options).map_err(|e| anyhow!("exporting: {e}"))?;
-    write_atomic(&args.output, &bytes)?;
+    swav_nn::write_atomic(&args.output, &bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     eprintln!(
         "wrote {} ({}, {} tensors)",
         args.output.display(),
@@ -45,15 +46,4 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             .unwrap_or(0)
     );
     Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
-        .with_context(|| format!("cannot write {}", path.display()))
 }

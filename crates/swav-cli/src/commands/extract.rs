@@ -6,11 +6,11 @@ use anyhow::Result;
 use ndarray::Array1;
 use swav_nn::Backend;
 
-use super::model_loading::load_model;
 use crate::cli::ExtractArgs;
 use crate::config::Device;
 use crate::device::{BackendJob, on_device};
 use crate::eval::features::{extract, write_row_paths};
+use crate::model_loading::load_model;
 use crate::npy::{write_indices, write_matrix};
 use crate::skipped_files::report_skipped;
 use crate::train::data::open_folder;

@@ -3,14 +3,14 @@
 
 use anyhow::{Result, anyhow, bail};
 use swav_core::Lars;
-use swav_nn::Arch as NnArch;
+use swav_nn::Arch;
+use swav_train::TrainingState;
 
-use super::model_loading::load_model;
 use crate::cli::ImportArgs;
-use crate::config::{Arch, PretrainConfig};
+use crate::config::{ArchName, PretrainConfig};
+use crate::model_loading::load_model;
 use crate::presets::Preset;
-use crate::train::optimizer::Optimizer;
-use crate::train::state_io::{RunPosition, save_run};
+use crate::train::checkpoint_state::{RunPosition, save_run};
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav import`.
@@ -23,9 +23,9 @@ pub fn run(args: &ImportArgs) -> Result<()> {
     let trunk = model_config.trunk;
     let mut config = PretrainConfig {
         arch: match trunk.arch {
-            NnArch::ResNet18 => Arch::Resnet18,
-            NnArch::ResNet34 => Arch::Resnet34,
-            NnArch::ResNet50 => Arch::Resnet50,
+            Arch::ResNet18 => ArchName::Resnet18,
+            Arch::ResNet34 => ArchName::Resnet34,
+            Arch::ResNet50 => ArchName::Resnet50,
         },
         base_width: trunk.base_width * trunk.width,
         small_stem: trunk.small_stem,
@@ -60,13 +60,11 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         };
         load_model(&mut b, &imported)?
     };
-    let optimizer = Optimizer::new(&mut b, &model, Lars::default()).map_err(|e| anyhow!("{e}"))?;
+    let state = TrainingState::new(&mut b, model, Lars::default()).map_err(|e| anyhow!("{e}"))?;
     save_run(
         &args.output,
         &mut b,
-        &model,
-        &optimizer,
-        None,
+        &state,
         RunPosition::default(),
         &config,
         1,
@@ -76,7 +74,7 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         args.weights.display(),
         args.output.display(),
         config.arch.name(),
-        model.feature_dim()
+        state.model.feature_dim()
     );
     Ok(())
 }

@@ -19,15 +19,13 @@ use crate::report::run_history::RunHistory;
 use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
+use crate::train::checkpoint_state::LoadedCheckpoint;
 use crate::train::data::training_loader;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::progress::format_duration;
-use crate::train::run::{RunRequest, RunSummary, files, train};
-use crate::train::state_io::LoadedCheckpoint;
+use crate::train::run::{RunRequest, RunSummary, train};
+use crate::train::run_folder::{files, prepare_output};
 use crate::weights_source::WeightsSource;
-
-/// The file the trained trunk is exported to (torchvision-compatible).
-pub const TRUNK_EXPORT: &str = "trunk.safetensors";
 
 /// Runs `swav pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
@@ -181,7 +179,7 @@ fn finish<B: Backend>(
         },
     )
     .map_err(|e| anyhow!("exporting the trunk: {e}"))?;
-    let path = request.output.join(TRUNK_EXPORT);
+    let path = request.output.join(files::TRUNK_EXPORT);
     std::fs::write(&path, trunk).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("trunk weights (torchvision names): {}", path.display());
     if let (true, Some(probe)) = (request.config.eval_knn, request.knn_probe) {
@@ -228,16 +226,6 @@ fn compare_knn<B: Backend>(
         })
         .collect();
     probe.compare_with_random(b, "trained", trained_top1, request.config, request.output)
-}
-
-/// Creates the output folder and writes the resolved configuration (which also proves the
-/// folder is writable before any training starts).
-pub fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
-    std::fs::create_dir_all(output)
-        .with_context(|| format!("cannot create output folder {}", output.display()))?;
-    let path = output.join(files::CONFIG);
-    std::fs::write(&path, config.to_toml())
-        .with_context(|| format!("output folder {} is not writable", output.display()))
 }
 
 /// The configuration of a resumed run: the checkpoint's, then `--config`, then flags.

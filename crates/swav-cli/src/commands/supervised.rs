@@ -9,9 +9,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use ndarray::{Array2, ArrayView2};
 use swav_core::{Lars, LarsParam, MomentumState, ParamKind, SingleProcess, SliceOps};
 use swav_nn::{Backend, SwavModel};
+use swav_train::Optimizer;
 
 use crate::cli::PretrainArgs;
-use crate::commands::pretrain::prepare_output;
 use crate::config::PretrainConfig;
 use crate::device::{BackendJob, on_device};
 use crate::eval::linear_probe::{cross_entropy_backward, init_classifier};
@@ -21,8 +21,8 @@ use crate::train::data::training_loader;
 use crate::train::input_feed::crop_groups;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::model_spec::model_config;
-use crate::train::optimizer::Optimizer;
 use crate::train::progress::{Progress, ProgressLine, format_duration};
+use crate::train::run_folder::prepare_output;
 use swav_augment::loader::MultiCropLoader;
 
 /// Runs `swav supervised`.

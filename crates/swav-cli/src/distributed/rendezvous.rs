@@ -234,9 +234,7 @@ fn publish(path: &Path, secret: &[u8]) -> Result<Vec<u8>, RendezvousError> {
         path: path.to_path_buf(),
         source,
     };
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, secret).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    swav_nn::write_atomic(path, secret).map_err(io)?;
     Ok(secret.to_vec())
 }
 

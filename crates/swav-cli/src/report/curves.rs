@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use super::chart::{Figure, PALETTE, Panel, REFERENCE, Series};
 use super::run_history::RunHistory;
 use crate::metrics::StepRecord;
-use crate::train::diagnostics::Diagnostics;
-use crate::train::run::files;
+use crate::train::run_folder::files;
+use swav_train::Diagnostics;
 
 /// A solid curve of one metric over the logged iterations.
 fn metric(

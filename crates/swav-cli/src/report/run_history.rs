@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::config::PretrainConfig;
 use crate::metrics::StepRecord;
 use crate::train::knn_probe::{KnnPoint, KnnTop1};
-use crate::train::run::files;
+use crate::train::run_folder::files;
 
 /// Everything a run folder logged.
 #[derive(Debug, Clone)]

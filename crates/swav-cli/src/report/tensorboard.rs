@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::run_history::RunHistory;
-use crate::train::run::files;
+use crate::train::run_folder::files;
 
 /// The scalars of a run's log, as (tag, step, value, seconds since the run started).
 fn scalars(history: &RunHistory) -> Vec<(String, i64, f32, f64)> {

@@ -2,8 +2,8 @@
 //! prototypes are released, say so once, with the likely cause read from the logged
 //! [`Diagnostics`] and the settings that address it.
 
-use super::diagnostics::Diagnostics;
 use crate::config::PretrainConfig;
+use swav_train::Diagnostics;
 
 /// The settings a diagnosis weighs the numbers against.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -170,7 +170,7 @@ impl CollapseWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::diagnostics::UpdateSizes;
+    use swav_train::UpdateSizes;
 
     fn context() -> CollapseContext {
         CollapseContext {

@@ -16,7 +16,7 @@ use swav_nn::{Backend, SwavModel};
 
 use super::data::{TrainValSplit, eval_transform, knn_datasets};
 use super::model_spec::model_config;
-use super::run::files;
+use super::run_folder::files;
 use crate::config::PretrainConfig;
 use crate::eval::data::require_labels;
 use crate::eval::features::extract;

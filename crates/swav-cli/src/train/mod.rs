@@ -1,15 +1,15 @@
-//! Pretraining: the step, the optimiser state, checkpoints and the epoch loop.
+//! Pretraining: the epoch loop around `swav_train`'s step, with its data, schedule,
+//! checkpoints, metrics and k-NN curve.
 
+pub mod checkpoint_state;
 pub mod collapse_watch;
 pub mod data;
-pub mod diagnostics;
 pub mod input_feed;
 pub mod knn_probe;
 pub mod model_spec;
-pub mod optimizer;
 pub mod progress;
 pub mod resume_notice;
 pub mod run;
-pub mod state_io;
-pub mod step;
+pub mod run_folder;
+pub mod step_plan;
 pub mod watchdog;

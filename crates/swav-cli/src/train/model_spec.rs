@@ -1,17 +1,17 @@
 //! The network a run's configuration describes.
 
-use swav_nn::{Arch as NnArch, SwavConfig, TrunkConfig};
+use swav_nn::{Arch, SwavConfig, TrunkConfig};
 
-use crate::config::{Arch, PretrainConfig};
+use crate::config::{ArchName, PretrainConfig};
 
 /// The swav-nn configuration of a run's model.
 pub fn model_config(config: &PretrainConfig) -> SwavConfig {
     let (arch, width) = match config.arch {
-        Arch::Resnet18 => (NnArch::ResNet18, 1),
-        Arch::Resnet34 => (NnArch::ResNet34, 1),
-        Arch::Resnet50 => (NnArch::ResNet50, 1),
-        Arch::Resnet50w2 => (NnArch::ResNet50, 2),
-        Arch::Resnet50w4 => (NnArch::ResNet50, 4),
+        ArchName::Resnet18 => (Arch::ResNet18, 1),
+        ArchName::Resnet34 => (Arch::ResNet34, 1),
+        ArchName::Resnet50 => (Arch::ResNet50, 1),
+        ArchName::Resnet50w2 => (Arch::ResNet50, 2),
+        ArchName::Resnet50w4 => (Arch::ResNet50, 4),
     };
     SwavConfig {
         trunk: TrunkConfig {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::state_io::RunPosition;
+use super::checkpoint_state::RunPosition;
 
 /// The queue a run resumes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

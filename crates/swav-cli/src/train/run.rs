@@ -14,41 +14,21 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, FeatureQueue};
 use swav_nn::{Backend, SwavModel};
+use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
 
+use super::checkpoint_state::{LoadedCheckpoint, RunPosition, save_run};
 use super::collapse_watch::{CollapseContext, CollapseWatch};
 use super::input_feed::InputFeed;
 use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
-use super::optimizer::Optimizer;
 use super::progress::{Progress, ProgressLine};
 use super::resume_notice::{ResumedQueue, resume_notice};
-use super::state_io::{LoadedCheckpoint, RunPosition, save_run};
-use super::step::{StepPlan, SwavStep};
+use super::run_folder::files;
 use super::watchdog::StallWatchdog;
 use crate::config::PretrainConfig;
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
-
-/// The file names inside a run's output folder.
-pub mod files {
-    /// The latest checkpoint.
-    pub const CHECKPOINT: &str = "checkpoint.safetensors";
-    /// Numbered checkpoint copies.
-    pub const CHECKPOINTS_DIR: &str = "checkpoints";
-    /// The metrics log.
-    pub const METRICS: &str = "metrics.jsonl";
-    /// The resolved configuration.
-    pub const CONFIG: &str = "config.toml";
-    /// The k-NN curve: one evaluation per line (`--eval-knn-every`, and the final one).
-    pub const KNN_CURVE: &str = "knn.jsonl";
-    /// The final k-NN comparison of the trained and a random network.
-    pub const KNN_REPORT: &str = "knn.json";
-    /// The training curves drawn at the end of a run and by `swav report`.
-    pub const CURVES: &str = "curves.svg";
-    /// The same scalars for TensorBoard (`tensorboard --logdir RUN_DIR`).
-    pub const TENSORBOARD_EVENTS: &str = "events.out.tfevents.swav";
-}
 
 /// What to run.
 pub struct RunRequest<'a> {
@@ -119,18 +99,16 @@ where
         );
     }
 
-    let mut model = SwavModel::new(b, model_config(config), config.seed)
+    let model = SwavModel::new(b, model_config(config), config.seed)
         .map_err(|e| anyhow!("building the model: {e}"))?;
-    let lars = config.lars();
-    let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
+    let mut state = TrainingState::new(b, model, config.lars()).map_err(dev)?;
     let queue_rows =
         FeatureQueue::<B::Buf>::rows_per_rank(config.queue_length, config.batch_size, req.world);
-    let mut queue: Option<FeatureQueue<B::Buf>> = None;
     let mut position = RunPosition::default();
 
     if let Some(ck) = req.resume {
-        ck.load_model(b, &mut model)?;
-        ck.load_optimizer(b, &model, &mut optimizer)?;
+        ck.load_model(b, &mut state.model)?;
+        ck.load_optimizer(b, &state.model, &mut state.optimizer)?;
         position = ck.position()?;
         let stored_queue = ck.queue()?;
         if main_rank {
@@ -164,13 +142,13 @@ where
                     config.feat_dim
                 );
             }
-            queue = Some(
+            state.queue = Some(
                 FeatureQueue::from_host(b, &values, crops, rows, dim, config.batch_size)
                     .map_err(dev)?,
             );
         }
     } else if let Some(weights) = req.init_weights {
-        weights.load_into(b, &mut model)?;
+        weights.load_into(b, &mut state.model)?;
     }
     if position.global_iteration != position.epoch * iters_per_epoch + position.iteration_in_epoch {
         bail!(
@@ -181,7 +159,7 @@ where
         );
     }
 
-    let plan = StepPlan::for_run(config);
+    let plan = StepPlan::from(config);
     let mut step = SwavStep::new(b, plan, queue_rows)?;
     let schedule = config.lr_schedule(iters_per_epoch);
 
@@ -224,8 +202,8 @@ where
     let mut stopped = false;
 
     for epoch in position.epoch..config.epochs {
-        if queue_rows > 0 && queue.is_none() && epoch >= config.epoch_queue_starts {
-            queue = Some(
+        if queue_rows > 0 && state.queue.is_none() && epoch >= config.epoch_queue_starts {
+            state.queue = Some(
                 FeatureQueue::new(
                     b,
                     config.crops_for_assign.len(),
@@ -236,7 +214,7 @@ where
                 .map_err(dev)?,
             );
         }
-        if let Some(q) = queue.as_mut() {
+        if let Some(q) = state.queue.as_mut() {
             q.start_epoch();
         }
         let first = if epoch == position.epoch {
@@ -252,19 +230,17 @@ where
             let global = epoch * iters_per_epoch + it;
             let lr = schedule.lr(global);
             let log = global.is_multiple_of(config.log_every) || global + 1 == total;
+            let ranks = Collectives {
+                all_ranks: comm,
+                batch_norm: bn_comm,
+            };
+            let at = Iteration {
+                index: global,
+                lr: lr as f32,
+                diagnostics: log,
+            };
             let report = step
-                .run(
-                    b,
-                    &mut model,
-                    &mut optimizer,
-                    comm,
-                    bn_comm,
-                    &crop_groups,
-                    queue.as_mut(),
-                    global,
-                    lr as f32,
-                    log,
-                )
+                .run(b, &mut state, ranks, &crop_groups, at)
                 .map_err(|e| {
                     progress.finish();
                     anyhow!(
@@ -338,9 +314,7 @@ where
                 save_run(
                     &req.output.join(files::CHECKPOINT),
                     b,
-                    &model,
-                    &optimizer,
-                    queue.as_ref(),
+                    &state,
                     position,
                     config,
                     req.world,
@@ -361,28 +335,19 @@ where
             dog.pause();
         }
         if main_rank && epoch_ended {
-            end_of_epoch(
-                b,
-                req,
-                &mut model,
-                &optimizer,
-                queue.as_ref(),
-                position,
-                epoch,
-                &progress,
-            )?;
+            end_of_epoch(b, req, &mut state, position, epoch, &progress)?;
         }
         if stopped {
             progress.finish();
             return Ok((
-                model,
+                state.model,
                 summary(position, false, ran, last_loss, started, images_per_step),
             ));
         }
     }
     progress.finish();
     Ok((
-        model,
+        state.model,
         summary(position, true, ran, last_loss, started, images_per_step),
     ))
 }
@@ -419,18 +384,14 @@ fn advance(epoch: u64, it: u64, iters_per_epoch: u64) -> RunPosition {
 fn end_of_epoch<B: Backend>(
     b: &mut B,
     req: &RunRequest<'_>,
-    model: &mut SwavModel<B>,
-    optimizer: &Optimizer<B>,
-    queue: Option<&FeatureQueue<B::Buf>>,
+    state: &mut TrainingState<B>,
     position: RunPosition,
     epoch: u64,
     progress: &Progress,
 ) -> Result<()> {
     let config = req.config;
     let latest = req.output.join(files::CHECKPOINT);
-    save_run(
-        &latest, b, model, optimizer, queue, position, config, req.world,
-    )?;
+    save_run(&latest, b, state, position, config, req.world)?;
     if epoch.is_multiple_of(config.checkpoint_freq) || epoch + 1 == config.epochs {
         let dir = req.output.join(files::CHECKPOINTS_DIR);
         std::fs::create_dir_all(&dir)
@@ -444,7 +405,7 @@ fn end_of_epoch<B: Backend>(
         && knn_point_due(config, done)
     {
         let log = req.output.join(files::KNN_CURVE);
-        let point = probe.point(b, model, (done, position.global_iteration), &log)?;
+        let point = probe.point(b, &mut state.model, (done, position.global_iteration), &log)?;
         progress.println(&point.summary());
     }
     Ok(())

@@ -1,8 +1,6 @@
 //! File helpers (feature `std`): read a safetensors file into the model, write one
-//! atomically (temporary file, fsync, rename).
+//! atomically ([`crate::write_atomic`]).
 
-use std::borrow::ToOwned;
-use std::io::Write;
 use std::path::Path;
 
 use super::{ExportOptions, ImportOptions, ImportReport, WeightsError, export_safetensors};
@@ -31,16 +29,8 @@ pub fn save_safetensors_file<B: Backend>(
     options: &ExportOptions,
 ) -> Result<(), WeightsError<B::Error>> {
     let bytes = export_safetensors(model, b, options)?;
-    let io = |source| WeightsError::Io {
+    crate::write_atomic(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp_name);
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

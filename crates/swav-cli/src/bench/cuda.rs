@@ -22,9 +22,8 @@ use anyhow::{Result, anyhow};
 use swav_cuda::{CudaError, OpCategory, ProfileReport};
 use swav_nn::prelude::*;
 
-use super::bench::WARMUP_STEPS;
-use super::bench_step::BenchStep;
 use super::gpu_ceilings::GpuCeilings;
+use super::step::{BenchStep, WARMUP_STEPS};
 use crate::config::PretrainConfig;
 use crate::device::open_cuda;
 

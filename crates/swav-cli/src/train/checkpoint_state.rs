@@ -1,5 +1,6 @@
-//! Saving and restoring a run: model, optimiser state, queue, position and configuration
-//! in one checkpoint file (see [`crate::checkpoint_file`]).
+//! The checkpoint's state layout: the keys under which a run's model, optimiser state,
+//! queue, position and configuration lie in one checkpoint file (see
+//! [`crate::checkpoint_file`]), and saving and restoring a run through them.
 //!
 //! The model's tensors carry exactly the names and PyTorch layouts of `swav export`
 //! (torchvision trunk names, `projection_head.*`, `prototypes.weight`), so a checkpoint is
@@ -10,13 +11,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use swav_core::{FeatureQueue, MomentumState};
+use swav_core::MomentumState;
 use swav_nn::{
     Backend, ExportOptions, ImportOptions, Layout, SwavModel, export_safetensors,
     import_safetensors, ohwi_from_oihw, oihw_from_ohwi,
 };
 
-use super::optimizer::Optimizer;
+use swav_train::{Optimizer, TrainingState};
+
 use crate::checkpoint_file::{CheckpointFile, StoredTensor};
 use crate::config::PretrainConfig;
 
@@ -40,18 +42,21 @@ pub struct RunPosition {
     pub global_iteration: u64,
 }
 
-/// Writes the run's full state to `path` atomically.
-#[allow(clippy::too_many_arguments)]
+/// Writes the run's full state (`state` at `position` of a run of `config` on `world_size`
+/// ranks) to `path` atomically.
 pub fn save_run<B: Backend>(
     path: &Path,
     b: &mut B,
-    model: &SwavModel<B>,
-    optimizer: &Optimizer<B>,
-    queue: Option<&FeatureQueue<B::Buf>>,
+    state: &TrainingState<B>,
     position: RunPosition,
     config: &PretrainConfig,
     world_size: usize,
 ) -> Result<()> {
+    let TrainingState {
+        model,
+        optimizer,
+        queue,
+    } = state;
     let mut file = CheckpointFile::default();
     let weights = export_safetensors(model, b, &ExportOptions::default())
         .map_err(|e| anyhow!("exporting the model: {e}"))?;

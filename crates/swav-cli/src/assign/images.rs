@@ -6,11 +6,11 @@ use anyhow::{Result, anyhow, bail};
 use ndarray::Array2;
 use swav_nn::Backend;
 
-use super::assign_embeddings::{AssignSettings, assign};
-use super::model_loading::load_model;
+use super::embeddings::{AssignSettings, assign, hard_clusters};
 use crate::config::Device;
 use crate::device::{BackendJob, on_device};
 use crate::eval::features::{extract, write_row_paths};
+use crate::model_loading::load_model;
 use crate::npy::{write_indices, write_matrix};
 use crate::skipped_files::report_skipped;
 use crate::train::data::open_folder;
@@ -79,7 +79,7 @@ impl BackendJob for Job<'_> {
         let w = Array2::from_shape_vec((config.prototypes, config.output_dim), w)?.mapv(f64::from);
         let codes = assign(&z, &w, r.settings)?;
         if r.settings.hard {
-            write_indices(r.output, &super::assign_embeddings::hard_clusters(&codes))?;
+            write_indices(r.output, &hard_clusters(&codes))?;
         } else {
             write_matrix(r.output, &codes.mapv(|v| v as f32))?;
         }

@@ -4,18 +4,14 @@
 use swav_core::{Lars, LarsParam, MomentumState};
 use swav_nn::{Backend, SwavModel};
 
-use super::diagnostics::{ParamGroup, UpdateNorms, UpdateSizes};
+use crate::param_group::{ParamGroup, is_prototype};
+use crate::update_sizes::{UpdateNorms, UpdateSizes};
 
 /// The momentum buffers, in the model's parameter order.
 pub struct Optimizer<B: Backend> {
     lars: Lars<f32>,
     momentum: Vec<B::Buf>,
     states: Vec<MomentumState>,
-}
-
-/// Whether a parameter is one of the prototypes (frozen during the first iterations).
-pub fn is_prototype(name: &str) -> bool {
-    name.contains("prototypes")
 }
 
 impl<B: Backend> Optimizer<B> {

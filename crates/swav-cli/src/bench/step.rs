@@ -4,12 +4,14 @@
 use anyhow::{Result, anyhow};
 use swav_core::{Lars, PrototypeFreeze, SingleProcess, SinkhornConfig, Stabilization};
 use swav_nn::{Backend, SwavModel};
+use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
 
 use crate::config::PretrainConfig;
 use crate::train::input_feed::crop_groups;
 use crate::train::model_spec::model_config;
-use crate::train::optimizer::Optimizer;
-use crate::train::step::{StepPlan, SwavStep};
+
+/// Untimed steps before the timed ones (algorithm selection, memory pools, caches).
+pub const WARMUP_STEPS: usize = 2;
 
 /// The learning rate of benchmarked steps (that of the PyTorch baseline).
 const LEARNING_RATE: f32 = 0.3;
@@ -17,8 +19,7 @@ const LEARNING_RATE: f32 = 0.3;
 /// A model, its optimiser and step buffers, a synthetic batch on the host and two sets of
 /// device input buffers (one computed on while the other is staged).
 pub struct BenchStep<B: Backend> {
-    model: SwavModel<B>,
-    optimizer: Optimizer<B>,
+    state: TrainingState<B>,
     step: SwavStep<B>,
     /// `(crops, side)` of each resolution group.
     groups: Vec<(usize, usize)>,
@@ -35,10 +36,10 @@ impl<B: Backend> BenchStep<B> {
         let dev = |e: B::Error| anyhow!("device error: {e}");
         let model = SwavModel::new(b, model_config(config), config.seed)
             .map_err(|e| anyhow!("building the model: {e}"))?;
-        let optimizer = Optimizer::new(b, &model, Lars::default()).map_err(dev)?;
+        let state = TrainingState::new(b, model, Lars::default()).map_err(dev)?;
         // The bench times the stable Sinkhorn with trainable prototypes, whatever the run's
         // Sinkhorn mode and freeze.
-        let run = StepPlan::for_run(config);
+        let run = StepPlan::from(config);
         let plan = StepPlan {
             sinkhorn: SinkhornConfig {
                 stabilization: Stabilization::Stable,
@@ -75,8 +76,7 @@ impl<B: Backend> BenchStep<B> {
             host.push(values);
         }
         Ok(Self {
-            model,
-            optimizer,
+            state,
             step,
             groups,
             host,
@@ -87,7 +87,7 @@ impl<B: Backend> BenchStep<B> {
 
     /// The number of trained parameters.
     pub fn param_count(&self) -> usize {
-        self.model.param_count()
+        self.state.model.param_count()
     }
 
     /// `"2x224+6x96"`-style labels of the resolution groups.
@@ -108,18 +108,16 @@ impl<B: Backend> BenchStep<B> {
     /// Runs one training step on input set `set`; returns its loss.
     pub fn run(&mut self, b: &mut B, set: usize) -> Result<f64> {
         let groups = crop_groups(&self.inputs[set], &self.groups);
-        let report = self.step.run(
-            b,
-            &mut self.model,
-            &mut self.optimizer,
-            &SingleProcess,
-            &SingleProcess,
-            &groups,
-            None,
-            self.iteration,
-            LEARNING_RATE,
-            false,
-        )?;
+        let ranks = Collectives {
+            all_ranks: &SingleProcess,
+            batch_norm: &SingleProcess,
+        };
+        let at = Iteration {
+            index: self.iteration,
+            lr: LEARNING_RATE,
+            diagnostics: false,
+        };
+        let report = self.step.run(b, &mut self.state, ranks, &groups, at)?;
         self.iteration += 1;
         Ok(report.loss)
     }

@@ -4,60 +4,33 @@
 //! over ranks, drop the prototypes' gradient while they are frozen, and take the LARC step.
 
 use swav_core::{
-    AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective, FeatureQueue, LossWorkspace,
-    PrototypeFreeze, SinkhornConfig, SinkhornPath, Stabilization, SwappedPrediction, assign_codes,
-    normalize_prototypes, swapped_prediction_loss,
+    AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective, LossWorkspace, SinkhornPath,
+    SwappedPrediction, assign_codes, normalize_prototypes, swapped_prediction_loss,
 };
-use swav_nn::{Backend, CropGroup, SwavModel};
+use swav_nn::{Backend, CropGroup};
 
-use super::diagnostics::{Diagnostics, embedding_variance, mean_pairwise_cosine, score_spread};
-use super::optimizer::Optimizer;
-use crate::config::{PretrainConfig, SinkhornMode};
+use crate::diagnostics::{Diagnostics, embedding_variance, mean_pairwise_cosine, score_spread};
+use crate::plan::StepPlan;
+use crate::training_state::TrainingState;
 
-/// The fixed shape and hyper-parameters of every step of a run.
-#[derive(Debug, Clone)]
-pub struct StepPlan {
-    /// Images per rank.
-    pub batch: usize,
-    /// Crops per image (`V`).
-    pub crops: usize,
-    /// Prototypes (`K`).
-    pub prototypes: usize,
-    /// Embedding dimension (`D`).
-    pub dim: usize,
-    /// Assignment crops.
-    pub crops_for_assign: Vec<usize>,
-    /// Softmax temperature.
-    pub temperature: f32,
-    /// Sinkhorn settings.
-    pub sinkhorn: SinkhornConfig<f32>,
-    /// The prototype freeze.
-    pub freeze: PrototypeFreeze,
+/// The process groups a step communicates over.
+pub struct Collectives<'a, C, G> {
+    /// Every rank: Sinkhorn's sums, the logged loss and the gradient average.
+    pub all_ranks: &'a C,
+    /// The batch-norm synchronisation group.
+    pub batch_norm: &'a G,
 }
 
-impl StepPlan {
-    /// The plan of a run with `config`.
-    pub fn for_run(config: &PretrainConfig) -> Self {
-        Self {
-            batch: config.batch_size,
-            crops: config.total_crops(),
-            prototypes: config.nmb_prototypes,
-            dim: config.feat_dim,
-            crops_for_assign: config.crops_for_assign.clone(),
-            temperature: config.temperature as f32,
-            sinkhorn: SinkhornConfig {
-                epsilon: config.epsilon as f32,
-                iterations: config.sinkhorn_iterations,
-                stabilization: match config.sinkhorn_mode {
-                    SinkhornMode::Stable => Stabilization::Stable,
-                    SinkhornMode::Plain => Stabilization::Plain,
-                },
-            },
-            freeze: PrototypeFreeze {
-                iterations: config.freeze_prototypes_niters,
-            },
-        }
-    }
+/// Which iteration a step is and what it does besides training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Iteration {
+    /// The global iteration (the prototype freeze counts it).
+    pub index: u64,
+    /// The learning rate of this iteration.
+    pub lr: f32,
+    /// Whether to measure the collapse report and [`Diagnostics`] (host copies, one
+    /// all-reduce): at logging iterations.
+    pub diagnostics: bool,
 }
 
 /// What one step measured.
@@ -149,26 +122,30 @@ impl<B: Backend> SwavStep<B> {
         &self.plan
     }
 
-    /// Runs one iteration. `comm` spans every rank (Sinkhorn and gradients); `bn_comm` the
-    /// batch-norm synchronisation group.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one iteration of `state` on the crop `groups` of one batch.
     pub fn run<C, G>(
         &mut self,
         b: &mut B,
-        model: &mut SwavModel<B>,
-        optimizer: &mut Optimizer<B>,
-        comm: &C,
-        bn_comm: &G,
+        state: &mut TrainingState<B>,
+        ranks: Collectives<'_, C, G>,
         groups: &[CropGroup<'_, B::Buf>],
-        queue: Option<&mut FeatureQueue<B::Buf>>,
-        iteration: u64,
-        lr: f32,
-        diagnostics: bool,
+        at: Iteration,
     ) -> Result<StepReport, StepFailure>
     where
         C: Collective<B::Buf>,
         G: Collective<B::Buf>,
     {
+        let TrainingState {
+            model,
+            optimizer,
+            queue,
+        } = state;
+        let (comm, bn_comm) = (ranks.all_ranks, ranks.batch_norm);
+        let Iteration {
+            index: iteration,
+            lr,
+            diagnostics,
+        } = at;
         let plan = &self.plan;
         let (k, d) = (plan.prototypes, plan.dim);
         let prototypes = model.prototypes_mut().expect("a SwAV model has prototypes");
@@ -183,8 +160,6 @@ impl<B: Backend> SwavStep<B> {
             dim: d,
             crops_for_assign: &plan.crops_for_assign,
         };
-        let queue_present = queue.is_some();
-        let mut queue = queue;
         let paths = {
             let scores = model.scores().expect("forward ran");
             let embeddings = model.embeddings().expect("forward ran");
@@ -196,7 +171,7 @@ impl<B: Backend> SwavStep<B> {
                 scores,
                 embeddings,
                 prototypes,
-                queue.as_deref_mut(),
+                queue.as_mut(),
                 &plan.sinkhorn,
                 &mut self.assignment,
                 &mut self.codes,
@@ -206,7 +181,7 @@ impl<B: Backend> SwavStep<B> {
                 swav_core::SinkhornError::Collective(e) => StepFailure::Collective(e.to_string()),
             })?
         };
-        let queue_in_use = queue_present && queue.as_deref().is_some_and(|q| q.in_use());
+        let queue_in_use = queue.as_ref().is_some_and(|q| q.in_use());
         let loss = {
             let scores = model.scores().expect("forward ran");
             swapped_prediction_loss(

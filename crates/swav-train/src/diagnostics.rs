@@ -1,14 +1,16 @@
-//! Numbers that explain a collapse, logged with every metrics line: how far the loss is from
+//! Numbers that explain a collapse: how far the loss is from
 //! `ln K`, how much the scores differ across prototypes, how alike the prototypes are, how
 //! spread the embeddings are, and how large the last update was relative to the weights.
 //!
-//! All are measured on rank 0's batch, first assignment crop, at logging iterations only
-//! (they need host copies of the scores, embeddings and prototypes).
+//! [`SwavStep`](crate::SwavStep) measures them on this rank's batch, first assignment crop,
+//! at iterations that ask for them only (they need host copies of the scores, embeddings
+//! and prototypes).
 
-use serde::{Deserialize, Serialize};
+use crate::update_sizes::UpdateSizes;
 
 /// One logging iteration's view of the model's health.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Diagnostics {
     /// The loss minus `ln K`: about 0 for uniform predictions against uniform codes.
     pub loss_minus_ln_k: f64,
@@ -23,73 +25,6 @@ pub struct Diagnostics {
     pub embedding_variance: f64,
     /// Update norm over weight norm of the last step, per parameter group.
     pub relative_update: UpdateSizes,
-}
-
-/// `‖Δw‖ / ‖w‖` of one step for each parameter group.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct UpdateSizes {
-    /// The ResNet trunk.
-    pub trunk: f64,
-    /// The projection head.
-    pub projection_head: f64,
-    /// The prototypes (0 while they are frozen).
-    pub prototypes: f64,
-}
-
-/// The parameter groups [`UpdateSizes`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamGroup {
-    /// `conv1.*`, `layer*.*`, `bn1.*`.
-    Trunk,
-    /// `projection_head.*`.
-    ProjectionHead,
-    /// `prototypes.*`.
-    Prototypes,
-}
-
-impl ParamGroup {
-    /// The group of the parameter called `name`.
-    pub fn of(name: &str) -> Self {
-        if super::optimizer::is_prototype(name) {
-            Self::Prototypes
-        } else if name.starts_with("projection_head") {
-            Self::ProjectionHead
-        } else {
-            Self::Trunk
-        }
-    }
-}
-
-/// Sums of squared norms per group, turned into [`UpdateSizes`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UpdateNorms {
-    weights: [f64; 3],
-    updates: [f64; 3],
-}
-
-impl UpdateNorms {
-    /// Adds one tensor: `‖w‖²` and `‖Δw‖²`.
-    pub fn add(&mut self, group: ParamGroup, weight_sq: f64, update_sq: f64) {
-        let i = group as usize;
-        self.weights[i] += weight_sq;
-        self.updates[i] += update_sq;
-    }
-
-    /// `‖Δw‖ / ‖w‖` per group (0 for a group without weight).
-    pub fn sizes(&self) -> UpdateSizes {
-        let ratio = |i: usize| {
-            if self.weights[i] > 0.0 {
-                (self.updates[i] / self.weights[i]).sqrt()
-            } else {
-                0.0
-            }
-        };
-        UpdateSizes {
-            trunk: ratio(ParamGroup::Trunk as usize),
-            projection_head: ratio(ParamGroup::ProjectionHead as usize),
-            prototypes: ratio(ParamGroup::Prototypes as usize),
-        }
-    }
 }
 
 /// The mean over the `rows` rows of `scores` (`rows × cols`) of each row's standard
@@ -200,18 +135,5 @@ mod tests {
         assert_eq!(embedding_variance(&[0.6, 0.8, 0.6, 0.8], 2, 2), 0.0);
         // ±e₁: mean 0, so the trace is 1.
         assert!((embedding_variance(&[1.0, 0.0, -1.0, 0.0], 2, 2) - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn update_sizes_are_norm_ratios_per_group() {
-        let mut norms = UpdateNorms::default();
-        norms.add(ParamGroup::of("layer1.0.conv1.weight"), 3.0, 0.0003);
-        norms.add(ParamGroup::of("conv1.weight"), 1.0, 0.0001);
-        norms.add(ParamGroup::of("projection_head.0.weight"), 4.0, 0.04);
-        let sizes = norms.sizes();
-        assert!((sizes.trunk - 0.01).abs() < 1e-12);
-        assert!((sizes.projection_head - 0.1).abs() < 1e-12);
-        assert_eq!(sizes.prototypes, 0.0);
-        assert_eq!(ParamGroup::of("prototypes.weight"), ParamGroup::Prototypes);
     }
 }
