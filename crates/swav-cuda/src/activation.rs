@@ -33,8 +33,8 @@ use swav_nn::ActivationOps;
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream, DevicePtr, PinnedHostSlice};
 
-use crate::backend::RawView;
 use crate::profile::OpCategory;
+use crate::raw_view::RawView;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 
 /// Batches in flight at once: one being computed on, one being copied.

@@ -15,6 +15,7 @@ use crate::kernels::{KernelArg, Kernels, len_arg};
 use crate::lars::LarsTable;
 use crate::memory::{Workspace, pool_usage, reset_pool_peak};
 use crate::profile::Profiler;
+use crate::raw_view::RawView;
 use crate::reduction::ReductionScratch;
 use crate::{CudaBuffer, CudaError, DType, Precision};
 
@@ -83,25 +84,6 @@ pub struct MemoryReport {
     pub pool_peak_used_bytes: u64,
     /// The shared convolution workspace.
     pub conv_workspace_bytes: usize,
-}
-
-/// Device elements of one type, seen from a raw address: element `offset` onwards of the
-/// buffer at `ptr`, whose elements are `dtype`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawView {
-    /// The buffer's device address.
-    pub(crate) ptr: u64,
-    /// The buffer's element type.
-    pub(crate) dtype: DType,
-    /// Where the view starts, in elements.
-    pub(crate) offset: usize,
-}
-
-impl RawView {
-    /// Elements of `dtype` at `ptr`, from element `offset` on.
-    pub(crate) fn new(ptr: u64, dtype: DType, offset: usize) -> Self {
-        Self { ptr, dtype, offset }
-    }
 }
 
 /// A buffer's contents in a requested element type: the buffer itself when it already has

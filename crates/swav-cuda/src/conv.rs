@@ -18,11 +18,11 @@ use swav_nn::{BatchNormOps, BatchNormShape, ConvOps};
 
 use cudarc::driver::CudaStream;
 
-use crate::backend::RawView;
 use crate::cudnn::{BackwardData, BackwardFilter, ConvEngine, ConvOperands, Forward};
 use crate::kernels::len_arg;
 use crate::memory::Workspace;
 use crate::profile::OpCategory;
+use crate::raw_view::RawView;
 use crate::{Conv2dShape, CudaBackend, CudaBuffer, CudaError, DType};
 use swav_nn::StatsOutput;
 

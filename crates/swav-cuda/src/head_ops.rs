@@ -11,11 +11,11 @@
 use cudarc::driver::DevicePtr;
 use swav_core::HeadOps;
 
-use crate::backend::RawView;
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::buffer::Storage;
 use crate::kernels::{len_arg, threads_per_row};
 use crate::profile::OpCategory;
+use crate::raw_view::RawView;
 use crate::reduction::{ColumnPlan, REDUCE_THREADS, reduce_blocks};
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 

@@ -128,6 +128,7 @@ mod nccl;
 pub mod nvrtc;
 mod pool;
 mod profile;
+mod raw_view;
 mod reduction;
 mod shapes;
 

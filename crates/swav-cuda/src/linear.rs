@@ -7,10 +7,10 @@
 //! to the output's element type. Weight gradients accumulate into the f32 gradient buffer
 //! straight from the f32 accumulator.
 
-use crate::backend::RawView;
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::kernels::len_arg;
 use crate::profile::OpCategory;
+use crate::raw_view::RawView;
 use crate::{CudaBackend, CudaBuffer, CudaError, DType};
 use swav_nn::{LinearOps, LinearShape};
 
