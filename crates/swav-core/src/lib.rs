@@ -64,6 +64,7 @@ mod prototypes;
 mod real;
 mod schedule;
 mod sinkhorn;
+mod split_mix;
 mod swapped_loss;
 
 #[cfg(feature = "alloc")]
@@ -86,6 +87,7 @@ pub use schedule::{LrSchedule, iterations_per_epoch};
 pub use sinkhorn::{
     SinkhornConfig, SinkhornError, SinkhornPath, SinkhornWorkspace, Stabilization, sinkhorn,
 };
+pub use split_mix::{SplitMix64, hashed_uniform, mix64};
 pub use swapped_loss::{LossWorkspace, SwappedPrediction, swapped_prediction_loss};
 
 #[cfg(feature = "alloc")]

@@ -99,7 +99,7 @@ fn checkpoint_round_trip_keeps_the_contents() {
 fn assignment_uses_queue_scores_with_the_current_prototypes() {
     // With the queue in use, the codes of the batch are the last rows of Sinkhorn run on
     // [queue · Wᵀ ; batch scores]: check against doing exactly that by hand.
-    let mut rng = TestRng::new(21);
+    let mut rng = SplitMix64::new(21);
     let (bs, k, d, queue_rows) = (3, 5, 4, 6);
     let crops = [0usize];
     let layout = AssignmentLayout {
