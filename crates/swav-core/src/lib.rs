@@ -43,7 +43,7 @@
 //! let mut codes = vec![0.0f32; n * k];
 //! let mut ws = SinkhornWorkspace::new(&mut ops, n, k).unwrap();
 //! let config = SinkhornConfig { epsilon: 0.05, ..Default::default() };
-//! sinkhorn(&mut ops, &SingleProcess, &scores, n, k, &config, &mut ws, &mut codes).unwrap();
+//! sinkhorn(&mut ops, &SingleProcess, &scores, &config, &mut ws, &mut codes).unwrap();
 //!
 //! // Two samples per prototype: the batch is split evenly.
 //! let mass: Vec<f32> = (0..k).map(|j| codes.iter().skip(j).step_by(k).sum()).collect();
@@ -60,6 +60,7 @@ extern crate std;
 mod collective;
 mod head_ops;
 mod lars;
+mod operands;
 mod prototypes;
 mod real;
 mod schedule;
@@ -81,6 +82,7 @@ mod thread_group;
 pub use collective::{Collective, SingleProcess};
 pub use head_ops::HeadOps;
 pub use lars::{Lars, LarsParam, LarsScaling, MomentumState, ParamKind};
+pub use operands::{BufAt, ScaledScores, SgdStep};
 pub use prototypes::{NORMALIZE_EPS, PrototypeFreeze, normalize_prototypes};
 pub use real::Real;
 pub use schedule::{LrSchedule, iterations_per_epoch};
@@ -91,7 +93,7 @@ pub use split_mix::{SplitMix64, hashed_uniform, mix64};
 pub use swapped_loss::{LossWorkspace, SwappedPrediction, swapped_prediction_loss};
 
 #[cfg(feature = "alloc")]
-pub use codes::{AssignmentLayout, AssignmentWorkspace, assign_codes};
+pub use codes::{AssignmentInputs, AssignmentLayout, AssignmentWorkspace, assign_codes};
 #[cfg(feature = "alloc")]
 pub use diagnostics::{
     CollapseReport, mean_code_entropy, mean_sample_entropy, prototypes_in_use, uniform_loss,

@@ -22,8 +22,6 @@ fn codes_for(scores: &[f64], layout: &SwappedPrediction<'_, f64>) -> Vec<Vec<f64
                 &mut ops,
                 &SingleProcess,
                 &block,
-                bs,
-                k,
                 &SinkhornConfig::default(),
                 &mut ws,
                 &mut q,

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use swav_core::{
-    AssignmentLayout, AssignmentWorkspace, FeatureQueue, HeadOps, SingleProcess, SinkhornConfig,
-    SliceOps, assign_codes,
+    AssignmentInputs, AssignmentLayout, AssignmentWorkspace, FeatureQueue, HeadOps, SingleProcess,
+    SinkhornConfig, SliceOps, assign_codes,
 };
 
 #[test]
@@ -121,10 +121,12 @@ fn assignment_uses_queue_scores_with_the_current_prototypes() {
     assign_codes(
         &mut ops,
         &SingleProcess,
-        &layout,
-        &scores,
-        &z,
-        &w,
+        AssignmentInputs {
+            layout: &layout,
+            scores: &scores,
+            embeddings: &z,
+            prototypes: &w,
+        },
         Some(&mut queue),
         &config,
         &mut ws,

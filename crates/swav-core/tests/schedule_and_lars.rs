@@ -1,7 +1,7 @@
 //! The learning-rate schedule's endpoints and LARC's corner cases.
 
 use swav_core::{
-    HeadOps, Lars, LrSchedule, MomentumState, ParamKind, SliceOps, iterations_per_epoch,
+    HeadOps, Lars, LarsParam, LrSchedule, MomentumState, ParamKind, SliceOps, iterations_per_epoch,
 };
 
 #[test]
@@ -72,11 +72,13 @@ fn zero_norm_parameters_get_an_unscaled_undecayed_step() {
     let mut state = MomentumState::default();
     lars.step(
         &mut ops,
-        &mut p,
-        &g,
-        &mut buf,
-        &mut state,
-        ParamKind::BiasOrNorm,
+        &mut LarsParam {
+            param: &mut p,
+            grad: Some(&g),
+            momentum: &mut buf,
+            state: &mut state,
+            kind: ParamKind::BiasOrNorm,
+        },
         0.3,
     )
     .unwrap();
@@ -130,11 +132,13 @@ fn momentum_accumulates_after_the_first_step() {
     let mut state = MomentumState::default();
     lars.step(
         &mut ops,
-        &mut p,
-        &g,
-        &mut buf,
-        &mut state,
-        ParamKind::Weight,
+        &mut LarsParam {
+            param: &mut p,
+            grad: Some(&g),
+            momentum: &mut buf,
+            state: &mut state,
+            kind: ParamKind::Weight,
+        },
         0.1,
     )
     .unwrap();
@@ -143,11 +147,13 @@ fn momentum_accumulates_after_the_first_step() {
     assert!((after_first[0] - 2.7).abs() < 1e-12 && (after_first[1] - 3.6).abs() < 1e-12);
     lars.step(
         &mut ops,
-        &mut p,
-        &g,
-        &mut buf,
-        &mut state,
-        ParamKind::Weight,
+        &mut LarsParam {
+            param: &mut p,
+            grad: Some(&g),
+            momentum: &mut buf,
+            state: &mut state,
+            kind: ParamKind::Weight,
+        },
         0.1,
     )
     .unwrap();
@@ -158,7 +164,6 @@ fn momentum_accumulates_after_the_first_step() {
 
 #[test]
 fn step_all_skips_tensors_without_gradient() {
-    use swav_core::LarsParam;
     let lars = Lars::<f64>::default();
     let mut ops = SliceOps;
     let (mut p1, mut p2) = (vec![1.0, 2.0], vec![3.0]);

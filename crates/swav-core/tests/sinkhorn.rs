@@ -204,10 +204,8 @@ fn a_rank_that_leaves_makes_the_other_fail_instead_of_hanging() {
     let config = swav_core::SinkhornConfig::<f64>::default();
     let mut ws = swav_core::SinkhornWorkspace::new(&mut ops, 3, 4).unwrap();
     let mut codes = vec![0.0; 12];
-    let err = swav_core::sinkhorn(
-        &mut ops, &survivor, &scores, 3, 4, &config, &mut ws, &mut codes,
-    )
-    .unwrap_err();
+    let err = swav_core::sinkhorn(&mut ops, &survivor, &scores, &config, &mut ws, &mut codes)
+        .unwrap_err();
     assert!(
         matches!(err, swav_core::SinkhornError::Collective(_)),
         "{err:?}"

@@ -8,9 +8,9 @@ mod common;
 
 use common::{Rng, assert_close, download, gpu, upload, wide};
 use swav_core::{
-    HeadOps, Lars, LossWorkspace, MomentumState, ParamKind, SingleProcess, SinkhornConfig,
-    SinkhornPath, SinkhornWorkspace, SliceOps, SwappedPrediction, sinkhorn,
-    swapped_prediction_loss,
+    BufAt, HeadOps, Lars, LarsScaling, LossWorkspace, MomentumState, ParamKind, ScaledScores,
+    SgdStep, SingleProcess, SinkhornConfig, SinkhornPath, SinkhornWorkspace, SliceOps,
+    SwappedPrediction, sinkhorn, swapped_prediction_loss,
 };
 use swav_cuda::{CudaBackend, DType, LarsParam, Precision};
 
@@ -24,6 +24,34 @@ const SUMS: f64 = 1e-5;
 
 fn backend() -> Option<CudaBackend> {
     gpu(Precision::F32)
+}
+
+/// `buf` from `offset` on.
+fn at<B>(buf: &B, offset: usize) -> BufAt<'_, B> {
+    BufAt { buf, offset }
+}
+
+/// The `ROWS × COLS` matrix `x` divided by `eps`.
+fn scaled<B>(x: &B, eps: f32) -> ScaledScores<'_, B, f32> {
+    ScaledScores {
+        scores: x,
+        rows: ROWS,
+        cols: COLS,
+        eps,
+    }
+}
+
+/// The SGD step the single-tensor check runs.
+fn sgd(first: bool) -> SgdStep<f32> {
+    SgdStep {
+        scaling: LarsScaling {
+            grad_scale: 0.01,
+            weight_decay: 1e-6,
+        },
+        lr: 0.5,
+        momentum: 0.9,
+        first,
+    }
 }
 
 #[test]
@@ -103,9 +131,9 @@ fn memory_operations_match() {
     let mut acc = upload(&mut g, &[2.0]);
     let mut hacc = vec![2.0f32];
     SliceOps
-        .dot_accumulate(&x, 5, &hy, 9, 800, -0.5, &mut hacc)
+        .dot_accumulate(at(&x, 5), at(&hy, 9), 800, -0.5, &mut hacc)
         .unwrap();
-    g.dot_accumulate(&gx, 5, &y, 9, 800, -0.5, &mut acc)
+    g.dot_accumulate(at(&gx, 5), at(&y, 9), 800, -0.5, &mut acc)
         .unwrap();
     assert_close(
         "dot_accumulate",
@@ -266,17 +294,16 @@ fn log_domain_primitives_match() {
 
     let mut hm = vec![0.0; COLS];
     let mut gm = g.zeros(COLS).unwrap();
-    c.col_max_biased(&x, ROWS, COLS, eps, &b, &mut hm).unwrap();
-    g.col_max_biased(&gx, ROWS, COLS, eps, &gb, &mut gm)
-        .unwrap();
+    c.col_max_biased(scaled(&x, eps), &b, &mut hm).unwrap();
+    g.col_max_biased(scaled(&gx, eps), &gb, &mut gm).unwrap();
     assert_eq!(download(&mut g, &gm, COLS), hm, "col_max_biased is exact");
 
     let gm = upload(&mut g, &hm);
     let mut hsum = vec![0.0; COLS];
     let mut gsum = g.zeros(COLS).unwrap();
-    c.col_sum_exp_biased(&x, ROWS, COLS, eps, &b, &hm, &mut hsum)
+    c.col_sum_exp_biased(scaled(&x, eps), &b, &hm, &mut hsum)
         .unwrap();
-    g.col_sum_exp_biased(&gx, ROWS, COLS, eps, &gb, &gm, &mut gsum)
+    g.col_sum_exp_biased(scaled(&gx, eps), &gb, &gm, &mut gsum)
         .unwrap();
     assert_close(
         "col_sum_exp_biased",
@@ -287,9 +314,9 @@ fn log_domain_primitives_match() {
 
     let mut hl = vec![0.0; ROWS];
     let mut gl = g.zeros(ROWS).unwrap();
-    c.row_logsumexp_biased(&x, ROWS, COLS, eps, &a, &mut hl)
+    c.row_logsumexp_biased(scaled(&x, eps), &a, &mut hl)
         .unwrap();
-    g.row_logsumexp_biased(&gx, ROWS, COLS, eps, &ga, &mut gl)
+    g.row_logsumexp_biased(scaled(&gx, eps), &ga, &mut gl)
         .unwrap();
     assert_close(
         "row_logsumexp_biased",
@@ -302,10 +329,9 @@ fn log_domain_primitives_match() {
     let mut ge = g.zeros(ROWS * COLS).unwrap();
     let small_a: Vec<f32> = a.iter().map(|v| v - 100.0).collect();
     let gsa = upload(&mut g, &small_a);
-    c.exp_biased(&x, ROWS, COLS, eps, &b, &small_a, &mut he)
+    c.exp_biased(scaled(&x, eps), &b, &small_a, &mut he)
         .unwrap();
-    g.exp_biased(&gx, ROWS, COLS, eps, &gb, &gsa, &mut ge)
-        .unwrap();
+    g.exp_biased(scaled(&gx, eps), &gb, &gsa, &mut ge).unwrap();
     assert_close(
         "exp_biased",
         &download(&mut g, &ge, ROWS * COLS),
@@ -349,30 +375,10 @@ fn sinkhorn_matches_on_both_paths() {
         };
         let mut hq = vec![0.0; n * k];
         let mut hws = SinkhornWorkspace::new(&mut c, n, k).unwrap();
-        let hp = sinkhorn(
-            &mut c,
-            &SingleProcess,
-            &scores,
-            n,
-            k,
-            &config,
-            &mut hws,
-            &mut hq,
-        )
-        .unwrap();
+        let hp = sinkhorn(&mut c, &SingleProcess, &scores, &config, &mut hws, &mut hq).unwrap();
         let mut gq = g.zeros(n * k).unwrap();
         let mut gws = SinkhornWorkspace::new(&mut g, n, k).unwrap();
-        let gp = sinkhorn(
-            &mut g,
-            &SingleProcess,
-            &gscores,
-            n,
-            k,
-            &config,
-            &mut gws,
-            &mut gq,
-        )
-        .unwrap();
+        let gp = sinkhorn(&mut g, &SingleProcess, &gscores, &config, &mut gws, &mut gq).unwrap();
         assert_eq!((hp, gp), (path, path), "eps {eps}");
         assert_close(
             &format!("sinkhorn codes, eps {eps}"),
@@ -465,10 +471,14 @@ fn sgd_and_multi_tensor_lars_match_the_reference() {
 
     for (step, lr) in [0.3f32, 0.6, 0.45].into_iter().enumerate() {
         for t in 0..3 {
-            lars.step(
-                &mut c, &mut hp[t], &hg[t], &mut hb[t], &mut hs[t], kinds[t], lr,
-            )
-            .unwrap();
+            let mut tensor = LarsParam {
+                param: &mut hp[t],
+                grad: Some(&hg[t]),
+                momentum: &mut hb[t],
+                state: &mut hs[t],
+                kind: kinds[t],
+            };
+            lars.step(&mut c, &mut tensor, lr).unwrap();
         }
         let mut params: Vec<LarsParam<'_, swav_cuda::CudaBuffer>> = gp
             .iter_mut()
@@ -503,9 +513,8 @@ fn sgd_and_multi_tensor_lars_match_the_reference() {
     );
     let (mut gpp, gx, mut gbb) = (upload(&mut g, &p), upload(&mut g, &x), upload(&mut g, &b));
     for first in [true, false] {
-        c.sgd_momentum_step(&mut p, &x, &mut b, 0.01, 1e-6, 0.5, 0.9, first)
-            .unwrap();
-        g.sgd_momentum_step(&mut gpp, &gx, &mut gbb, 0.01, 1e-6, 0.5, 0.9, first)
+        c.sgd_momentum_step(&mut p, &x, &mut b, sgd(first)).unwrap();
+        g.sgd_momentum_step(&mut gpp, &gx, &mut gbb, sgd(first))
             .unwrap();
         assert_eq!(
             download(&mut g, &gpp, 1000),

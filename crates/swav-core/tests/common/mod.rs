@@ -81,8 +81,6 @@ pub fn run_sinkhorn_with<T: Real, C: Collective<Vec<T>>>(
         &mut ops,
         comm,
         &scores.to_vec(),
-        rows,
-        cols,
         &config,
         &mut ws,
         &mut codes,
