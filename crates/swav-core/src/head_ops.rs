@@ -260,7 +260,8 @@ pub trait HeadOps<T: Real> {
 
     /// One SGD-with-momentum update with a LARS-scaled, weight-decayed gradient:
     /// `d = grad_scale · (g + weight_decay · p)`; `buf = d` on the `first` step, else
-    /// `buf = momentum · buf + d`; `p -= lr · buf` (all from `step`).
+    /// `buf = momentum · buf + d`; `p -= lr · buf` (all from `step`; [`SgdStep::update`] is
+    /// this for one element).
     fn sgd_momentum_step(
         &mut self,
         p: &mut Self::Buf,

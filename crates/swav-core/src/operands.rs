@@ -2,7 +2,7 @@
 //! scaled score matrix of the log-domain Sinkhorn operations, and one SGD update's
 //! hyper-parameters.
 
-use crate::LarsScaling;
+use crate::{LarsScaling, Real};
 
 /// The elements of `buf` from `offset` on: one operand of a strided operation.
 #[derive(Debug)]
@@ -56,4 +56,19 @@ pub struct SgdStep<T> {
     pub momentum: T,
     /// The buffer's first step: it is set to `d` instead of `momentum · buf + d`.
     pub first: bool,
+}
+
+impl<T: Real> SgdStep<T> {
+    /// The update of one element: parameter `p` with gradient `g` and momentum `buf`, in the
+    /// order every host backend evaluates it.
+    #[inline(always)]
+    pub fn update(&self, p: &mut T, g: T, buf: &mut T) {
+        let d = (g + self.scaling.weight_decay * *p) * self.scaling.grad_scale;
+        *buf = if self.first {
+            d
+        } else {
+            self.momentum * *buf + d
+        };
+        *p = *p - self.lr * *buf;
+    }
 }

@@ -388,16 +388,8 @@ impl<T: Real> HeadOps<T> for SliceOps {
         buf: &mut Vec<T>,
         step: SgdStep<T>,
     ) -> Result<(), Infallible> {
-        let SgdStep {
-            scaling,
-            lr,
-            momentum,
-            first,
-        } = step;
         for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
-            let d = (g + scaling.weight_decay * *p) * scaling.grad_scale;
-            *b = if first { d } else { momentum * *b + d };
-            *p = *p - lr * *b;
+            step.update(p, g, b);
         }
         Ok(())
     }

@@ -404,20 +404,12 @@ impl HeadOps<f32> for CpuBackend {
         step: SgdStep<f32>,
     ) -> Result<(), Infallible> {
         let start = self.start();
-        let SgdStep {
-            scaling,
-            lr,
-            momentum,
-            first,
-        } = step;
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(buf.par_chunks_mut(CHUNK))
             .for_each(|((p, g), b)| {
                 for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
-                    let d = (g + scaling.weight_decay * *p) * scaling.grad_scale;
-                    *b = if first { d } else { momentum * *b + d };
-                    *p -= lr * *b;
+                    step.update(p, g, b);
                 }
             });
         self.record("sgd_momentum_step", start, 0.0);

@@ -654,12 +654,7 @@ impl HeadOps<f32> for CudaBackend {
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("col_max_biased", OpCategory::Head);
-        let ScaledScores {
-            scores: x,
-            rows,
-            cols,
-            eps,
-        } = x;
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         expect_f32(x, "col_max_biased");
         expect_f32(b, "col_max_biased");
         expect_f32(out, "col_max_biased");
@@ -697,12 +692,7 @@ impl HeadOps<f32> for CudaBackend {
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("col_sum_exp_biased", OpCategory::Head);
-        let ScaledScores {
-            scores: x,
-            rows,
-            cols,
-            eps,
-        } = x;
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         for buf in [x, b, m, &*out] {
             expect_f32(buf, "col_sum_exp_biased");
         }
@@ -740,12 +730,7 @@ impl HeadOps<f32> for CudaBackend {
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("row_logsumexp_biased", OpCategory::Head);
-        let ScaledScores {
-            scores: x,
-            rows,
-            cols,
-            eps,
-        } = x;
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         for buf in [x, a, &*out] {
             expect_f32(buf, "row_logsumexp_biased");
         }
@@ -773,12 +758,7 @@ impl HeadOps<f32> for CudaBackend {
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("exp_biased", OpCategory::Head);
-        let ScaledScores {
-            scores: x,
-            rows,
-            cols,
-            eps,
-        } = x;
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         for buf in [x, b, a, &*out] {
             expect_f32(buf, "exp_biased");
         }
@@ -841,12 +821,6 @@ impl HeadOps<f32> for CudaBackend {
         step: SgdStep<f32>,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("sgd_momentum_step", OpCategory::Optimizer);
-        let SgdStep {
-            scaling,
-            lr,
-            momentum,
-            first,
-        } = step;
         for b in [&*p, g, &*buf] {
             expect_f32(b, "sgd_momentum_step");
         }
@@ -863,11 +837,11 @@ impl HeadOps<f32> for CudaBackend {
                 &buf_ptr,
                 &copy_ptr,
                 &len_arg(n),
-                &scaling.grad_scale,
-                &scaling.weight_decay,
-                &lr,
-                &momentum,
-                &i32::from(first),
+                &step.scaling.grad_scale,
+                &step.scaling.weight_decay,
+                &step.lr,
+                &step.momentum,
+                &i32::from(step.first),
             ],
         )
     }
