@@ -17,12 +17,14 @@
 mod agreement;
 mod golden;
 mod harness;
+mod head_ops;
 mod model;
 mod ops;
 mod reference;
 
 pub use agreement::{Agreement, check_agreement};
 pub use golden::{check_golden_resnet18, check_golden_resnet50, check_golden_swav};
+pub use head_ops::check_head_ops;
 pub use model::{check_linear_head_gradients, check_model_gradients, small_config};
 pub use ops::{
     check_all_ops, check_avg_pool, check_batch_norm, check_conv2d, check_l2_normalize,
