@@ -12,7 +12,9 @@
 //! * [`assign_codes`] with a [`FeatureQueue`]: the code-assignment step of a training
 //!   iteration, with the small-batch queue;
 //! * [`normalize_prototypes`] and [`PrototypeFreeze`]; [`LrSchedule`]; [`Lars`] (LARC + SGD);
-//! * [`diagnostics`](crate::CollapseReport) that reveal collapse.
+//! * [`diagnostics`](crate::CollapseReport) that reveal collapse;
+//! * [`SplitMix64`] (with [`mix64`] and [`hashed_uniform`]): seeded random numbers that are
+//!   the same on every machine, for initialisation and test data.
 //!
 //! Everything is generic over the float type ([`Real`]: `f32`, `f64`) and over the device:
 //! the algorithms are written against the [`HeadOps`] trait, implemented here on plain host
@@ -24,7 +26,8 @@
 //!   threads.
 //!
 //! Without features the crate needs neither `std` nor a heap: the traits, [`sinkhorn`],
-//! [`swapped_prediction_loss`], [`LrSchedule`], [`Lars`] and the prototype rules remain.
+//! [`swapped_prediction_loss`], [`LrSchedule`], [`Lars`], the prototype rules and
+//! [`SplitMix64`] remain.
 //!
 //! ## Example: balanced soft clustering of your own embeddings
 //!
