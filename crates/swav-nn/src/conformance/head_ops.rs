@@ -353,8 +353,8 @@ fn check_matrices<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
 fn check_log_domain<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
     let shape = format!("{rows} x {cols}");
     let x = data(40, rows * cols, 1.0, 0.0);
-    let a = data(41, cols, 3.0, 0.0);
-    let bias = data(42, rows, 3.0, 0.0);
+    // The log-scalings: `a` per prototype (column), `bias` per sample (row).
+    let (a, bias) = (data(41, cols, 3.0, 0.0), data(42, rows, 3.0, 0.0));
     // The column maxima the reference finds, given to both sides as col_sum_exp_biased's
     // shifts.
     let mut col_max = vec![0.0; cols];
