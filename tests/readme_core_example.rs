@@ -19,8 +19,6 @@ fn readme_sinkhorn_example_splits_the_batch_evenly() {
         &mut ops,
         &SingleProcess,
         &scores,
-        n,
-        k,
         &SinkhornConfig::default(),
         &mut ws,
         &mut codes,

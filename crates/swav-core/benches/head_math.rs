@@ -45,8 +45,6 @@ fn bench_sinkhorn(c: &mut Criterion) {
                     &mut ops,
                     &SingleProcess,
                     black_box(&s),
-                    n,
-                    k,
                     &config,
                     &mut ws,
                     &mut codes,

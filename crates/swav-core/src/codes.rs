@@ -22,6 +22,19 @@ pub struct AssignmentLayout<'a> {
     pub crops_for_assign: &'a [usize],
 }
 
+/// What one iteration hands the assignment step: the batch layout and the model outputs.
+#[derive(Debug)]
+pub struct AssignmentInputs<'a, B> {
+    /// The batch layout.
+    pub layout: &'a AssignmentLayout<'a>,
+    /// The scores, crop-major `V·bs × K`.
+    pub scores: &'a B,
+    /// The embeddings, `V·bs × D`.
+    pub embeddings: &'a B,
+    /// The (just normalised) `K × D` prototype matrix.
+    pub prototypes: &'a B,
+}
+
 /// Device buffers for [`assign_codes`], sized for one layout (and queue length).
 #[derive(Debug)]
 pub struct AssignmentWorkspace<B> {
@@ -67,19 +80,13 @@ impl<B> AssignmentWorkspace<B> {
     }
 }
 
-/// Computes the codes of every assignment crop into `codes[i]` (`batch × prototypes`), with
-/// the official queue semantics, and updates the queue.
-///
-/// `scores` (crop-major `V·bs × K`) and `embeddings` (`V·bs × D`) are the model outputs of
-/// this iteration, `prototypes` the (just normalised) `K × D` prototype matrix. Returns the
-/// Sinkhorn path taken for each crop.
+/// Computes the codes of every assignment crop of `inputs` into `codes[i]`
+/// (`batch × prototypes`), with the official queue semantics, and updates the queue.
+/// Returns the Sinkhorn path taken for each crop.
 pub fn assign_codes<T, O, C>(
     ops: &mut O,
     comm: &C,
-    layout: &AssignmentLayout<'_>,
-    scores: &O::Buf,
-    embeddings: &O::Buf,
-    prototypes: &O::Buf,
+    inputs: AssignmentInputs<'_, O::Buf>,
     mut queue: Option<&mut FeatureQueue<O::Buf>>,
     config: &SinkhornConfig<T>,
     workspace: &mut AssignmentWorkspace<O::Buf>,
@@ -91,6 +98,12 @@ where
     C: Collective<O::Buf>,
 {
     let dev = SinkhornError::Device;
+    let AssignmentInputs {
+        layout,
+        scores,
+        embeddings,
+        prototypes,
+    } = inputs;
     let (bs, k, d) = (layout.batch, layout.prototypes, layout.dim);
     assert_eq!(
         codes.len(),
@@ -141,8 +154,6 @@ where
                 ops,
                 comm,
                 &buffers.scores,
-                buffers.rows,
-                k,
                 config,
                 &mut buffers.sinkhorn,
                 &mut buffers.codes,
@@ -161,8 +172,6 @@ where
                 ops,
                 comm,
                 &ws.batch_scores,
-                bs,
-                k,
                 config,
                 &mut ws.batch_sinkhorn,
                 &mut ws.batch_codes,

@@ -15,7 +15,7 @@
 //! * every operation returns `Err` only for a device failure; shape mistakes are programming
 //!   errors and may panic.
 
-use crate::Real;
+use crate::{BufAt, Real, ScaledScores, SgdStep};
 
 /// Device operations over buffers of `T`, enough to run every algorithm in this crate.
 pub trait HeadOps<T: Real> {
@@ -111,13 +111,11 @@ pub trait HeadOps<T: Real> {
         len: usize,
     ) -> Result<(), Self::Error>;
 
-    /// `acc[0] += alpha · Σ_i a[a_offset + i] · b[b_offset + i]` for `i < len`.
+    /// `acc[0] += alpha · Σ_i a[a.offset + i] · b[b.offset + i]` for `i < len`.
     fn dot_accumulate(
         &mut self,
-        a: &Self::Buf,
-        a_offset: usize,
-        b: &Self::Buf,
-        b_offset: usize,
+        a: BufAt<'_, Self::Buf>,
+        b: BufAt<'_, Self::Buf>,
         len: usize,
         alpha: T,
         acc: &mut Self::Buf,
@@ -206,48 +204,39 @@ pub trait HeadOps<T: Real> {
     ) -> Result<(), Self::Error>;
 
     // ----- log-domain Sinkhorn (the exact fallback when the linear domain underflows) -----
+    //
+    // `x` is the scaled score matrix: `x[r, c]` below stands for `x.scores[r, c] / x.eps`,
+    // computed as that division.
 
-    /// `out[c] = max_r (x[r, c] / eps + b[r])`.
+    /// `out[c] = max_r (x[r, c] + b[r])`.
     fn col_max_biased(
         &mut self,
-        x: &Self::Buf,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Self::Buf, T>,
         b: &Self::Buf,
         out: &mut Self::Buf,
     ) -> Result<(), Self::Error>;
 
-    /// `out[c] = Σ_r exp(x[r, c] / eps + b[r] - m[c])`.
+    /// `out[c] = Σ_r exp(x[r, c] + b[r] - m[c])`.
     fn col_sum_exp_biased(
         &mut self,
-        x: &Self::Buf,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Self::Buf, T>,
         b: &Self::Buf,
         m: &Self::Buf,
         out: &mut Self::Buf,
     ) -> Result<(), Self::Error>;
 
-    /// `out[r] = log Σ_c exp(x[r, c] / eps + a[c])`, computed stably.
+    /// `out[r] = log Σ_c exp(x[r, c] + a[c])`, computed stably.
     fn row_logsumexp_biased(
         &mut self,
-        x: &Self::Buf,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Self::Buf, T>,
         a: &Self::Buf,
         out: &mut Self::Buf,
     ) -> Result<(), Self::Error>;
 
-    /// `out[r, c] = exp(x[r, c] / eps + b[r] + a[c])`.
+    /// `out[r, c] = exp(x[r, c] + b[r] + a[c])`.
     fn exp_biased(
         &mut self,
-        x: &Self::Buf,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Self::Buf, T>,
         b: &Self::Buf,
         a: &Self::Buf,
         out: &mut Self::Buf,
@@ -270,17 +259,14 @@ pub trait HeadOps<T: Real> {
     // ----- optimiser -----
 
     /// One SGD-with-momentum update with a LARS-scaled, weight-decayed gradient:
-    /// `d = grad_scale · (g + weight_decay · p)`; `buf = d` if `first`, else
-    /// `buf = momentum · buf + d`; `p -= lr · buf`.
+    /// `d = grad_scale · (g + weight_decay · p)`; `buf = d` on the `first` step, else
+    /// `buf = momentum · buf + d`; `p -= lr · buf` (all from `step`; [`SgdStep::update`] is
+    /// this for one element).
     fn sgd_momentum_step(
         &mut self,
         p: &mut Self::Buf,
         g: &Self::Buf,
         buf: &mut Self::Buf,
-        grad_scale: T,
-        weight_decay: T,
-        lr: T,
-        momentum: T,
-        first: bool,
+        step: SgdStep<T>,
     ) -> Result<(), Self::Error>;
 }

@@ -16,7 +16,7 @@
 //! momentum buffer. Optionally, biases and normalisation parameters are excluded from both
 //! the adaptation and the decay, as some peer implementations do.
 
-use crate::{HeadOps, Real};
+use crate::{HeadOps, Real, SgdStep};
 
 /// What a parameter tensor is, for the optional exclusion of biases and norm parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,38 +88,33 @@ impl<T: Real> Lars<T> {
         }
     }
 
-    /// One LARC + SGD step of a single tensor on the device. `state` tracks whether its
-    /// momentum buffer exists yet (the first step initialises it with the gradient).
+    /// One LARC + SGD step of a single tensor on the device; a tensor without a gradient is
+    /// left alone. Its `state` tracks whether the momentum buffer exists yet (the first step
+    /// initialises it with the gradient).
     pub fn step<O: HeadOps<T> + ?Sized>(
         &self,
         ops: &mut O,
-        param: &mut O::Buf,
-        grad: &O::Buf,
-        momentum_buf: &mut O::Buf,
-        state: &mut MomentumState,
-        kind: ParamKind,
+        tensor: &mut LarsParam<'_, O::Buf>,
         lr: T,
     ) -> Result<(), O::Error> {
-        let param_norm = ops.sum_squares(param)?.sqrt();
+        let Some(grad) = tensor.grad else {
+            return Ok(());
+        };
+        let param_norm = ops.sum_squares(tensor.param)?.sqrt();
         let grad_norm = ops.sum_squares(grad)?.sqrt();
-        let s = self.scaling(param_norm, grad_norm, kind, lr);
-        let first = !state.initialised;
-        ops.sgd_momentum_step(
-            param,
-            grad,
-            momentum_buf,
-            s.grad_scale,
-            s.weight_decay,
+        let step = SgdStep {
+            scaling: self.scaling(param_norm, grad_norm, tensor.kind, lr),
             lr,
-            self.momentum,
-            first,
-        )?;
-        state.initialised = true;
+            momentum: self.momentum,
+            first: !tensor.state.initialised,
+        };
+        ops.sgd_momentum_step(tensor.param, grad, tensor.momentum, step)?;
+        tensor.state.initialised = true;
         Ok(())
     }
 }
 
-/// One tensor of a multi-tensor LARC + SGD step ([`Lars::step_all`]).
+/// One tensor of a LARC + SGD step ([`Lars::step`], [`Lars::step_all`]).
 #[derive(Debug)]
 pub struct LarsParam<'a, B> {
     /// The parameter, updated in place.
@@ -144,10 +139,8 @@ impl<T: Real> Lars<T> {
         params: &mut [LarsParam<'_, O::Buf>],
         lr: T,
     ) -> Result<(), O::Error> {
-        for p in params.iter_mut() {
-            if let Some(grad) = p.grad {
-                self.step(ops, p.param, grad, p.momentum, p.state, p.kind, lr)?;
-            }
+        for tensor in params.iter_mut() {
+            self.step(ops, tensor, lr)?;
         }
         Ok(())
     }

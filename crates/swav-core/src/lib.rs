@@ -12,7 +12,9 @@
 //! * [`assign_codes`] with a [`FeatureQueue`]: the code-assignment step of a training
 //!   iteration, with the small-batch queue;
 //! * [`normalize_prototypes`] and [`PrototypeFreeze`]; [`LrSchedule`]; [`Lars`] (LARC + SGD);
-//! * [`diagnostics`](crate::CollapseReport) that reveal collapse.
+//! * [`diagnostics`](crate::CollapseReport) that reveal collapse;
+//! * [`SplitMix64`] (with [`mix64`] and [`hashed_uniform`]): seeded random numbers that are
+//!   the same on every machine, for initialisation and test data.
 //!
 //! Everything is generic over the float type ([`Real`]: `f32`, `f64`) and over the device:
 //! the algorithms are written against the [`HeadOps`] trait, implemented here on plain host
@@ -24,7 +26,8 @@
 //!   threads.
 //!
 //! Without features the crate needs neither `std` nor a heap: the traits, [`sinkhorn`],
-//! [`swapped_prediction_loss`], [`LrSchedule`], [`Lars`] and the prototype rules remain.
+//! [`swapped_prediction_loss`], [`LrSchedule`], [`Lars`], the prototype rules and
+//! [`SplitMix64`] remain.
 //!
 //! ## Example: balanced soft clustering of your own embeddings
 //!
@@ -43,7 +46,7 @@
 //! let mut codes = vec![0.0f32; n * k];
 //! let mut ws = SinkhornWorkspace::new(&mut ops, n, k).unwrap();
 //! let config = SinkhornConfig { epsilon: 0.05, ..Default::default() };
-//! sinkhorn(&mut ops, &SingleProcess, &scores, n, k, &config, &mut ws, &mut codes).unwrap();
+//! sinkhorn(&mut ops, &SingleProcess, &scores, &config, &mut ws, &mut codes).unwrap();
 //!
 //! // Two samples per prototype: the batch is split evenly.
 //! let mass: Vec<f32> = (0..k).map(|j| codes.iter().skip(j).step_by(k).sum()).collect();
@@ -60,10 +63,12 @@ extern crate std;
 mod collective;
 mod head_ops;
 mod lars;
+mod operands;
 mod prototypes;
 mod real;
 mod schedule;
 mod sinkhorn;
+mod split_mix;
 mod swapped_loss;
 
 #[cfg(feature = "alloc")]
@@ -80,16 +85,18 @@ mod thread_group;
 pub use collective::{Collective, SingleProcess};
 pub use head_ops::HeadOps;
 pub use lars::{Lars, LarsParam, LarsScaling, MomentumState, ParamKind};
+pub use operands::{BufAt, ScaledScores, SgdStep};
 pub use prototypes::{NORMALIZE_EPS, PrototypeFreeze, normalize_prototypes};
 pub use real::Real;
 pub use schedule::{LrSchedule, iterations_per_epoch};
 pub use sinkhorn::{
     SinkhornConfig, SinkhornError, SinkhornPath, SinkhornWorkspace, Stabilization, sinkhorn,
 };
+pub use split_mix::{SplitMix64, hashed_uniform, mix64};
 pub use swapped_loss::{LossWorkspace, SwappedPrediction, swapped_prediction_loss};
 
 #[cfg(feature = "alloc")]
-pub use codes::{AssignmentLayout, AssignmentWorkspace, assign_codes};
+pub use codes::{AssignmentInputs, AssignmentLayout, AssignmentWorkspace, assign_codes};
 #[cfg(feature = "alloc")]
 pub use diagnostics::{
     CollapseReport, mean_code_entropy, mean_sample_entropy, prototypes_in_use, uniform_loss,

@@ -24,7 +24,7 @@
 //! domain instead, which represents them exactly; both paths compute the same mathematical
 //! iterates. [`Stabilization::Plain`] is the official code as it is today (no guard at all).
 
-use crate::{Collective, HeadOps, Real};
+use crate::{Collective, HeadOps, Real, ScaledScores};
 
 /// How [`sinkhorn`] guards its exponentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,10 +136,11 @@ impl<B> SinkhornWorkspace<B> {
 }
 
 /// Computes the Sinkhorn-Knopp codes of `scores` (this rank's `rows` samples × `cols`
-/// prototypes, row-major) into `codes` (same shape). Each row of `codes` sums to 1; each
-/// prototype receives about `N / K` of the mass summed over all ranks.
+/// prototypes, row-major, the shape `workspace` was allocated for) into `codes` (same
+/// shape). Each row of `codes` sums to 1; each prototype receives about `N / K` of the mass
+/// summed over all ranks.
 ///
-/// Every rank of `comm` must call this with the same `rows`, `cols` and configuration. The
+/// Every rank of `comm` must call this with the same shape and configuration. The
 /// number of samples `N` is `rows × world size`, as in the official code (which relies on
 /// `drop_last`). Scores are not modified; no gradient flows through the codes.
 ///
@@ -162,7 +163,7 @@ impl<B> SinkhornWorkspace<B> {
 ///
 /// let mut codes = vec![0.0f32; n * k];
 /// let mut ws = SinkhornWorkspace::new(&mut ops, n, k).unwrap();
-/// sinkhorn(&mut ops, &SingleProcess, &scores, n, k, &SinkhornConfig::default(), &mut ws, &mut codes)
+/// sinkhorn(&mut ops, &SingleProcess, &scores, &SinkhornConfig::default(), &mut ws, &mut codes)
 ///     .unwrap();
 ///
 /// // Each sample's codes form a distribution; the first two samples go to prototype 0.
@@ -175,8 +176,6 @@ pub fn sinkhorn<T, O, C>(
     ops: &mut O,
     comm: &C,
     scores: &O::Buf,
-    rows: usize,
-    cols: usize,
     config: &SinkhornConfig<T>,
     workspace: &mut SinkhornWorkspace<O::Buf>,
     codes: &mut O::Buf,
@@ -186,11 +185,7 @@ where
     O: HeadOps<T>,
     C: Collective<O::Buf>,
 {
-    assert_eq!(
-        workspace.shape(),
-        (rows, cols),
-        "sinkhorn: workspace shape does not match the scores"
-    );
+    let (rows, cols) = workspace.shape();
     assert_eq!(ops.buf_len(scores), rows * cols, "sinkhorn: scores length");
     assert_eq!(ops.buf_len(codes), rows * cols, "sinkhorn: codes length");
     let dev = SinkhornError::Device;
@@ -213,7 +208,7 @@ where
                 .map_err(dev)?;
             let spread = (extremes[0] + extremes[1]) / eps;
             if spread.to_f64_lossless() > LINEAR_DOMAIN_SPREAD {
-                log_domain(ops, comm, scores, rows, cols, config, ws, codes)?;
+                log_domain(ops, comm, scores, config, ws, codes)?;
                 return Ok(SinkhornPath::LogDomain);
             }
             Some(&ws.scalar)
@@ -248,8 +243,6 @@ fn log_domain<T, O, C>(
     ops: &mut O,
     comm: &C,
     scores: &O::Buf,
-    rows: usize,
-    cols: usize,
     config: &SinkhornConfig<T>,
     ws: &mut SinkhornWorkspace<O::Buf>,
     codes: &mut O::Buf,
@@ -261,29 +254,25 @@ where
 {
     let dev = SinkhornError::Device;
     let col = SinkhornError::Collective;
-    let eps = config.epsilon;
+    let (rows, cols) = ws.shape();
+    let x = ScaledScores {
+        scores,
+        rows,
+        cols,
+        eps: config.epsilon,
+    };
     let ln_n = T::of_usize(rows * comm.world_size()).ln();
     let ln_k = T::of_usize(cols).ln();
     // b (per sample) lives in `per_sample`, a (per prototype) in `per_prototype`.
     ops.fill(&mut ws.per_sample, T::zero()).map_err(dev)?;
     ops.fill(&mut ws.per_prototype, T::zero()).map_err(dev)?;
     for _ in 0..config.iterations {
-        ops.col_max_biased(
-            scores,
-            rows,
-            cols,
-            eps,
-            &ws.per_sample,
-            &mut ws.per_prototype_max,
-        )
-        .map_err(dev)?;
+        ops.col_max_biased(x, &ws.per_sample, &mut ws.per_prototype_max)
+            .map_err(dev)?;
         comm.all_reduce_max(&mut ws.per_prototype_max)
             .map_err(col)?;
         ops.col_sum_exp_biased(
-            scores,
-            rows,
-            cols,
-            eps,
+            x,
             &ws.per_sample,
             &ws.per_prototype_max,
             &mut ws.per_prototype_sum,
@@ -298,29 +287,15 @@ where
             &mut ws.per_prototype,
         )
         .map_err(dev)?;
-        ops.row_logsumexp_biased(
-            scores,
-            rows,
-            cols,
-            eps,
-            &ws.per_prototype,
-            &mut ws.per_sample,
-        )
-        .map_err(dev)?;
+        ops.row_logsumexp_biased(x, &ws.per_prototype, &mut ws.per_sample)
+            .map_err(dev)?;
         ops.negate_minus(&mut ws.per_sample, ln_n).map_err(dev)?;
     }
     if config.iterations == 0 {
         // No normalisation round: the codes are the globally normalised exponentials, as in
         // the linear path; express that as a = -(global log-sum-exp), b = 0.
-        ops.col_max_biased(
-            scores,
-            rows,
-            cols,
-            eps,
-            &ws.per_sample,
-            &mut ws.per_prototype_max,
-        )
-        .map_err(dev)?;
+        ops.col_max_biased(x, &ws.per_sample, &mut ws.per_prototype_max)
+            .map_err(dev)?;
         comm.all_reduce_max(&mut ws.per_prototype_max)
             .map_err(col)?;
         ops.max_into(&ws.per_prototype_max, &mut ws.scalar)
@@ -329,10 +304,7 @@ where
         ops.download(&ws.scalar, 0, &mut m).map_err(dev)?;
         ops.fill(&mut ws.per_prototype_max, m[0]).map_err(dev)?;
         ops.col_sum_exp_biased(
-            scores,
-            rows,
-            cols,
-            eps,
+            x,
             &ws.per_sample,
             &ws.per_prototype_max,
             &mut ws.per_prototype,
@@ -346,16 +318,8 @@ where
         ops.fill(&mut ws.per_prototype, -(m[0] + s[0].ln()))
             .map_err(dev)?;
     }
-    ops.exp_biased(
-        scores,
-        rows,
-        cols,
-        eps,
-        &ws.per_sample,
-        &ws.per_prototype,
-        codes,
-    )
-    .map_err(dev)?;
+    ops.exp_biased(x, &ws.per_sample, &ws.per_prototype, codes)
+        .map_err(dev)?;
     if config.iterations == 0 {
         ops.scale(codes, T::of_usize(rows * comm.world_size()))
             .map_err(dev)?;

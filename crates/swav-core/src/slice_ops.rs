@@ -4,7 +4,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::convert::Infallible;
 
-use crate::{HeadOps, Real};
+use crate::{BufAt, HeadOps, Real, ScaledScores, SgdStep};
 
 /// [`HeadOps`] on plain host vectors, single-threaded.
 ///
@@ -138,15 +138,16 @@ impl<T: Real> HeadOps<T> for SliceOps {
 
     fn dot_accumulate(
         &mut self,
-        a: &Vec<T>,
-        a_offset: usize,
-        b: &Vec<T>,
-        b_offset: usize,
+        a: BufAt<'_, Vec<T>>,
+        b: BufAt<'_, Vec<T>>,
         len: usize,
         alpha: T,
         acc: &mut Vec<T>,
     ) -> Result<(), Infallible> {
-        let dot = dot_of(&a[a_offset..a_offset + len], &b[b_offset..b_offset + len]);
+        let dot = dot_of(
+            &a.buf[a.offset..a.offset + len],
+            &b.buf[b.offset..b.offset + len],
+        );
         acc[0] = acc[0] + alpha * dot;
         Ok(())
     }
@@ -285,16 +286,14 @@ impl<T: Real> HeadOps<T> for SliceOps {
 
     fn col_max_biased(
         &mut self,
-        x: &Vec<T>,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Vec<T>, T>,
         b: &Vec<T>,
         out: &mut Vec<T>,
     ) -> Result<(), Infallible> {
+        let (cols, eps) = (x.cols, x.eps);
         let out = &mut out[..cols];
         out.fill(T::neg_infinity());
-        for (row, &br) in x[..rows * cols].chunks_exact(cols).zip(b) {
+        for (row, &br) in x.scores[..x.rows * cols].chunks_exact(cols).zip(b) {
             out.iter_mut()
                 .zip(row)
                 .for_each(|(o, &v)| *o = o.max(v / eps + br));
@@ -304,18 +303,16 @@ impl<T: Real> HeadOps<T> for SliceOps {
 
     fn col_sum_exp_biased(
         &mut self,
-        x: &Vec<T>,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Vec<T>, T>,
         b: &Vec<T>,
         m: &Vec<T>,
         out: &mut Vec<T>,
     ) -> Result<(), Infallible> {
+        let (cols, eps) = (x.cols, x.eps);
         let out = &mut out[..cols];
         let m = &m[..cols];
         out.fill(T::zero());
-        for (row, &br) in x[..rows * cols].chunks_exact(cols).zip(b) {
+        for (row, &br) in x.scores[..x.rows * cols].chunks_exact(cols).zip(b) {
             for ((o, &v), &mc) in out.iter_mut().zip(row).zip(m) {
                 *o = *o + (v / eps + br - mc).fast_exp();
             }
@@ -325,15 +322,13 @@ impl<T: Real> HeadOps<T> for SliceOps {
 
     fn row_logsumexp_biased(
         &mut self,
-        x: &Vec<T>,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Vec<T>, T>,
         a: &Vec<T>,
         out: &mut Vec<T>,
     ) -> Result<(), Infallible> {
+        let (cols, eps) = (x.cols, x.eps);
         let a = &a[..cols];
-        for (o, row) in out[..rows].iter_mut().zip(x.chunks_exact(cols)) {
+        for (o, row) in out[..x.rows].iter_mut().zip(x.scores.chunks_exact(cols)) {
             let mut m = T::neg_infinity();
             for (&v, &ac) in row.iter().zip(a) {
                 m = m.max(v / eps + ac);
@@ -349,18 +344,16 @@ impl<T: Real> HeadOps<T> for SliceOps {
 
     fn exp_biased(
         &mut self,
-        x: &Vec<T>,
-        rows: usize,
-        cols: usize,
-        eps: T,
+        x: ScaledScores<'_, Vec<T>, T>,
         b: &Vec<T>,
         a: &Vec<T>,
         out: &mut Vec<T>,
     ) -> Result<(), Infallible> {
+        let (cols, eps) = (x.cols, x.eps);
         let a = &a[..cols];
-        for ((o, row), &br) in out[..rows * cols]
+        for ((o, row), &br) in out[..x.rows * cols]
             .chunks_exact_mut(cols)
-            .zip(x.chunks_exact(cols))
+            .zip(x.scores.chunks_exact(cols))
             .zip(b)
         {
             for ((o, &v), &ac) in o.iter_mut().zip(row).zip(a) {
@@ -393,16 +386,10 @@ impl<T: Real> HeadOps<T> for SliceOps {
         p: &mut Vec<T>,
         g: &Vec<T>,
         buf: &mut Vec<T>,
-        grad_scale: T,
-        weight_decay: T,
-        lr: T,
-        momentum: T,
-        first: bool,
+        step: SgdStep<T>,
     ) -> Result<(), Infallible> {
         for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
-            let d = (g + weight_decay * *p) * grad_scale;
-            *b = if first { d } else { momentum * *b + d };
-            *p = *p - lr * *b;
+            step.update(p, g, b);
         }
         Ok(())
     }

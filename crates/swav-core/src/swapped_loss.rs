@@ -18,7 +18,7 @@
 //! Both are computed from one stable `log_softmax` (max-shifted log-sum-exp). The codes are
 //! constants (no gradient flows through Sinkhorn).
 
-use crate::{HeadOps, Real};
+use crate::{BufAt, HeadOps, Real};
 
 /// The layout of a multi-crop batch and the loss hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,15 +137,12 @@ where
     ops.fill(&mut ws.accumulator, T::zero())?;
     for (q, &a) in codes.iter().zip(layout.crops_for_assign) {
         for v in (0..layout.crops).filter(|&v| v != a) {
-            ops.dot_accumulate(
-                q,
-                0,
-                &ws.log_probs,
-                v * block,
-                block,
-                -weight,
-                &mut ws.accumulator,
-            )?;
+            let log_probs = BufAt {
+                buf: &ws.log_probs,
+                offset: v * block,
+            };
+            let code = BufAt { buf: q, offset: 0 };
+            ops.dot_accumulate(code, log_probs, block, -weight, &mut ws.accumulator)?;
         }
     }
     let mut loss = [T::zero()];

@@ -7,9 +7,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 use swav_core::{
-    AssignmentLayout, AssignmentWorkspace, FeatureQueue, Lars, LossWorkspace, LrSchedule,
-    MomentumState, ParamKind, SingleProcess, SinkhornConfig, SliceOps, Stabilization,
-    SwappedPrediction, assign_codes, swapped_prediction_loss,
+    AssignmentInputs, AssignmentLayout, AssignmentWorkspace, FeatureQueue, Lars, LarsParam,
+    LossWorkspace, LrSchedule, MomentumState, ParamKind, SingleProcess, SinkhornConfig, SliceOps,
+    Stabilization, SwappedPrediction, assign_codes, swapped_prediction_loss,
 };
 
 fn goldens() -> Value {
@@ -229,10 +229,12 @@ fn queue_iterations_match_the_official_loop() {
         assign_codes(
             &mut ops,
             &SingleProcess,
-            &layout,
-            &scores,
-            &z,
-            &w,
+            AssignmentInputs {
+                layout: &layout,
+                scores: &scores,
+                embeddings: &z,
+                prototypes: &w,
+            },
             Some(&mut queue),
             &config,
             &mut ws,
@@ -296,11 +298,13 @@ fn larc_sgd_matches_apex_semantics() {
             let g = f32_exact(grad);
             lars.step(
                 &mut ops,
-                &mut params[i],
-                &g,
-                &mut bufs[i],
-                &mut states[i],
-                ParamKind::Weight,
+                &mut LarsParam {
+                    param: &mut params[i],
+                    grad: Some(&g),
+                    momentum: &mut bufs[i],
+                    state: &mut states[i],
+                    kind: ParamKind::Weight,
+                },
                 lrs[step],
             )
             .unwrap();

@@ -22,8 +22,6 @@ fn codes_for(scores: &[f64], layout: &SwappedPrediction<'_, f64>) -> Vec<Vec<f64
                 &mut ops,
                 &SingleProcess,
                 &block,
-                bs,
-                k,
                 &SinkhornConfig::default(),
                 &mut ws,
                 &mut q,
@@ -56,7 +54,7 @@ fn loss_and_grad(
 
 #[test]
 fn gradient_matches_finite_differences() {
-    let mut rng = TestRng::new(11);
+    let mut rng = SplitMix64::new(11);
     for (batch, crops, k, assign) in [
         (3, 4, 9, vec![0, 1]),
         (2, 3, 5, vec![2]),
@@ -116,7 +114,7 @@ fn uniform_codes_and_scores_give_ln_k() {
 
 #[test]
 fn the_loss_without_gradient_is_the_same_value() {
-    let mut rng = TestRng::new(12);
+    let mut rng = SplitMix64::new(12);
     let assign = [0, 1];
     let layout = SwappedPrediction {
         batch: 5,

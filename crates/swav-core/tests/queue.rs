@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use swav_core::{
-    AssignmentLayout, AssignmentWorkspace, FeatureQueue, HeadOps, SingleProcess, SinkhornConfig,
-    SliceOps, assign_codes,
+    AssignmentInputs, AssignmentLayout, AssignmentWorkspace, FeatureQueue, HeadOps, SingleProcess,
+    SinkhornConfig, SliceOps, assign_codes,
 };
 
 #[test]
@@ -99,7 +99,7 @@ fn checkpoint_round_trip_keeps_the_contents() {
 fn assignment_uses_queue_scores_with_the_current_prototypes() {
     // With the queue in use, the codes of the batch are the last rows of Sinkhorn run on
     // [queue · Wᵀ ; batch scores]: check against doing exactly that by hand.
-    let mut rng = TestRng::new(21);
+    let mut rng = SplitMix64::new(21);
     let (bs, k, d, queue_rows) = (3, 5, 4, 6);
     let crops = [0usize];
     let layout = AssignmentLayout {
@@ -121,10 +121,12 @@ fn assignment_uses_queue_scores_with_the_current_prototypes() {
     assign_codes(
         &mut ops,
         &SingleProcess,
-        &layout,
-        &scores,
-        &z,
-        &w,
+        AssignmentInputs {
+            layout: &layout,
+            scores: &scores,
+            embeddings: &z,
+            prototypes: &w,
+        },
         Some(&mut queue),
         &config,
         &mut ws,

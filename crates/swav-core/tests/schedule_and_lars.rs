@@ -1,7 +1,7 @@
 //! The learning-rate schedule's endpoints and LARC's corner cases.
 
 use swav_core::{
-    HeadOps, Lars, LrSchedule, MomentumState, ParamKind, SliceOps, iterations_per_epoch,
+    HeadOps, Lars, LarsParam, LrSchedule, MomentumState, ParamKind, SliceOps, iterations_per_epoch,
 };
 
 #[test]
@@ -72,11 +72,13 @@ fn zero_norm_parameters_get_an_unscaled_undecayed_step() {
     let mut state = MomentumState::default();
     lars.step(
         &mut ops,
-        &mut p,
-        &g,
-        &mut buf,
-        &mut state,
-        ParamKind::BiasOrNorm,
+        &mut LarsParam {
+            param: &mut p,
+            grad: Some(&g),
+            momentum: &mut buf,
+            state: &mut state,
+            kind: ParamKind::BiasOrNorm,
+        },
         0.3,
     )
     .unwrap();
@@ -128,29 +130,18 @@ fn momentum_accumulates_after_the_first_step() {
     let g = vec![0.6, 0.8]; // norm 1: λ = 5
     let mut buf = vec![0.0; 2];
     let mut state = MomentumState::default();
-    lars.step(
-        &mut ops,
-        &mut p,
-        &g,
-        &mut buf,
-        &mut state,
-        ParamKind::Weight,
-        0.1,
-    )
-    .unwrap();
-    assert_eq!(buf, vec![3.0, 4.0]);
-    let after_first = p.clone();
+    let mut tensor = LarsParam {
+        param: &mut p,
+        grad: Some(&g),
+        momentum: &mut buf,
+        state: &mut state,
+        kind: ParamKind::Weight,
+    };
+    lars.step(&mut ops, &mut tensor, 0.1).unwrap();
+    assert_eq!(*tensor.momentum, vec![3.0, 4.0]);
+    let after_first = tensor.param.clone();
     assert!((after_first[0] - 2.7).abs() < 1e-12 && (after_first[1] - 3.6).abs() < 1e-12);
-    lars.step(
-        &mut ops,
-        &mut p,
-        &g,
-        &mut buf,
-        &mut state,
-        ParamKind::Weight,
-        0.1,
-    )
-    .unwrap();
+    lars.step(&mut ops, &mut tensor, 0.1).unwrap();
     // λ = ‖p‖ / ‖g‖ = 4.5; buf = 0.9·[3, 4] + 4.5·[0.6, 0.8].
     assert!((buf[0] - (2.7 + 2.7)).abs() < 1e-12 && (buf[1] - (3.6 + 3.6)).abs() < 1e-12);
     let _ = ops.sum_squares(&p).unwrap();
@@ -158,7 +149,6 @@ fn momentum_accumulates_after_the_first_step() {
 
 #[test]
 fn step_all_skips_tensors_without_gradient() {
-    use swav_core::LarsParam;
     let lars = Lars::<f64>::default();
     let mut ops = SliceOps;
     let (mut p1, mut p2) = (vec![1.0, 2.0], vec![3.0]);

@@ -17,7 +17,7 @@ fn marginals(codes: &[f64], rows: usize, cols: usize) -> (Vec<f64>, Vec<f64>) {
 
 #[test]
 fn samples_sum_to_one_and_prototypes_are_near_equipartitioned() {
-    let mut rng = TestRng::new(1);
+    let mut rng = SplitMix64::new(1);
     let (n, k) = (256, 64);
     let scores = cosine_scores(&mut rng, n, k, 16);
     let (codes, path) = run_sinkhorn(&scores, n, k, 0.05, 3, Stabilization::Stable);
@@ -59,7 +59,7 @@ fn samples_sum_to_one_and_prototypes_are_near_equipartitioned() {
 
 #[test]
 fn global_max_subtraction_gives_the_plain_codes() {
-    let mut rng = TestRng::new(2);
+    let mut rng = SplitMix64::new(2);
     let (n, k) = (64, 30);
     let scores = cosine_scores(&mut rng, n, k, 8);
     // (At ε = 0.02 the spread of these scores exceeds 80 ε: that case is the log-domain test's.)
@@ -83,7 +83,7 @@ fn global_max_subtraction_gives_the_plain_codes() {
 fn the_log_domain_path_agrees_with_the_plain_one() {
     // Spread of scores / eps = 1.1 / 0.0125 = 88 > 80: the stable mode takes the log-domain
     // path, while the plain exponentials (within e^±44) are still exact in f64 and f32.
-    let mut rng = TestRng::new(3);
+    let mut rng = SplitMix64::new(3);
     let (n, k) = (40, 24);
     let scores: Vec<f64> = cosine_scores(&mut rng, n, k, 2)
         .iter()
@@ -107,7 +107,7 @@ fn the_log_domain_path_agrees_with_the_plain_one() {
 
 #[test]
 fn small_epsilon_and_unnormalised_scores_never_give_inf_or_nan() {
-    let mut rng = TestRng::new(4);
+    let mut rng = SplitMix64::new(4);
     let (n, k) = (128, 50);
     let cosine = cosine_scores(&mut rng, n, k, 8);
     for (scale, eps) in [
@@ -145,7 +145,7 @@ fn small_epsilon_and_unnormalised_scores_never_give_inf_or_nan() {
 
 #[test]
 fn zero_iterations_return_the_normalised_exponentials_on_both_paths() {
-    let mut rng = TestRng::new(5);
+    let mut rng = SplitMix64::new(5);
     let (n, k) = (10, 7);
     let scores = cosine_scores(&mut rng, n, k, 4);
     let (plain, _) = run_sinkhorn(&scores, n, k, 0.05, 0, Stabilization::Plain);
@@ -162,7 +162,7 @@ fn zero_iterations_return_the_normalised_exponentials_on_both_paths() {
 
 #[test]
 fn two_ranks_give_the_codes_of_one_rank_holding_the_whole_batch() {
-    let mut rng = TestRng::new(6);
+    let mut rng = SplitMix64::new(6);
     let (n, k) = (48, 20);
     for (eps, scale) in [(0.05, 1.0), (0.005, 1.0)] {
         let scores: Vec<f64> = cosine_scores(&mut rng, n, k, 8)
@@ -204,10 +204,8 @@ fn a_rank_that_leaves_makes_the_other_fail_instead_of_hanging() {
     let config = swav_core::SinkhornConfig::<f64>::default();
     let mut ws = swav_core::SinkhornWorkspace::new(&mut ops, 3, 4).unwrap();
     let mut codes = vec![0.0; 12];
-    let err = swav_core::sinkhorn(
-        &mut ops, &survivor, &scores, 3, 4, &config, &mut ws, &mut codes,
-    )
-    .unwrap_err();
+    let err = swav_core::sinkhorn(&mut ops, &survivor, &scores, &config, &mut ws, &mut codes)
+        .unwrap_err();
     assert!(
         matches!(err, swav_core::SinkhornError::Collective(_)),
         "{err:?}"

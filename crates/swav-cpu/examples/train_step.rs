@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use swav_core::{HeadOps, SingleProcess};
+use swav_core::{HeadOps, LarsScaling, SgdStep, SingleProcess};
 use swav_cpu::{CpuBackend, Profile};
 use swav_nn::prelude::*;
 use swav_nn::{Arch, CropGroup, LinearShape, SwavConfig, SwavModel, TrunkConfig, hashed_uniform};
@@ -103,8 +103,17 @@ fn step(
     model
         .backward_features(b, d_features, &SingleProcess)
         .expect("backward");
+    let update = SgdStep {
+        scaling: LarsScaling {
+            grad_scale: 1.0,
+            weight_decay: 1e-4,
+        },
+        lr: 0.1,
+        momentum: 0.9,
+        first: sgd.first,
+    };
     for (p, m) in model.params_mut().into_iter().zip(&mut sgd.momentum) {
-        b.sgd_momentum_step(p.value, p.grad, m, 1.0, 1e-4, 0.1, 0.9, sgd.first)
+        b.sgd_momentum_step(p.value, p.grad, m, update)
             .expect("sgd");
     }
     sgd.first = false;

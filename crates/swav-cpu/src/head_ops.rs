@@ -6,7 +6,7 @@
 use core::convert::Infallible;
 
 use rayon::prelude::*;
-use swav_core::{HeadOps, Real, SliceOps};
+use swav_core::{BufAt, HeadOps, Real, ScaledScores, SgdStep, SliceOps};
 
 use crate::CpuBackend;
 use crate::gemm::{self, par_gemm};
@@ -170,15 +170,13 @@ impl HeadOps<f32> for CpuBackend {
 
     fn dot_accumulate(
         &mut self,
-        a: &Vec<f32>,
-        a_offset: usize,
-        b: &Vec<f32>,
-        b_offset: usize,
+        a: BufAt<'_, Vec<f32>>,
+        b: BufAt<'_, Vec<f32>>,
         len: usize,
         alpha: f32,
         acc: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
-        SliceOps.dot_accumulate(a, a_offset, b, b_offset, len, alpha, acc)
+        SliceOps.dot_accumulate(a, b, len, alpha, acc)
     }
 
     fn row_sums(
@@ -329,56 +327,45 @@ impl HeadOps<f32> for CpuBackend {
 
     fn col_max_biased(
         &mut self,
-        x: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, Vec<f32>, f32>,
         b: &Vec<f32>,
         out: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
-        SliceOps.col_max_biased(x, rows, cols, eps, b, out)
+        SliceOps.col_max_biased(x, b, out)
     }
 
     fn col_sum_exp_biased(
         &mut self,
-        x: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, Vec<f32>, f32>,
         b: &Vec<f32>,
         m: &Vec<f32>,
         out: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
-        SliceOps.col_sum_exp_biased(x, rows, cols, eps, b, m, out)
+        SliceOps.col_sum_exp_biased(x, b, m, out)
     }
 
     fn row_logsumexp_biased(
         &mut self,
-        x: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, Vec<f32>, f32>,
         a: &Vec<f32>,
         out: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
-        SliceOps.row_logsumexp_biased(x, rows, cols, eps, a, out)
+        SliceOps.row_logsumexp_biased(x, a, out)
     }
 
     fn exp_biased(
         &mut self,
-        x: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, Vec<f32>, f32>,
         b: &Vec<f32>,
         a: &Vec<f32>,
         out: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
+        let (rows, cols, eps) = (x.rows, x.cols, x.eps);
         let a = &a[..cols];
         let per = rows_per_task(cols);
         out[..rows * cols]
             .par_chunks_mut(per * cols)
-            .zip(x[..rows * cols].par_chunks(per * cols))
+            .zip(x.scores[..rows * cols].par_chunks(per * cols))
             .enumerate()
             .for_each(|(i, (o, x))| {
                 for (r, (o, row)) in o
@@ -414,11 +401,7 @@ impl HeadOps<f32> for CpuBackend {
         p: &mut Vec<f32>,
         g: &Vec<f32>,
         buf: &mut Vec<f32>,
-        grad_scale: f32,
-        weight_decay: f32,
-        lr: f32,
-        momentum: f32,
-        first: bool,
+        step: SgdStep<f32>,
     ) -> Result<(), Infallible> {
         let start = self.start();
         p.par_chunks_mut(CHUNK)
@@ -426,9 +409,7 @@ impl HeadOps<f32> for CpuBackend {
             .zip(buf.par_chunks_mut(CHUNK))
             .for_each(|((p, g), b)| {
                 for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
-                    let d = (g + weight_decay * *p) * grad_scale;
-                    *b = if first { d } else { momentum * *b + d };
-                    *p -= lr * *b;
+                    step.update(p, g, b);
                 }
             });
         self.record("sgd_momentum_step", start, 0.0);

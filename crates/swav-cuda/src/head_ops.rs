@@ -9,7 +9,7 @@
 //! are always f32) and panic, as for any shape mistake, when given a bf16 one.
 
 use cudarc::driver::DevicePtr;
-use swav_core::HeadOps;
+use swav_core::{BufAt, HeadOps, ScaledScores, SgdStep};
 
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::buffer::Storage;
@@ -362,17 +362,15 @@ impl HeadOps<f32> for CudaBackend {
 
     fn dot_accumulate(
         &mut self,
-        a: &CudaBuffer,
-        a_offset: usize,
-        b: &CudaBuffer,
-        b_offset: usize,
+        a: BufAt<'_, CudaBuffer>,
+        b: BufAt<'_, CudaBuffer>,
         len: usize,
         alpha: f32,
         acc: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("dot_accumulate", OpCategory::Head);
         assert!(
-            a_offset + len <= a.len() && b_offset + len <= b.len(),
+            a.offset + len <= a.buf.len() && b.offset + len <= b.buf.len(),
             "dot out of bounds"
         );
         expect_f32(acc, "dot_accumulate");
@@ -382,8 +380,8 @@ impl HeadOps<f32> for CudaBackend {
                 .ensure(&self.device.stream, blocks as usize, 1)?;
         let name = format!(
             "dot_accumulate_{}_{}",
-            a.dtype().suffix(),
-            b.dtype().suffix()
+            a.buf.dtype().suffix(),
+            b.buf.dtype().suffix()
         );
         let acc_ptr = acc.ptr_mut();
         self.launch(
@@ -391,10 +389,10 @@ impl HeadOps<f32> for CudaBackend {
             (blocks, 1, 1),
             (REDUCE_THREADS, 1, 1),
             &[
-                &a.ptr(),
-                &len_arg(a_offset),
-                &b.ptr(),
-                &len_arg(b_offset),
+                &a.buf.ptr(),
+                &len_arg(a.offset),
+                &b.buf.ptr(),
+                &len_arg(b.offset),
                 &len_arg(len),
                 &alpha,
                 &partials,
@@ -640,14 +638,12 @@ impl HeadOps<f32> for CudaBackend {
 
     fn col_max_biased(
         &mut self,
-        x: &CudaBuffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, CudaBuffer, f32>,
         b: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("col_max_biased", OpCategory::Head);
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         expect_f32(x, "col_max_biased");
         expect_f32(b, "col_max_biased");
         expect_f32(out, "col_max_biased");
@@ -679,15 +675,13 @@ impl HeadOps<f32> for CudaBackend {
 
     fn col_sum_exp_biased(
         &mut self,
-        x: &CudaBuffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, CudaBuffer, f32>,
         b: &CudaBuffer,
         m: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("col_sum_exp_biased", OpCategory::Head);
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         for buf in [x, b, m, &*out] {
             expect_f32(buf, "col_sum_exp_biased");
         }
@@ -720,14 +714,12 @@ impl HeadOps<f32> for CudaBackend {
 
     fn row_logsumexp_biased(
         &mut self,
-        x: &CudaBuffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, CudaBuffer, f32>,
         a: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("row_logsumexp_biased", OpCategory::Head);
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         for buf in [x, a, &*out] {
             expect_f32(buf, "row_logsumexp_biased");
         }
@@ -749,15 +741,13 @@ impl HeadOps<f32> for CudaBackend {
 
     fn exp_biased(
         &mut self,
-        x: &CudaBuffer,
-        rows: usize,
-        cols: usize,
-        eps: f32,
+        x: ScaledScores<'_, CudaBuffer, f32>,
         b: &CudaBuffer,
         a: &CudaBuffer,
         out: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("exp_biased", OpCategory::Head);
+        let (x, rows, cols, eps) = (x.scores, x.rows, x.cols, x.eps);
         for buf in [x, b, a, &*out] {
             expect_f32(buf, "exp_biased");
         }
@@ -817,11 +807,7 @@ impl HeadOps<f32> for CudaBackend {
         p: &mut CudaBuffer,
         g: &CudaBuffer,
         buf: &mut CudaBuffer,
-        grad_scale: f32,
-        weight_decay: f32,
-        lr: f32,
-        momentum: f32,
-        first: bool,
+        step: SgdStep<f32>,
     ) -> Result<(), CudaError> {
         let _op = self.profile_op("sgd_momentum_step", OpCategory::Optimizer);
         for b in [&*p, g, &*buf] {
@@ -840,11 +826,11 @@ impl HeadOps<f32> for CudaBackend {
                 &buf_ptr,
                 &copy_ptr,
                 &len_arg(n),
-                &grad_scale,
-                &weight_decay,
-                &lr,
-                &momentum,
-                &i32::from(first),
+                &step.scaling.grad_scale,
+                &step.scaling.weight_decay,
+                &step.lr,
+                &step.momentum,
+                &i32::from(step.first),
             ],
         )
     }

@@ -51,14 +51,12 @@ fn sinkhorn_through_nccl_matches_single_process() {
         let mut codes = g.zeros(n * k).unwrap();
         let mut ws = SinkhornWorkspace::new(&mut g, n, k).unwrap();
         if through_nccl {
-            sinkhorn(&mut g, &comm, &scores, n, k, &config, &mut ws, &mut codes).unwrap();
+            sinkhorn(&mut g, &comm, &scores, &config, &mut ws, &mut codes).unwrap();
         } else {
             sinkhorn(
                 &mut g,
                 &SingleProcess,
                 &scores,
-                n,
-                k,
                 &config,
                 &mut ws,
                 &mut codes,

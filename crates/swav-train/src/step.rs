@@ -4,8 +4,9 @@
 //! over ranks, drop the prototypes' gradient while they are frozen, and take the LARC step.
 
 use swav_core::{
-    AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective, LossWorkspace, SinkhornPath,
-    SwappedPrediction, assign_codes, normalize_prototypes, swapped_prediction_loss,
+    AssignmentInputs, AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective,
+    LossWorkspace, SinkhornPath, SwappedPrediction, assign_codes, normalize_prototypes,
+    swapped_prediction_loss,
 };
 use swav_nn::{Backend, CropGroup};
 
@@ -164,13 +165,16 @@ impl<B: Backend> SwavStep<B> {
             let scores = model.scores().expect("forward ran");
             let embeddings = model.embeddings().expect("forward ran");
             let prototypes = model.prototypes().expect("a SwAV model has prototypes");
-            assign_codes(
-                b,
-                comm,
-                &layout,
+            let inputs = AssignmentInputs {
+                layout: &layout,
                 scores,
                 embeddings,
                 prototypes,
+            };
+            assign_codes(
+                b,
+                comm,
+                inputs,
                 queue.as_mut(),
                 &plan.sinkhorn,
                 &mut self.assignment,

@@ -80,8 +80,6 @@ pub fn assign(z: &Array2<f64>, w: &Array2<f64>, settings: AssignSettings) -> Res
         &mut ops,
         &SingleProcess,
         &scores,
-        n,
-        k,
         &config,
         &mut workspace,
         &mut codes,

@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use swav_core::SplitMix64;
 
 /// The classifier's training settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,36 +167,25 @@ pub fn cross_entropy_backward(logits: &mut Array2<f32>, labels: &[usize]) -> f64
 /// A `classes × dim` weight drawn from N(0, 0.01²) with `seed` and a zero bias: the
 /// official `eval_linear.py` initialisation of a linear classifier.
 pub fn init_classifier(classes: usize, dim: usize, seed: u64) -> (Array2<f32>, Array1<f32>) {
-    let mut rng = SplitMix(seed);
-    let weight = Array2::from_shape_fn((classes, dim), |_| (0.01 * rng.normal()) as f32);
+    let mut rng = SplitMix64::new(seed);
+    let weight = Array2::from_shape_fn((classes, dim), |_| (0.01 * probe_normal(&mut rng)) as f32);
     (weight, Array1::zeros(classes))
 }
 
-/// A small seeded generator for the initialisation and the shuffles.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
+/// A standard normal number for the classifier's initialisation: the cosine half of
+/// Box-Muller on two uniforms at the midpoints `(k + ½)/2⁵³` of SplitMix64's 53-bit grid,
+/// one number per pair (the stream the probe's results were fixed with, which differs from
+/// [`SplitMix64::normal`]).
+fn probe_normal(rng: &mut SplitMix64) -> f64 {
+    let mut midpoint = || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let (u, v) = (midpoint(), midpoint());
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
 fn shuffle(order: &mut [usize], seed: u64) {
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix64::new(seed);
     for i in (1..order.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
 }

@@ -1,37 +1,20 @@
 //! Helpers shared by swav-core's integration tests.
 #![allow(dead_code)]
 
+pub use swav_core::SplitMix64;
 use swav_core::{
     Collective, Real, SingleProcess, SinkhornConfig, SinkhornPath, SinkhornWorkspace, SliceOps,
     Stabilization, sinkhorn,
 };
 
-/// A small deterministic generator (SplitMix64) so tests need no RNG crate.
-pub struct TestRng(u64);
-
-impl TestRng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-    pub fn vec(&mut self, n: usize) -> Vec<f64> {
-        (0..n).map(|_| self.uniform()).collect()
-    }
+/// `n` values uniform in `[-1, 1)`.
+pub fn uniform_vec(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
 }
 
 /// Row-normalised random matrix.
-pub fn unit_rows(rng: &mut TestRng, rows: usize, cols: usize) -> Vec<f64> {
-    let mut m = rng.vec(rows * cols);
+pub fn unit_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Vec<f64> {
+    let mut m = uniform_vec(rng, rows * cols);
     for r in m.chunks_mut(cols) {
         let n = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         r.iter_mut().for_each(|v| *v /= n);
@@ -40,7 +23,7 @@ pub fn unit_rows(rng: &mut TestRng, rows: usize, cols: usize) -> Vec<f64> {
 }
 
 /// Cosine scores of random unit embeddings against random unit prototypes.
-pub fn cosine_scores(rng: &mut TestRng, rows: usize, cols: usize, dim: usize) -> Vec<f64> {
+pub fn cosine_scores(rng: &mut SplitMix64, rows: usize, cols: usize, dim: usize) -> Vec<f64> {
     let z = unit_rows(rng, rows, dim);
     let w = unit_rows(rng, cols, dim);
     let mut s = vec![0.0; rows * cols];
@@ -98,8 +81,6 @@ pub fn run_sinkhorn_with<T: Real, C: Collective<Vec<T>>>(
         &mut ops,
         comm,
         &scores.to_vec(),
-        rows,
-        cols,
         &config,
         &mut ws,
         &mut codes,

@@ -2,7 +2,7 @@
 //! comparisons.
 #![allow(dead_code)]
 
-use swav_core::HeadOps;
+use swav_core::{HeadOps, SplitMix64};
 use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, Precision};
 
 /// A backend on GPU 0 with `precision`, or `None` (after saying why) where this machine has
@@ -14,23 +14,16 @@ pub fn gpu(precision: Precision) -> Option<CudaBackend> {
     })
 }
 
-/// A small deterministic generator (SplitMix64).
-pub struct Rng(u64);
+/// Deterministic test data from one SplitMix64 stream.
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Self(SplitMix64::new(seed))
     }
     /// Uniform in `[-1, 1)`.
     pub fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0) as f32
+        self.0.uniform(-1.0, 1.0) as f32
     }
     /// `n` values `scale·u + offset`.
     pub fn vec(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {

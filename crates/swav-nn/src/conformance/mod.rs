@@ -20,6 +20,7 @@ mod agreement;
 mod families;
 mod golden;
 mod harness;
+mod head_ops;
 mod model;
 mod ops;
 mod reference;
@@ -30,4 +31,5 @@ pub use families::{
     check_linear_ops, check_optimizer_ops, check_pool_ops,
 };
 pub use golden::{check_golden_resnet18, check_golden_resnet50, check_golden_swav};
+pub use head_ops::check_head_ops;
 pub use model::{check_linear_head_gradients, check_model_gradients, small_config};
