@@ -10,6 +10,7 @@ use swav_core::{BufAt, HeadOps, Real, ScaledScores, SgdStep, SliceOps};
 
 use crate::CpuBackend;
 use crate::gemm::{self, par_gemm};
+use crate::profile::OpScope;
 
 /// Elements per task of the element-wise operations.
 const CHUNK: usize = 1 << 14;
@@ -64,10 +65,8 @@ impl HeadOps<f32> for CpuBackend {
         dst_offset: usize,
         len: usize,
     ) -> Result<(), Infallible> {
-        let start = self.start();
-        let out = SliceOps.copy(src, src_offset, dst, dst_offset, len);
-        self.record("copy", start, 0.0);
-        out
+        let _op = OpScope::new(&mut self.profile, "copy", 0.0);
+        SliceOps.copy(src, src_offset, dst, dst_offset, len)
     }
 
     fn copy_within(
@@ -81,9 +80,8 @@ impl HeadOps<f32> for CpuBackend {
     }
 
     fn fill(&mut self, buf: &mut Vec<f32>, value: f32) -> Result<(), Infallible> {
-        let start = self.start();
+        let _op = OpScope::new(&mut self.profile, "fill", 0.0);
         buf.par_chunks_mut(CHUNK).for_each(|c| c.fill(value));
-        self.record("fill", start, 0.0);
         Ok(())
     }
 
@@ -159,12 +157,11 @@ impl HeadOps<f32> for CpuBackend {
         y_offset: usize,
         len: usize,
     ) -> Result<(), Infallible> {
-        let start = self.start();
+        let _op = OpScope::new(&mut self.profile, "axpy", 0.0);
         y[y_offset..y_offset + len]
             .par_chunks_mut(CHUNK)
             .zip(x[x_offset..x_offset + len].par_chunks(CHUNK))
             .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x));
-        self.record("axpy", start, 0.0);
         Ok(())
     }
 
@@ -258,7 +255,7 @@ impl HeadOps<f32> for CpuBackend {
         k: usize,
         out: &mut Vec<f32>,
     ) -> Result<(), Infallible> {
-        let start = self.start();
+        let _op = OpScope::new(&mut self.profile, "matmul_nt", 2.0 * (m * n * k) as f64);
         par_gemm(
             1.0,
             &gemm::rows(a, m, k),
@@ -266,7 +263,6 @@ impl HeadOps<f32> for CpuBackend {
             0.0,
             gemm::rows_mut(out, m, n),
         );
-        self.record("matmul_nt", start, 2.0 * (m * n * k) as f64);
         Ok(())
     }
 
@@ -403,7 +399,7 @@ impl HeadOps<f32> for CpuBackend {
         buf: &mut Vec<f32>,
         step: SgdStep<f32>,
     ) -> Result<(), Infallible> {
-        let start = self.start();
+        let _op = OpScope::new(&mut self.profile, "sgd_momentum_step", 0.0);
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(buf.par_chunks_mut(CHUNK))
@@ -412,7 +408,6 @@ impl HeadOps<f32> for CpuBackend {
                     step.update(p, g, b);
                 }
             });
-        self.record("sgd_momentum_step", start, 0.0);
         Ok(())
     }
 }

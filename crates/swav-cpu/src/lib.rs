@@ -66,8 +66,6 @@ mod pool;
 mod profile;
 mod scratch;
 
-use std::time::Instant;
-
 pub use profile::{OpStats, Profile};
 
 use conv::ConvScratch;
@@ -106,17 +104,5 @@ impl CpuBackend {
     /// profiling is off).
     pub fn take_profile(&mut self) -> Option<Profile> {
         self.profile.as_mut().map(core::mem::take)
-    }
-
-    /// The start time of a timed operation, when profiling.
-    pub(crate) fn start(&self) -> Option<Instant> {
-        self.profile.as_ref().map(|_| Instant::now())
-    }
-
-    /// Records an operation started at `start`.
-    pub(crate) fn record(&mut self, op: &'static str, start: Option<Instant>, flops: f64) {
-        if let (Some(profile), Some(start)) = (self.profile.as_mut(), start) {
-            profile.record(op, start, flops);
-        }
     }
 }

@@ -12,8 +12,8 @@
 
 use alloc::vec::Vec;
 
-use crate::hash_rng::SplitMix64;
 use crate::layout::ohwi_from_oihw;
+use swav_core::SplitMix64;
 
 /// The initialisation stream.
 #[derive(Debug, Clone)]

@@ -73,7 +73,6 @@ mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
-mod hash_rng;
 mod init;
 mod layout;
 mod model;
@@ -89,7 +88,6 @@ pub use backend::{
     RunningStats, StatsOutput, batch_norm_saved_len, batch_norm_stats_len,
 };
 pub use error::{BuildError, ConfigError, StepError};
-pub use hash_rng::{SplitMix64, hashed_uniform, mix64};
 pub use layout::{ohwi_from_oihw, oihw_from_ohwi};
 pub use model::{
     Arch, BN_EPS, BN_MOMENTUM, BufferMut, BufferView, CropGroup, Layout, ParamMut, ParamView,
@@ -98,6 +96,7 @@ pub use model::{
 pub use shapes::{
     BatchNormShape, Conv2dShape, GlobalPoolShape, L2NormalizeShape, LinearShape, Pool2dShape,
 };
+pub use swav_core::{SplitMix64, hashed_uniform, mix64};
 pub use weights::{
     ExportOptions, ImportOptions, ImportReport, WeightsError, export_safetensors,
     import_safetensors,

@@ -4,7 +4,9 @@
 use alloc::vec::Vec;
 
 use crate::Backend;
-use crate::hash_rng::hashed_uniform;
+use swav_core::HeadOps;
+
+use crate::hashed_uniform;
 
 /// Unwraps a device result inside a check (a device failure fails the check).
 pub(crate) fn ok<T, E: core::fmt::Debug>(r: Result<T, E>) -> T {
@@ -15,7 +17,7 @@ pub(crate) fn ok<T, E: core::fmt::Debug>(r: Result<T, E>) -> T {
 }
 
 /// A parameter-class (f32) device buffer holding `data`.
-pub(crate) fn upload<B: Backend>(b: &mut B, data: &[f32]) -> B::Buf {
+pub(crate) fn upload<B: HeadOps<f32>>(b: &mut B, data: &[f32]) -> B::Buf {
     let mut buf = ok(b.zeros(data.len()));
     ok(b.upload(data, &mut buf, 0));
     buf
@@ -29,7 +31,7 @@ pub(crate) fn upload_activation<B: Backend>(b: &mut B, data: &[f32]) -> B::Buf {
 }
 
 /// The first `len` elements of `buf`.
-pub(crate) fn download<B: Backend>(b: &mut B, buf: &B::Buf, len: usize) -> Vec<f32> {
+pub(crate) fn download<B: HeadOps<f32>>(b: &mut B, buf: &B::Buf, len: usize) -> Vec<f32> {
     let mut out = alloc::vec![0.0; len];
     ok(b.download(buf, 0, &mut out));
     out

@@ -20,7 +20,7 @@ use swav_core::{
     swapped_prediction_loss,
 };
 
-use super::harness::{assert_close, data, ok};
+use super::harness::{assert_close, data, download, ok, upload};
 
 /// Single rounding differences of `exp` and `log`, relative to the output's largest value.
 const TIGHT: f64 = 2e-6;
@@ -79,18 +79,10 @@ fn agree(what: &str, tolerance: Tolerance, got: &[f32], want: &[f32]) {
     }
 }
 
-/// A device buffer holding `host`.
-fn put<O: HeadOps<f32>>(o: &mut O, host: &[f32]) -> O::Buf {
-    let mut buf = ok(o.zeros(host.len()));
-    ok(o.upload(host, &mut buf, 0));
-    buf
-}
-
 /// The whole of `buf`, on the host.
 fn get<O: HeadOps<f32>>(o: &mut O, buf: &O::Buf) -> Vec<f32> {
-    let mut host = vec![0.0; o.buf_len(buf)];
-    ok(o.download(buf, 0, &mut host));
-    host
+    let len = o.buf_len(buf);
+    download(o, buf, len)
 }
 
 /// The `rows × cols` matrix `scores` divided by [`LOG_DOMAIN_EPS`].
@@ -140,7 +132,7 @@ fn check_memory<B: HeadOps<f32>>(b: &mut B) {
     let x = data(1, 1000, 1.0, 0.0);
     let base = data(2, 1000, 1.0, 5.0);
     check!(b, "upload and download at offsets", Tolerance::Exact, |o| {
-        let mut buf = put(o, &base);
+        let mut buf = upload(o, &base);
         ok(o.upload(&x[..300], &mut buf, 17));
         let mut part = vec![0.0; 400];
         ok(o.download(&buf, 50, &mut part));
@@ -149,7 +141,7 @@ fn check_memory<B: HeadOps<f32>>(b: &mut B) {
         all
     });
     check!(b, "copy at offsets", Tolerance::Exact, |o| {
-        let (src, mut dst) = (put(o, &x), put(o, &base));
+        let (src, mut dst) = (upload(o, &x), upload(o, &base));
         ok(o.copy(&src, 100, &mut dst, 10, 500));
         get(o, &dst)
     });
@@ -159,7 +151,7 @@ fn check_memory<B: HeadOps<f32>>(b: &mut B) {
             format!("copy_within {src} -> {dst}, {len} elements"),
             Tolerance::Exact,
             |o| {
-                let mut buf = put(o, &x);
+                let mut buf = upload(o, &x);
                 ok(o.copy_within(&mut buf, src, dst, len));
                 get(o, &buf)
             }
@@ -167,7 +159,7 @@ fn check_memory<B: HeadOps<f32>>(b: &mut B) {
     }
     let long = data(3, LONG, 1.0, 0.0);
     check!(b, "fill", Tolerance::Exact, |o| {
-        let mut buf = put(o, &long);
+        let mut buf = upload(o, &long);
         ok(o.fill(&mut buf, -3.25));
         get(o, &buf)
     });
@@ -200,7 +192,7 @@ fn check_reductions<B: HeadOps<f32>>(b: &mut B) {
         let sum = finite.then_some(("sum_into", sum_tolerance(n)));
         for (name, tolerance) in extremes.into_iter().chain(sum) {
             check!(b, format!("{name}, {n} elements"), tolerance, |o| {
-                let (x, mut out) = (put(o, &x), put(o, &[7.0]));
+                let (x, mut out) = (upload(o, &x), upload(o, &[7.0]));
                 ok(match name {
                     "max_into" => o.max_into(&x, &mut out),
                     "min_into" => o.min_into(&x, &mut out),
@@ -214,7 +206,7 @@ fn check_reductions<B: HeadOps<f32>>(b: &mut B) {
             format!("count_non_finite, {n} elements"),
             Tolerance::Exact,
             |o| {
-                let x = put(o, &x);
+                let x = upload(o, &x);
                 vec![ok(o.count_non_finite(&x)) as f32]
             }
         );
@@ -224,7 +216,7 @@ fn check_reductions<B: HeadOps<f32>>(b: &mut B) {
                 format!("sum_squares, {n} elements"),
                 sum_tolerance(n),
                 |o| {
-                    let x = put(o, &x);
+                    let x = upload(o, &x);
                     vec![ok(o.sum_squares(&x))]
                 }
             );
@@ -238,12 +230,12 @@ fn check_element_wise<B: HeadOps<f32>>(b: &mut B) {
     let x = data(20, LONG, 1.0, 0.0);
     let y = data(21, LONG, 1.0, 0.5);
     check!(b, "scale", Tolerance::Exact, |o| {
-        let mut x = put(o, &x);
+        let mut x = upload(o, &x);
         ok(o.scale(&mut x, -1.5));
         get(o, &x)
     });
     check!(b, "div_by_scalar", Tolerance::Exact, |o| {
-        let (mut x, s) = (put(o, &x), put(o, &[0.7]));
+        let (mut x, s) = (upload(o, &x), upload(o, &[0.7]));
         ok(o.div_by_scalar(&mut x, &s));
         get(o, &x)
     });
@@ -253,29 +245,29 @@ fn check_element_wise<B: HeadOps<f32>>(b: &mut B) {
             format!("exp_div, shift {shift:?}"),
             Tolerance::Relative(TIGHT),
             |o| {
-                let (x, mut out) = (put(o, &x), put(o, &y));
-                let shift = shift.map(|s| put(o, &[s]));
+                let (x, mut out) = (upload(o, &x), upload(o, &y));
+                let shift = shift.map(|s| upload(o, &[s]));
                 ok(o.exp_div(&x, 0.05, shift.as_ref(), &mut out));
                 get(o, &out)
             }
         );
     }
     check!(b, "axpy at offsets", Tolerance::Exact, |o| {
-        let (x, mut y) = (put(o, &x), put(o, &y));
+        let (x, mut y) = (upload(o, &x), upload(o, &y));
         ok(o.axpy(0.75, &x, 3, &mut y, 7, LONG - 10));
         get(o, &y)
     });
     check!(b, "dot_accumulate at offsets", sum_tolerance(LONG), |o| {
         // One buffer for both operands: their terms do not cancel, so the tolerance
         // relative to the result stays meaningful.
-        let (y, mut acc) = (put(o, &y), put(o, &[2.0]));
+        let (y, mut acc) = (upload(o, &y), upload(o, &[2.0]));
         let a = BufAt { buf: &y, offset: 5 };
         let b = BufAt { buf: &y, offset: 9 };
         ok(o.dot_accumulate(a, b, LONG - 20, -0.5, &mut acc));
         get(o, &acc)
     });
     check!(b, "negate_minus", Tolerance::Exact, |o| {
-        let mut x = put(o, &x);
+        let mut x = upload(o, &x);
         ok(o.negate_minus(&mut x, 0.3));
         get(o, &x)
     });
@@ -289,12 +281,12 @@ fn check_matrices<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
     let row_garbage = data(31, rows, 1.0, 0.0);
     let col_garbage = data(32, cols, 1.0, 0.0);
     check!(b, format!("row_sums, {shape}"), sum_tolerance(cols), |o| {
-        let (m, mut out) = (put(o, &m), put(o, &row_garbage));
+        let (m, mut out) = (upload(o, &m), upload(o, &row_garbage));
         ok(o.row_sums(&m, rows, cols, &mut out));
         get(o, &out)
     });
     check!(b, format!("col_sums, {shape}"), sum_tolerance(rows), |o| {
-        let (m, mut out) = (put(o, &m), put(o, &col_garbage));
+        let (m, mut out) = (upload(o, &m), upload(o, &col_garbage));
         ok(o.col_sums(&m, rows, cols, &mut out));
         get(o, &out)
     });
@@ -302,12 +294,12 @@ fn check_matrices<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
     let row_divisors = data(33, rows, 1.0, 3.0);
     let col_divisors = data(34, cols, 1.0, 3.0);
     check!(b, format!("div_rows, {shape}"), Tolerance::Exact, |o| {
-        let (mut m, d) = (put(o, &m), put(o, &row_divisors));
+        let (mut m, d) = (upload(o, &m), upload(o, &row_divisors));
         ok(o.div_rows(&mut m, rows, cols, &d, 3000.0));
         get(o, &m)
     });
     check!(b, format!("div_cols, {shape}"), Tolerance::Exact, |o| {
-        let (mut m, d) = (put(o, &m), put(o, &col_divisors));
+        let (mut m, d) = (upload(o, &m), upload(o, &col_divisors));
         ok(o.div_cols(&mut m, rows, cols, &d, 64.0));
         get(o, &m)
     });
@@ -316,7 +308,7 @@ fn check_matrices<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("normalize_rows, {shape}"),
         Tolerance::Relative(SUMS),
         |o| {
-            let mut m = put(o, &m);
+            let mut m = upload(o, &m);
             ok(o.normalize_rows(&mut m, rows, cols, 1e-12));
             get(o, &m)
         }
@@ -328,7 +320,7 @@ fn check_matrices<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("log_softmax_rows, {shape}"),
         Tolerance::Relative(SUMS),
         |o| {
-            let (s, mut out) = (put(o, &s), put(o, &m));
+            let (s, mut out) = (upload(o, &s), upload(o, &m));
             ok(o.log_softmax_rows(&s, rows, cols, 0.1, &mut out));
             get(o, &out)
         }
@@ -341,7 +333,7 @@ fn check_matrices<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("add_exp_weighted_rows, {shape}"),
         Tolerance::Relative(TIGHT),
         |o| {
-            let (logp, w, mut out) = (put(o, &log_probs), put(o, &weights), put(o, &s));
+            let (logp, w, mut out) = (upload(o, &log_probs), upload(o, &weights), upload(o, &s));
             ok(o.add_exp_weighted_rows(&logp, rows, cols, &w, &mut out));
             get(o, &out)
         }
@@ -364,7 +356,7 @@ fn check_log_domain<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("col_max_biased, {shape}"),
         Tolerance::Exact,
         |o| {
-            let (scores, bias, mut out) = (put(o, &x), put(o, &bias), put(o, &a));
+            let (scores, bias, mut out) = (upload(o, &x), upload(o, &bias), upload(o, &a));
             ok(o.col_max_biased(scaled(&scores, rows, cols), &bias, &mut out));
             get(o, &out)
         }
@@ -374,8 +366,8 @@ fn check_log_domain<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("col_sum_exp_biased, {shape}"),
         Tolerance::Relative(SUMS),
         |o| {
-            let (scores, bias) = (put(o, &x), put(o, &bias));
-            let (m, mut out) = (put(o, &col_max), put(o, &a));
+            let (scores, bias) = (upload(o, &x), upload(o, &bias));
+            let (m, mut out) = (upload(o, &col_max), upload(o, &a));
             ok(o.col_sum_exp_biased(scaled(&scores, rows, cols), &bias, &m, &mut out));
             get(o, &out)
         }
@@ -385,7 +377,7 @@ fn check_log_domain<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("row_logsumexp_biased, {shape}"),
         Tolerance::Relative(SUMS),
         |o| {
-            let (scores, a, mut out) = (put(o, &x), put(o, &a), put(o, &bias));
+            let (scores, a, mut out) = (upload(o, &x), upload(o, &a), upload(o, &bias));
             ok(o.row_logsumexp_biased(scaled(&scores, rows, cols), &a, &mut out));
             get(o, &out)
         }
@@ -397,8 +389,8 @@ fn check_log_domain<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("exp_biased, {shape}"),
         Tolerance::Relative(TIGHT),
         |o| {
-            let (scores, bias, a) = (put(o, &x), put(o, &bias), put(o, &small_a));
-            let mut out = put(o, &x);
+            let (scores, bias, a) = (upload(o, &x), upload(o, &bias), upload(o, &small_a));
+            let mut out = upload(o, &x);
             ok(o.exp_biased(scaled(&scores, rows, cols), &bias, &a, &mut out));
             get(o, &out)
         }
@@ -409,7 +401,7 @@ fn check_log_domain<B: HeadOps<f32>>(b: &mut B, rows: usize, cols: usize) {
         format!("neg_log_sum_shifted, {shape}"),
         Tolerance::Relative(TIGHT),
         |o| {
-            let (m, s, mut v) = (put(o, &col_max), put(o, &sums), put(o, &a));
+            let (m, s, mut v) = (upload(o, &col_max), upload(o, &sums), upload(o, &a));
             ok(o.neg_log_sum_shifted(&m, &s, 8.0, &mut v));
             get(o, &v)
         }
@@ -427,7 +419,7 @@ fn check_matmul<B: HeadOps<f32>>(b: &mut B) {
             format!("matmul_nt, {m} x {n} x {k}"),
             Tolerance::Relative(SUMS),
             |o| {
-                let (a, w, mut out) = (put(o, &a), put(o, &w), put(o, &out));
+                let (a, w, mut out) = (upload(o, &a), upload(o, &w), upload(o, &out));
                 ok(o.matmul_nt(&a, &w, m, n, k, &mut out));
                 let all = get(o, &out);
                 assert!(
@@ -460,7 +452,7 @@ fn check_sgd_step<B: HeadOps<f32>>(b: &mut B) {
             format!("sgd_momentum_step, first = {first}"),
             Tolerance::Exact,
             |o| {
-                let (mut p, g, mut buf) = (put(o, &p), put(o, &g), put(o, &momentum));
+                let (mut p, g, mut buf) = (upload(o, &p), upload(o, &g), upload(o, &momentum));
                 ok(o.sgd_momentum_step(&mut p, &g, &mut buf, step(first)));
                 let mut both = get(o, &p);
                 both.extend(get(o, &buf));
@@ -486,7 +478,7 @@ fn check_sinkhorn<B: HeadOps<f32>>(b: &mut B) {
             ..Default::default()
         };
         check!(b, what, Tolerance::Relative(1e-4), |o| {
-            let (scores, mut codes) = (put(o, &scores), ok(o.zeros(n * k)));
+            let (scores, mut codes) = (upload(o, &scores), ok(o.zeros(n * k)));
             let mut ws = ok(SinkhornWorkspace::new(o, n, k));
             let taken = sinkhorn(o, &SingleProcess, &scores, &config, &mut ws, &mut codes);
             assert_eq!(ok(taken), path, "{what}: path");
@@ -537,8 +529,8 @@ fn loss_and_gradient<O: HeadOps<f32>>(
     scores: &[f32],
     codes: &[Vec<f32>],
 ) -> (f32, Vec<f32>) {
-    let scores = put(o, scores);
-    let codes: Vec<_> = codes.iter().map(|q| put(o, q)).collect();
+    let scores = upload(o, scores);
+    let codes: Vec<_> = codes.iter().map(|q| upload(o, q)).collect();
     let mut ws = ok(LossWorkspace::new(o, layout));
     let mut grad = ok(o.zeros(o.buf_len(&scores)));
     let loss = swapped_prediction_loss(o, layout, &scores, &codes, &mut ws, Some(&mut grad));

@@ -488,8 +488,7 @@ pub(crate) fn check_max_pool<B: Backend>(b: &mut B) {
         let n = s.input_len();
         let mut x: Vec<f32> = (0..n).map(|j| j as f32 * 2.0 / n as f32 - 1.0).collect();
         for j in (1..n).rev() {
-            let k = (crate::hash_rng::mix64(900 + i as u64 * 7919 + j as u64) % (j as u64 + 1))
-                as usize;
+            let k = (crate::mix64(900 + i as u64 * 7919 + j as u64) % (j as u64 + 1)) as usize;
             x.swap(j, k);
         }
         let xd = upload_activation(b, &x);
