@@ -47,7 +47,7 @@ impl CudaConfig {
 /// names and semantics. All work is enqueued on one compute stream; a method returns once
 /// its work is enqueued, and only methods that hand a value to the host (`download`,
 /// `sum_squares`, `count_non_finite`, [`synchronize`](Self::synchronize)) wait for the GPU.
-/// Input batches can also travel on a second stream ([`stage_inputs`](Self::stage_inputs)),
+/// Input batches can also travel on a second stream ([`stage_inputs`](swav_nn::ActivationOps::stage_inputs)),
 /// and an opt-in profiling mode ([`start_profiling`](Self::start_profiling)) reports where
 /// the GPU time goes.
 ///

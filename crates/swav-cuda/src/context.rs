@@ -66,7 +66,7 @@ impl Device {
         }
         let ctx = CudaContext::new(ordinal)?;
         // SAFETY: no buffer exists yet in this context object; from here on the backend
-        // orders every cross-stream use with explicit events (see `upload.rs`), and frees
+        // orders every cross-stream use with explicit events (see `activation.rs`), and frees
         // are stream-ordered on the compute stream that allocated them.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream()?;

@@ -1,6 +1,6 @@
 //! The LARC + SGD step of every parameter of the model in two kernel launches.
 //!
-//! [`CudaBackend::lars_step`] is [`swav_core::Lars::step`] applied to a whole list of
+//! [`OptimizerOps::lars_step`](swav_nn::OptimizerOps::lars_step) is [`swav_core::Lars::step`] applied to a whole list of
 //! tensors at once, with the same results: `lars_norms` computes every tensor's parameter
 //! and gradient norms (chunked sums, added per tensor in chunk order) and applies
 //! `Lars::scaling` on the device; `lars_update` then updates every chunk of every tensor

@@ -9,7 +9,7 @@
 //! unchanged, and [`swav_nn::Backend`], so the model and the training step of `swav-cli` do
 //! (a forwarding layer over inherent methods with the trait's names and semantics). [`NcclCollective`] is `swav_core::Collective`
 //! over NCCL, for SyncBN, Sinkhorn and gradient all-reduces across GPUs.
-//! [`CudaBackend::stage_inputs`] copies the next input batch through pinned memory and a copy
+//! [`ActivationOps::stage_inputs`](swav_nn::ActivationOps::stage_inputs) copies the next input batch through pinned memory and a copy
 //! stream while the current step computes, and [`CudaBackend::start_profiling`] times every
 //! operation to show where a step's GPU time goes ([`ProfileReport`]).
 //!
@@ -32,7 +32,7 @@
 //!
 //! [`Precision::MixedBf16`] (the default) follows the project's convention
 //! (docs/architecture.md §6), the equivalent of PyTorch's bf16 autocast:
-//! * activations and their gradients are bf16 ([`CudaBackend::alloc_activation`]);
+//! * activations and their gradients are bf16 ([`ActivationOps::alloc_activation`](swav_nn::ActivationOps::alloc_activation));
 //! * convolutions and the head's linear layers multiply bf16 activations by bf16 copies of
 //!   the weights with f32 accumulation (tensor cores); the copies live with their f32
 //!   master weights and are refreshed by the optimiser kernel that updates the masters;

@@ -8,7 +8,7 @@
 //!   (`scripts/bench/gpu_swav_step.py`): `steps` steps after warm-up, timed from the host
 //!   with the device synchronised before reading the clock;
 //! * the same with every batch staged through pinned memory and the copy stream
-//!   (`Backend::stage_inputs`), overlapped with the previous step, as `swav pretrain` does;
+//!   (`ActivationOps::stage_inputs`), overlapped with the previous step, as `swav pretrain` does;
 //! * the peak of live device memory during the steady steps;
 //! * where one step's GPU time goes, per category and per operation, from the backend's
 //!   profiling mode (events around every operation).

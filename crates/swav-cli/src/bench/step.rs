@@ -98,7 +98,7 @@ impl<B: Backend> BenchStep<B> {
             .collect()
     }
 
-    /// Stages the synthetic batch into input set `set` ([`Backend::stage_inputs`]).
+    /// Stages the synthetic batch into input set `set` ([`ActivationOps::stage_inputs`](swav_nn::ActivationOps::stage_inputs)).
     pub fn stage(&mut self, b: &mut B, set: usize) -> Result<()> {
         let groups: Vec<&[f32]> = self.host.iter().map(Vec::as_slice).collect();
         b.stage_inputs(&groups, &mut self.inputs[set])

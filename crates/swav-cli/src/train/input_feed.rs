@@ -1,8 +1,8 @@
 //! The step's input batches on the device, double-buffered so that the next batch is staged
-//! ([`Backend::stage_inputs`]) while the current step computes.
+//! ([`ActivationOps::stage_inputs`](swav_nn::ActivationOps::stage_inputs)) while the current step computes.
 //!
 //! Each iteration awaits the batch staged during the previous step
-//! ([`Backend::await_staged_inputs`]), takes the next batch from the loader and stages it into
+//! ([`ActivationOps::await_staged_inputs`](swav_nn::ActivationOps::await_staged_inputs)), takes the next batch from the loader and stages it into
 //! the other set of input buffers, and hands the current batch's crop groups to the step. On
 //! the GPU the copy of batch `i + 1` thus runs during step `i`, whose loss download is the
 //! first point where the host waits. On a backend that uploads synchronously (the CPU) this

@@ -157,7 +157,7 @@ pub fn check_optimizer_ops<B: Backend>(b: &mut B) {
 /// with the same test names on every backend. `$open` is an expression giving
 /// `Option<backend>`: `None` (no device) skips the test.
 ///
-/// ```ignore
+/// ```text
 /// swav_nn::backend_conformance_tests!(Some(swav_cpu::CpuBackend::new()));
 /// ```
 #[macro_export]
