@@ -28,7 +28,7 @@
 //!
 //! ## Features
 //! * `std` (default): `std::error::Error` for swav-core's errors, file helpers for weights.
-//! * `conformance`: the `conformance` module, the backend test suite every backend runs (per-op
+//! * `conformance`: the `conformance` module, the test suite every backend runs (per-op
 //!   checks, whole-model finite differences, PyTorch goldens).
 //!
 //! Without features the crate is `#![no_std]` + `alloc` (it builds for
