@@ -121,14 +121,9 @@ impl PoolOps for CudaBackend {
         shape: &GlobalPoolShape,
         y: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
-        let GlobalPoolShape {
-            batch,
-            pixels,
-            channels,
-        } = *shape;
         let _op = self.profile_op("global_avg_pool_forward", OpCategory::NormPool);
         assert!(
-            x.len() >= batch * pixels * channels && y.len() >= batch * channels,
+            x.len() >= shape.input_len() && y.len() >= shape.output_len(),
             "average pool out of bounds"
         );
         let name = format!(
@@ -139,12 +134,12 @@ impl PoolOps for CudaBackend {
         let y_ptr = y.ptr_mut();
         self.launch_1d(
             &name,
-            batch * channels,
+            shape.output_len(),
             &[
                 &x.ptr(),
-                &len_arg(batch),
-                &len_arg(pixels),
-                &len_arg(channels),
+                &len_arg(shape.batch),
+                &len_arg(shape.pixels),
+                &len_arg(shape.channels),
                 &y_ptr,
             ],
         )
@@ -157,14 +152,9 @@ impl PoolOps for CudaBackend {
         shape: &GlobalPoolShape,
         dx: &mut CudaBuffer,
     ) -> Result<(), CudaError> {
-        let GlobalPoolShape {
-            batch,
-            pixels,
-            channels,
-        } = *shape;
         let _op = self.profile_op("global_avg_pool_backward", OpCategory::NormPool);
         assert!(
-            dy.len() >= batch * channels && dx.len() >= batch * pixels * channels,
+            dy.len() >= shape.output_len() && dx.len() >= shape.input_len(),
             "average pool backward out of bounds"
         );
         let name = format!(
@@ -175,12 +165,12 @@ impl PoolOps for CudaBackend {
         let dx_ptr = dx.ptr_mut();
         self.launch_1d(
             &name,
-            batch * pixels * channels,
+            shape.input_len(),
             &[
                 &dy.ptr(),
-                &len_arg(batch),
-                &len_arg(pixels),
-                &len_arg(channels),
+                &len_arg(shape.batch),
+                &len_arg(shape.pixels),
+                &len_arg(shape.channels),
                 &dx_ptr,
             ],
         )
