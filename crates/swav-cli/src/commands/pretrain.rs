@@ -180,7 +180,8 @@ fn finish<B: Backend>(
     )
     .map_err(|e| anyhow!("exporting the trunk: {e}"))?;
     let path = request.output.join(files::TRUNK_EXPORT);
-    std::fs::write(&path, trunk).with_context(|| format!("cannot write {}", path.display()))?;
+    swav_nn::write_atomic(&path, &trunk)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("trunk weights (torchvision names): {}", path.display());
     if let (true, Some(probe)) = (request.config.eval_knn, request.knn_probe) {
         compare_knn(b, model, request, probe, summary)?;

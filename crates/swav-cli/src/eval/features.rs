@@ -108,6 +108,7 @@ pub fn write_row_paths(
         text.push_str(&dataset.sample_name(index));
         text.push('\n');
     }
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    swav_nn::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

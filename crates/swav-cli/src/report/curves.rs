@@ -198,7 +198,7 @@ fn iterations_per_epoch(records: &[StepRecord]) -> Option<u64> {
 /// Draws the curves of `history` into its folder's `curves.svg`; returns that path.
 pub fn write_curves(history: &RunHistory) -> Result<PathBuf> {
     let path = history.dir.join(files::CURVES);
-    std::fs::write(&path, figure(history).to_svg())
+    swav_nn::write_atomic(&path, figure(history).to_svg().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

@@ -57,7 +57,8 @@ pub fn write_events(history: &RunHistory) -> Result<PathBuf> {
     for (tag, step, value, time) in scalars(history) {
         bytes.extend(scalar_record(time, step, &tag, value));
     }
-    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    swav_nn::write_atomic(&path, &bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

@@ -175,8 +175,11 @@ impl KnnProbe {
             })).collect::<Vec<_>>(),
         });
         let path = output.join(files::KNN_REPORT);
-        std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        swav_nn::write_atomic(
+            &path,
+            (serde_json::to_string_pretty(&json)? + "\n").as_bytes(),
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
 }

@@ -447,5 +447,6 @@ fn truncate_jsonl<T: serde::de::DeserializeOwned>(
     if !out.is_empty() {
         out.push('\n');
     }
-    std::fs::write(path, out).with_context(|| format!("cannot rewrite {}", path.display()))
+    swav_nn::write_atomic(path, out.as_bytes())
+        .with_context(|| format!("cannot rewrite {}", path.display()))
 }

@@ -34,6 +34,6 @@ pub fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create output folder {}", output.display()))?;
     let path = output.join(files::CONFIG);
-    std::fs::write(&path, config.to_toml())
+    swav_nn::write_atomic(&path, config.to_toml().as_bytes())
         .with_context(|| format!("output folder {} is not writable", output.display()))
 }
