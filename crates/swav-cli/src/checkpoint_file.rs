@@ -3,9 +3,9 @@
 //!
 //! A killed run never leaves a half-written checkpoint: the file is written under a
 //! temporary name in the same folder, flushed to disk, renamed over the old one (an atomic
-//! step on POSIX file systems) and the folder is synced ([`swav_nn::write_atomic`]). A truncated or corrupted file is
-//! detected on reading (safetensors' own bounds checks, then the checksum) and reported with
-//! its path; it is never silently loaded.
+//! step on POSIX file systems) and the folder is synced ([`swav_nn::write_atomic`]). A
+//! truncated or corrupted file is detected on reading (safetensors' own bounds checks, then
+//! the checksum) and reported with its path; it is never silently loaded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;

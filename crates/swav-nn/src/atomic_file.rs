@@ -1,5 +1,6 @@
 //! Replacing a file in one step (feature `std`): the one writer behind every file swav
-//! must never leave half written (weights, checkpoints, exports, the rendezvous id).
+//! must never leave half written (weights, checkpoints, exports, run reports and logs, the
+//! rendezvous id).
 //!
 //! The bytes go to a temporary file in the target's folder, which is flushed to disk and
 //! then renamed over the target (atomic on POSIX file systems); finally the folder itself is

@@ -120,18 +120,6 @@ pub struct BatchNormShape {
     pub channels: usize,
 }
 
-impl BatchNormShape {
-    /// Elements of the input (and output) tensor.
-    pub fn len(&self) -> usize {
-        self.rows * self.channels
-    }
-
-    /// Whether the tensor has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// The geometry of a global average pooling: `batch` images of `pixels` NHWC pixels with
 /// `channels` channels, averaged to `batch × channels`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,16 +173,4 @@ pub struct L2NormalizeShape {
     pub cols: usize,
     /// The smallest norm divided by.
     pub eps: f32,
-}
-
-impl L2NormalizeShape {
-    /// Elements of the matrix.
-    pub fn len(&self) -> usize {
-        self.rows * self.cols
-    }
-
-    /// Whether the matrix has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
