@@ -54,7 +54,10 @@
 //! assert!(report.diagnostics.is_some_and(|d| d.relative_update.trunk > 0.0));
 //! ```
 
+mod bucket_layout;
+mod bucket_transport;
 mod diagnostics;
+mod gradient_buckets;
 mod optimizer;
 mod param_group;
 mod plan;
@@ -62,7 +65,10 @@ mod step;
 mod training_state;
 mod update_sizes;
 
+pub use bucket_layout::{Bucket, BucketLayout, BucketSlot, DEFAULT_BUCKET_CAP_MB};
+pub use bucket_transport::BucketTransport;
 pub use diagnostics::Diagnostics;
+pub use gradient_buckets::GradientCommunication;
 pub use optimizer::Optimizer;
 pub use plan::StepPlan;
 pub use step::{Collectives, Iteration, StepFailure, StepReport, SwavStep};
