@@ -8,9 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, SingleProcess};
 use swav_nn::{Backend, ExportOptions, SwavModel, export_safetensors};
+use swav_train::GradientCommunication;
 
 use crate::cli::PretrainArgs;
 use crate::config::{Device, PretrainConfig, SyncBn};
+use crate::distributed::gradient_thread::cpu_gradient_communication;
 use crate::distributed::mpi::MpiCollective;
 use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
@@ -85,15 +87,16 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         knn_probe: knn_probe.as_ref(),
     };
     match config.device {
-        Device::Cpu => run_cpu(&env, &request),
-        Device::Cuda => run_cuda(&env, &request, args.rendezvous_file.as_deref()),
+        Device::Cpu => run_cpu(&env, &request, args.bucket_cap_mb),
+        Device::Cuda => run_cuda(&env, &request, args),
     }
 }
 
-fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>) -> Result<()> {
+fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>, bucket_cap_mb: usize) -> Result<()> {
     let mut b = swav_cpu::CpuBackend::new();
     if env.world_size == 1 {
-        return run_with(&mut b, &SingleProcess, &SingleProcess, request);
+        let solo = GradientCommunication::default();
+        return run_with(&mut b, &SingleProcess, &SingleProcess, request, solo);
     }
     if env.launcher != Launcher::OpenMpi {
         bail!(
@@ -104,44 +107,53 @@ fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>) -> Result<()> {
         );
     }
     let world = MpiCollective::init()?;
+    let gradients = cpu_gradient_communication(&world, bucket_cap_mb)?;
     match request.config.sync_bn {
-        SyncBn::Global => run_with(&mut b, &world, &world, request),
+        SyncBn::Global => run_with(&mut b, &world, &world, request, gradients),
         SyncBn::Groups => {
             let group = world.split_groups(request.config.syncbn_process_group_size)?;
-            run_with(&mut b, &world, &group, request)
+            run_with(&mut b, &world, &group, request, gradients)
         }
-        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request),
+        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request, gradients),
     }
 }
 
-fn run_cuda(
-    env: &LaunchEnv,
-    request: &RunRequest<'_>,
-    rendezvous_file: Option<&Path>,
-) -> Result<()> {
+fn run_cuda(env: &LaunchEnv, request: &RunRequest<'_>, args: &PretrainArgs) -> Result<()> {
     let mut b =
         swav_cuda::CudaBackend::new(env.local_rank).map_err(|e| anyhow!("--device cuda: {e}"))?;
     if env.world_size == 1 {
-        return run_with(&mut b, &SingleProcess, &SingleProcess, request);
+        let solo = GradientCommunication::default();
+        return run_with(&mut b, &SingleProcess, &SingleProcess, request, solo);
     }
     let groups = (request.config.sync_bn == SyncBn::Groups)
         .then_some(request.config.syncbn_process_group_size);
+    let rendezvous_file = args.rendezvous_file.as_deref();
     let (world, group) =
         crate::distributed::nccl::nccl_collectives(&b, env, rendezvous_file, groups)?;
+    let gradients = GradientCommunication {
+        bucket_cap_mb: args.bucket_cap_mb,
+        transport: None,
+    };
     match (request.config.sync_bn, group) {
-        (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request),
-        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request),
-        _ => run_with(&mut b, &world, &world, request),
+        (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request, gradients),
+        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request, gradients),
+        _ => run_with(&mut b, &world, &world, request, gradients),
     }
 }
 
-fn run_with<B, C, G>(b: &mut B, comm: &C, bn_comm: &G, request: &RunRequest<'_>) -> Result<()>
+fn run_with<B, C, G>(
+    b: &mut B,
+    comm: &C,
+    bn_comm: &G,
+    request: &RunRequest<'_>,
+    gradients: GradientCommunication<B>,
+) -> Result<()>
 where
     B: Backend,
     C: Collective<B::Buf>,
     G: Collective<B::Buf>,
 {
-    let (mut model, summary) = train(b, comm, bn_comm, request)?;
+    let (mut model, summary) = train(b, comm, bn_comm, request, gradients)?;
     let skipped = request.loader.bad_input_summary();
     if request.rank != 0 {
         report_skipped(&format!("rank {} training data", request.rank), &skipped);

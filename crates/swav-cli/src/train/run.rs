@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, FeatureQueue};
 use swav_nn::{Backend, SwavModel};
-use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
+use swav_train::{
+    Collectives, GradientCommunication, Iteration, StepPlan, SwavStep, TrainingState,
+};
 
 use super::checkpoint_state::{LoadedCheckpoint, RunPosition, save_run};
 use super::collapse_watch::{CollapseContext, CollapseWatch};
@@ -79,6 +81,7 @@ pub fn train<B, C, G>(
     comm: &C,
     bn_comm: &G,
     req: &RunRequest<'_>,
+    gradients: GradientCommunication<B>,
 ) -> Result<(SwavModel<B>, RunSummary)>
 where
     B: Backend,
@@ -161,6 +164,7 @@ where
 
     let plan = StepPlan::from(config);
     let mut step = SwavStep::new(b, plan, queue_rows)?;
+    step.set_gradient_communication(gradients);
     let schedule = config.lr_schedule(iters_per_epoch);
 
     let groups_meta: Vec<(usize, usize)> = loader
