@@ -14,6 +14,7 @@ use crate::cli::PretrainArgs;
 use crate::config::{Device, PretrainConfig, SyncBn};
 use crate::distributed::gradient_thread::cpu_gradient_communication;
 use crate::distributed::mpi::MpiCollective;
+use crate::distributed::nccl_gradient_stream::cuda_gradient_communication;
 use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
 use crate::report::curves::write_curves;
@@ -130,10 +131,7 @@ fn run_cuda(env: &LaunchEnv, request: &RunRequest<'_>, args: &PretrainArgs) -> R
     let rendezvous_file = args.rendezvous_file.as_deref();
     let (world, group) =
         crate::distributed::nccl::nccl_collectives(&b, env, rendezvous_file, groups)?;
-    let gradients = GradientCommunication {
-        bucket_cap_mb: args.bucket_cap_mb,
-        transport: None,
-    };
+    let gradients = cuda_gradient_communication(&mut b, &world, args.bucket_cap_mb)?;
     match (request.config.sync_bn, group) {
         (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request, gradients),
         (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request, gradients),

@@ -7,23 +7,21 @@
 //! their own communicator meanwhile, which needs MPI_THREAD_MULTIPLE; without it, buckets
 //! are summed on the main thread as backward completes them (no overlap).
 //!
-//! `SWAV_OVERLAP_GRADIENTS=0` turns the thread off (buckets summed on the main thread).
+//! `SWAV_OVERLAP_GRADIENTS=0` turns the thread off ([`MpiBlockingBuckets`]: buckets summed on
+//! the main thread).
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use swav_core::Collective;
 use swav_cpu::CpuBackend;
 use swav_train::{BucketTransport, GradientCommunication, StepFailure};
 
 use super::gradient_timeline::GradientTimeline;
 use super::mpi::{MpiCollective, MpiError};
-
-/// The environment variable that turns the communication thread on (`1`, the default) or
-/// off (`0`).
-pub const OVERLAP_ENV: &str = "SWAV_OVERLAP_GRADIENTS";
+use super::overlap::overlap_requested;
 
 /// A bucket on its way to the thread.
 struct Job {
@@ -134,12 +132,60 @@ impl BucketTransport<CpuBackend> for MpiGradientThread {
                 t.reduced(done.index, done.started, done.ended);
             }
         }
-        if let Some(t) = &self.timeline
-            && let Err(e) = t.write()
-        {
-            eprintln!("warning: {e:#}; no more gradient timelines are written");
-            self.timeline = None;
+        write_timeline(&mut self.timeline);
+        Ok(())
+    }
+}
+
+/// Writes the step's timeline, if one is kept; after a failure, stops keeping it.
+fn write_timeline(timeline: &mut Option<GradientTimeline>) {
+    if let Some(t) = timeline
+        && let Err(e) = t.write()
+    {
+        eprintln!("warning: {e:#}; no more gradient timelines are written");
+        *timeline = None;
+    }
+}
+
+/// Sums each gradient bucket on the main thread as soon as backward completes it (no
+/// overlap: backward waits), keeping the same timeline as [`MpiGradientThread`].
+pub struct MpiBlockingBuckets {
+    comm: MpiCollective,
+    timeline: Option<GradientTimeline>,
+}
+
+impl BucketTransport<CpuBackend> for MpiBlockingBuckets {
+    fn begin(&mut self) -> Result<(), StepFailure> {
+        if let Some(t) = &mut self.timeline {
+            t.begin();
         }
+        Ok(())
+    }
+
+    fn launch(
+        &mut self,
+        _: &mut CpuBackend,
+        index: usize,
+        bucket: &mut Vec<f32>,
+    ) -> Result<(), StepFailure> {
+        if let Some(t) = &mut self.timeline {
+            t.ready(index, bucket.len());
+        }
+        let started = Instant::now();
+        self.comm
+            .all_reduce_sum(&mut bucket[..])
+            .map_err(|e| StepFailure::Collective(e.to_string()))?;
+        if let Some(t) = &mut self.timeline {
+            t.reduced(index, started, Instant::now());
+        }
+        Ok(())
+    }
+
+    fn wait_all(&mut self, _: &mut CpuBackend, _: &mut [Vec<f32>]) -> Result<(), StepFailure> {
+        if let Some(t) = &mut self.timeline {
+            t.backward_ended();
+        }
+        write_timeline(&mut self.timeline);
         Ok(())
     }
 }
@@ -159,35 +205,30 @@ impl Drop for MpiGradientThread {
 
 /// How the CPU ranks of `world` average gradients: buckets of `bucket_cap_mb` MiB, summed
 /// on the communication thread unless `SWAV_OVERLAP_GRADIENTS=0` or the MPI library does not
-/// provide MPI_THREAD_MULTIPLE (then on the main thread, during backward).
+/// provide MPI_THREAD_MULTIPLE (then on the main thread, during backward); either keeps the
+/// `SWAV_GRADIENT_TIMELINE` it asks for.
 pub fn cpu_gradient_communication(
     world: &MpiCollective,
     bucket_cap_mb: usize,
 ) -> Result<GradientCommunication<CpuBackend>> {
     let rank = <MpiCollective as Collective<[f32]>>::rank(world);
-    let overlap = match std::env::var(OVERLAP_ENV).as_deref() {
-        Err(_) | Ok("1") => true,
-        Ok("0") => false,
-        Ok(other) => bail!("{OVERLAP_ENV} must be 0 or 1, not {other:?}"),
-    };
+    let overlap = overlap_requested()?;
     let timeline = GradientTimeline::from_env(rank)?;
-    let transport: Option<Box<dyn BucketTransport<CpuBackend>>> = match (
-        overlap,
-        world.thread_multiple(),
-    ) {
-        (true, true) => Some(Box::new(MpiGradientThread::start(world, timeline)?)),
-        (true, false) => {
-            if rank == 0 {
-                eprintln!(
-                    "the MPI library does not provide MPI_THREAD_MULTIPLE: gradient buckets are summed on the main thread, without overlapping backward"
-                );
-            }
-            None
+    let transport: Box<dyn BucketTransport<CpuBackend>> = if overlap && world.thread_multiple() {
+        Box::new(MpiGradientThread::start(world, timeline)?)
+    } else {
+        if overlap && rank == 0 {
+            eprintln!(
+                "the MPI library does not provide MPI_THREAD_MULTIPLE: gradient buckets are summed on the main thread, without overlapping backward"
+            );
         }
-        (false, _) => None,
+        Box::new(MpiBlockingBuckets {
+            comm: world.clone(),
+            timeline,
+        })
     };
     Ok(GradientCommunication {
         bucket_cap_mb,
-        transport,
+        transport: Some(transport),
     })
 }
