@@ -9,6 +9,13 @@
 //! and the feature queue. At iterations that ask for it, the step also measures what
 //! explains a collapse ([`Diagnostics`]).
 //!
+//! With more than one rank the gradients are averaged the way PyTorch DDP does it: in
+//! buckets of about 25 MiB ([`BucketLayout`]), filled in reverse parameter order as backward
+//! finishes them, each summed over ranks as soon as it is complete and scaled once by
+//! `1/world`. Where the sums run is a [`BucketTransport`] ([`GradientCommunication`]): by
+//! default the step's all-ranks collective, at launch; a transport of the caller's can run
+//! them on a thread or stream of its own, overlapped with the rest of backward.
+//!
 //! The epoch loop around it (data, schedule, checkpoints, logging) is the `swav` binary's;
 //! this crate holds only what one step needs.
 //!

@@ -1,7 +1,8 @@
 //! One SwAV training iteration, in the official order (docs/algorithm.md §4.5): normalise the
 //! prototypes, forward every crop group, Sinkhorn codes of the assignment crops (with the
 //! queue), the swapped-prediction loss and its gradient, backward, average the gradients
-//! over ranks, drop the prototypes' gradient while they are frozen, and take the LARC step.
+//! over ranks (in buckets summed while backward runs), drop the prototypes' gradient while
+//! they are frozen, and take the LARC step.
 
 use swav_core::{
     AssignmentInputs, AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective,
