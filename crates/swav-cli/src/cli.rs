@@ -71,9 +71,11 @@ pub struct PretrainArgs {
     /// Where checkpoints, metrics and the resolved config go.
     #[arg(long, value_name = "DIR", default_value = "runs/swav")]
     pub output: PathBuf,
-    /// Continue the run in --output from its last checkpoint.
-    #[arg(long)]
-    pub resume: bool,
+    /// Continue the run in --output from its last checkpoint. `--resume` alone requires one;
+    /// `--resume auto` continues when one exists and starts a new run otherwise, so one
+    /// command line serves a requeued Slurm job or a torchrun restart.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "required", value_name = "WHEN")]
+    pub resume: Option<ResumeMode>,
     /// Start from the weights of this checkpoint or safetensors file (not its optimizer).
     #[arg(long, value_name = "FILE")]
     pub init_weights: Option<PathBuf>,
@@ -89,12 +91,27 @@ pub struct PretrainArgs {
     /// launcher ends the job; 0 waits forever.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub collective_timeout: u64,
+    /// Multi-process runs: a rank still waiting for its peers this many seconds after it
+    /// started (MPI initialisation, the NCCL rendezvous and communicator, the first
+    /// collective) stops with one line naming what it waited for and exit status 3; 0 waits
+    /// forever.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub startup_timeout: u64,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
     /// Hyper-parameter overrides.
     #[command(flatten)]
     pub overrides: Box<Overrides>,
+}
+
+/// When `--resume` continues a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResumeMode {
+    /// A checkpoint must exist (plain `--resume`).
+    Required,
+    /// Resume when a checkpoint exists, else start a new run.
+    Auto,
 }
 
 /// Every hyper-parameter as an optional override (SwAV defaults in brackets).

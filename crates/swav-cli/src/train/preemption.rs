@@ -1,0 +1,84 @@
+//! Preemption: a cluster asks a job to stop with SIGTERM (Slurm at the time limit or on
+//! preemption, Kubernetes, torchrun's agent) or, ahead of time, with the signal Slurm's
+//! `--signal=USR1@120` sends. On either, every rank of `swav pretrain` finishes the step it
+//! is in, the ranks agree through one collective to stop at the same iteration boundary, the
+//! checkpoint is written, and the process exits with [`PREEMPTED_EXIT_CODE`]; the same
+//! command with `--resume auto` continues bit for bit.
+//!
+//! The signal handler only stores the signal number in an atomic (async-signal-safe); the
+//! training loop reads it between steps.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use anyhow::{Result, anyhow};
+use swav_core::Collective;
+use swav_nn::Backend;
+
+/// The exit status of a run that stopped on a signal after writing its checkpoint
+/// (`EX_TEMPFAIL`: a temporary failure, to be retried; torchrun restarts on it, and a Slurm
+/// requeue script can test it).
+pub const PREEMPTED_EXIT_CODE: u8 = 75;
+
+/// The signal received, or 0.
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(signal: libc::c_int) {
+    RECEIVED.store(signal, Ordering::SeqCst);
+}
+
+/// Catches SIGTERM and SIGUSR1 from now on (instead of dying on them).
+pub fn install() {
+    let handler = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: `record` only stores into an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGUSR1, handler);
+    }
+}
+
+/// The name of the signal received so far, if any.
+pub fn received() -> Option<&'static str> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        libc::SIGTERM => Some("SIGTERM"),
+        libc::SIGUSR1 => Some("SIGUSR1"),
+        _ => Some("a signal"),
+    }
+}
+
+/// Whether any rank has received a stop signal: every rank calls it after each step and
+/// gets the same answer (one all-reduce of one value with more than one rank).
+pub fn any_rank_stopping<B, C>(b: &mut B, comm: &C, flag: &mut B::Buf) -> Result<bool>
+where
+    B: Backend,
+    C: Collective<B::Buf>,
+{
+    let mine = if received().is_some() { 1.0f32 } else { 0.0 };
+    if comm.world_size() == 1 {
+        return Ok(mine > 0.0);
+    }
+    let dev = |e: B::Error| anyhow!("agreeing on a stop: {e}");
+    b.upload(&[mine], flag, 0).map_err(dev)?;
+    comm.all_reduce_max(flag)
+        .map_err(|e| anyhow!("agreeing on a stop: {e}"))?;
+    let mut any = [0.0f32];
+    b.download(flag, 0, &mut any).map_err(dev)?;
+    Ok(any[0] > 0.0)
+}
+
+/// A run that stopped on a signal after writing its checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped on {signal} after {done} of {total} iterations; checkpoint {checkpoint} written: \
+     run the same command with --resume auto to continue (exit status {PREEMPTED_EXIT_CODE})"
+)]
+pub struct Preempted {
+    /// The signal this rank received, or "a peer's signal".
+    pub signal: &'static str,
+    /// Iterations done (the next global iteration).
+    pub done: u64,
+    /// Iterations of the whole run.
+    pub total: u64,
+    /// The checkpoint written.
+    pub checkpoint: String,
+}
