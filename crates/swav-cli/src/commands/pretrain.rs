@@ -25,6 +25,7 @@ use crate::report::run_history::RunHistory;
 use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
+use crate::train::checkpoint_choice;
 use crate::train::checkpoint_state::LoadedCheckpoint;
 use crate::train::data::training_loader;
 use crate::train::knn_probe::KnnProbe;
@@ -40,13 +41,13 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     let env = LaunchEnv::from_process_env()?;
     crate::run_log::set_rank(env.rank, env.world_size);
     let checkpoint_path = args.output.join(files::CHECKPOINT);
-    let resume = match args.resume {
+    let chosen = match args.resume {
         None => None,
         Some(ResumeMode::Required) => {
-            Some(LoadedCheckpoint::read(&checkpoint_path).context("--resume")?)
+            Some(checkpoint_choice::choose(&args.output).context("--resume")?)
         }
-        Some(ResumeMode::Auto) if checkpoint_path.exists() => {
-            Some(LoadedCheckpoint::read(&checkpoint_path).context("--resume auto")?)
+        Some(ResumeMode::Auto) if checkpoint_choice::any_checkpoint(&args.output) => {
+            Some(checkpoint_choice::choose(&args.output).context("--resume auto")?)
         }
         Some(ResumeMode::Auto) => {
             if env.rank == 0 && !args.print_config {
@@ -58,6 +59,12 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             None
         }
     };
+    let resume = chosen.map(|chosen| {
+        if let (0, Some(notice)) = (env.rank, &chosen.fallback_notice) {
+            crate::say!("{notice}");
+        }
+        chosen.checkpoint
+    });
     let config = match &resume {
         Some(ck) => resolve_for_resume(args, ck)?,
         None => resolve_pretrain_config(args)?,
