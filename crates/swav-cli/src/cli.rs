@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ArchName, Device, SinkhornMode, SyncBn};
+use crate::config::{ArchName, Device, OnCollapse, SinkhornMode, SyncBn};
 use crate::presets::Preset;
 
 /// SwAV self-supervised pretraining, evaluation and export.
@@ -252,6 +252,12 @@ pub struct Overrides {
     /// k-NN curve (needs the built-in dataset or train/ and val/ under --data); 0 = never [0].
     #[arg(long, value_name = "N")]
     pub eval_knn_every: Option<u64>,
+    /// On collapse (the loss at ln K, or too few prototypes in use, for an epoch): `stop`,
+    /// `warn` (train on), or `adapt`: go back to the last healthy epoch, change the setting
+    /// the diagnosis points to (epsilon, temperature, learning rate or freeze) and train on,
+    /// at most 3 times [warn].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_collapse: Option<OnCollapse>,
     /// Synthetic dataset: classes [10].
     #[arg(long, value_name = "N")]
     pub synthetic_classes: Option<usize>,

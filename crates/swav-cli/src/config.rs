@@ -61,6 +61,20 @@ pub enum SinkhornMode {
     Plain,
 }
 
+/// What a run does when it sees collapse (`crate::train::collapse_watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCollapse {
+    /// Stop with the last checkpoint intact.
+    Stop,
+    /// Say so, with the likely cause and the knobs, and train on.
+    #[default]
+    Warn,
+    /// Go back to the last healthy epoch, change the setting the diagnosis points to, and
+    /// train on (at most three times).
+    Adapt,
+}
+
 /// Batch-norm synchronisation across ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -214,6 +228,16 @@ pub struct PretrainConfig {
     /// `knn.jsonl` and into the curves. Absent from older configurations: 0.
     #[serde(default)]
     pub eval_knn_every: u64,
+
+    // ----- collapse -----
+    /// What the run does when it sees collapse: `stop`, `warn` or `adapt` (absent from older
+    /// configurations: warn).
+    #[serde(default)]
+    pub on_collapse: OnCollapse,
+    /// The settings changes an adapting run has made to escape collapse, oldest first
+    /// (`epsilon 0.05 -> 0.025`); empty when none was needed. Not a setting: a record.
+    #[serde(default)]
+    pub collapse_adaptations: Vec<String>,
 }
 
 /// A configuration problem, naming the key.

@@ -41,6 +41,10 @@ pub struct StepRecord {
     /// Absent from older logs: 0.
     #[serde(default)]
     pub data_ms: f64,
+    /// The settings change (`--on-collapse adapt`) made just before this record's run
+    /// restarted (`epsilon 0.05 -> 0.025`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptation: Option<String>,
     /// What explains a collapse (see [`Diagnostics`]), flattened into the record; absent
     /// from older logs.
     #[serde(flatten, default)]

@@ -1,6 +1,6 @@
 //! Named starting points for a run: the official recipes and the small-scale ones.
 
-use crate::config::{ArchName, Device, PretrainConfig, SinkhornMode, SyncBn};
+use crate::config::{ArchName, Device, OnCollapse, PretrainConfig, SinkhornMode, SyncBn};
 
 /// A named configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -201,6 +201,8 @@ fn official_defaults() -> PretrainConfig {
         log_every: 50,
         eval_knn: false,
         eval_knn_every: 0,
+        on_collapse: OnCollapse::Warn,
+        collapse_adaptations: Vec::new(),
     }
 }
 

@@ -58,6 +58,7 @@ impl Overrides {
             log_every,
             eval_knn,
             eval_knn_every,
+            on_collapse,
             synthetic_classes,
             synthetic_images_per_class,
             synthetic_image_size,

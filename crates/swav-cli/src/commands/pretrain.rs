@@ -27,11 +27,13 @@ use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
 use crate::train::checkpoint_choice;
 use crate::train::checkpoint_state::LoadedCheckpoint;
+use crate::train::collapse_escape::{MAX_ADAPTATIONS, Remedy};
+use crate::train::collapse_watch::CollapseKind;
 use crate::train::data::training_loader;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
-use crate::train::run::{RunRequest, RunSummary, train};
+use crate::train::run::{CollapseEnd, RunRequest, RunSummary, train};
 use crate::train::run_folder::{files, prepare_output};
 use crate::train::startup_guard::StartupGuard;
 use crate::weights_source::WeightsSource;
@@ -124,6 +126,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         stall_timeout: (args.collective_timeout > 0)
             .then(|| Duration::from_secs(args.collective_timeout)),
         knn_probe: knn_probe.as_ref(),
+        adaptation: None,
     };
     let mut startup = StartupGuard::start(
         env.rank,
@@ -209,7 +212,7 @@ where
             .map_err(|e| anyhow!("the first collective: {e}"))?;
     }
     startup.finish();
-    let (mut model, summary) = train(b, comm, bn_comm, request)?;
+    let (mut model, summary) = train_adapting(b, comm, bn_comm, request)?;
     let skipped = request.loader.bad_input_summary();
     let what = if request.world > 1 {
         "training data (this rank)"
@@ -239,6 +242,16 @@ where
         return Ok(());
     }
     report(&summary, request);
+    if let Some(kind) = summary.ended_collapsed {
+        crate::say!(
+            "warning: the run ended {}: its features are probably no better than a random network's; \
+             see the collapse warning above, docs/demo-recipe.md, and --on-collapse adapt",
+            match kind {
+                CollapseKind::Total => "collapsed (the loss at ln K, uniform codes)",
+                CollapseKind::Partial => "partly collapsed (few prototypes in use)",
+            }
+        );
+    }
     if summary.finished {
         finish(b, &mut model, request, &summary)?;
     }
@@ -251,6 +264,84 @@ where
         events.display()
     );
     Ok(())
+}
+
+/// Trains; with `--on-collapse adapt`, a run that collapses goes back to its last healthy
+/// epoch end (or its start), takes the remedy rank 0's diagnosis chose (or, when that setting
+/// is at its limit, a lower learning rate), and trains again, at most
+/// [`MAX_ADAPTATIONS`] times. `--on-collapse stop` ends here with an error.
+fn train_adapting<B, C, G>(
+    b: &mut B,
+    comm: &C,
+    bn_comm: &G,
+    request: &RunRequest<'_>,
+) -> Result<(SwavModel<B>, RunSummary)>
+where
+    B: Backend,
+    C: Collective<B::Buf>,
+    G: Collective<B::Buf>,
+{
+    let (mut model, mut summary) = train(b, comm, bn_comm, request)?;
+    let mut config = request.config.clone();
+    let mut attempt_resume;
+    let mut note;
+    loop {
+        let remedy = match summary.collapse {
+            None => return Ok((model, summary)),
+            Some(CollapseEnd::Stopped) => bail!(
+                "stopped because the run collapsed (--on-collapse stop; the warning above says why); \
+                 the last checkpoint {} is from before",
+                request.output.join(files::CHECKPOINT).display()
+            ),
+            Some(CollapseEnd::Adapt(remedy)) => remedy,
+        };
+        let last_good = request
+            .output
+            .join(files::CHECKPOINTS_DIR)
+            .join(files::LAST_GOOD_CHECKPOINT);
+        attempt_resume = if last_good.exists() {
+            Some(LoadedCheckpoint::read(&last_good)?)
+        } else {
+            None
+        };
+        let restart_at = match &attempt_resume {
+            Some(ck) => ck.position()?.global_iteration,
+            None => 0,
+        };
+        let iters_per_epoch = request.loader.iters_per_epoch() as u64;
+        let change = remedy
+            .apply(&mut config, restart_at, iters_per_epoch)
+            .or_else(|| Remedy::LowerLearningRate.apply(&mut config, restart_at, iters_per_epoch))
+            .expect("halving the learning rate always changes it");
+        let from = match &attempt_resume {
+            Some(ck) => format!("its last healthy epoch end ({})", ck.path.display()),
+            None => "its start (no epoch end was healthy yet)".to_string(),
+        };
+        note = format!(
+            "collapse escape {} of {MAX_ADAPTATIONS}: {change}; restarting from {from}",
+            config.collapse_adaptations.len()
+        );
+        if request.rank == 0 {
+            crate::say!("{note}");
+            prepare_output(request.output, &config)?;
+            let latest = request.output.join(files::CHECKPOINT);
+            match &attempt_resume {
+                Some(ck) => swav_nn::write_atomic(&latest, &ck.bytes)
+                    .with_context(|| format!("cannot write {}", latest.display()))?,
+                None if latest.exists() => std::fs::remove_file(&latest)
+                    .with_context(|| format!("cannot remove {}", latest.display()))?,
+                None => {}
+            }
+        }
+        let attempt = RunRequest {
+            config: &config,
+            resume: attempt_resume.as_ref(),
+            init_weights: request.init_weights.filter(|_| attempt_resume.is_none()),
+            adaptation: Some(&note),
+            ..*request
+        };
+        (model, summary) = train(b, comm, bn_comm, &attempt)?;
+    }
 }
 
 /// The trunk export and the final k-NN comparison of a finished run.
@@ -319,13 +410,30 @@ fn compare_knn<B: Backend>(
     probe.compare_with_random(b, "trained", trained_top1, request.config, request.output)
 }
 
+/// Carries the settings an adapting run changed to escape collapse (and their record) from
+/// the checkpoint's configuration into `config`, so a resume with the command line's
+/// `--preset` does not undo them.
+fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig) {
+    if stored.collapse_adaptations.is_empty() {
+        return;
+    }
+    config.epsilon = stored.epsilon;
+    config.temperature = stored.temperature;
+    config.base_lr = stored.base_lr;
+    config.final_lr = stored.final_lr;
+    config.freeze_prototypes_niters = stored.freeze_prototypes_niters;
+    config.collapse_adaptations = stored.collapse_adaptations.clone();
+}
+
 /// The configuration of a resumed run: with `--preset`, the command line resolved as for a
 /// new run (so a requeued job's unchanged command resumes); without, the checkpoint's, then
 /// `--config`, then flags. Settings that define the model or the data order cannot change.
 fn resolve_for_resume(args: &PretrainArgs, ck: &LoadedCheckpoint) -> Result<PretrainConfig> {
     let stored = ck.config()?;
     let config = if args.preset.is_some() {
-        resolve_pretrain_config(args)?
+        let mut config = resolve_pretrain_config(args)?;
+        keep_adaptations(&mut config, &stored);
+        config
     } else {
         overlay_args(stored.clone(), args)?
     };

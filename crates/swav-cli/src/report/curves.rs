@@ -265,6 +265,7 @@ mod tests {
             elapsed_s: 0.0,
             skipped_files: 0,
             data_ms: 0.0,
+            adaptation: None,
             diagnostics: None,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod checkpoint_choice;
 pub mod checkpoint_state;
+pub mod collapse_escape;
 pub mod collapse_watch;
 pub mod data;
 pub mod input_feed;

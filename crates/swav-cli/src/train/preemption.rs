@@ -6,13 +6,10 @@
 //! command with `--resume auto` continues bit for bit.
 //!
 //! The signal handler only stores the signal number in an atomic (async-signal-safe); the
-//! training loop reads it between steps.
+//! training loop reads it between steps and the ranks agree on it with one all-reduce
+//! (`crate::train::run`).
 
 use std::sync::atomic::{AtomicI32, Ordering};
-
-use anyhow::{Result, anyhow};
-use swav_core::Collective;
-use swav_nn::Backend;
 
 /// The exit status of a run that stopped on a signal after writing its checkpoint
 /// (`EX_TEMPFAIL`: a temporary failure, to be retried; torchrun restarts on it, and a Slurm
@@ -44,26 +41,6 @@ pub fn received() -> Option<&'static str> {
         libc::SIGUSR1 => Some("SIGUSR1"),
         _ => Some("a signal"),
     }
-}
-
-/// Whether any rank has received a stop signal: every rank calls it after each step and
-/// gets the same answer (one all-reduce of one value with more than one rank).
-pub fn any_rank_stopping<B, C>(b: &mut B, comm: &C, flag: &mut B::Buf) -> Result<bool>
-where
-    B: Backend,
-    C: Collective<B::Buf>,
-{
-    let mine = if received().is_some() { 1.0f32 } else { 0.0 };
-    if comm.world_size() == 1 {
-        return Ok(mine > 0.0);
-    }
-    let dev = |e: B::Error| anyhow!("agreeing on a stop: {e}");
-    b.upload(&[mine], flag, 0).map_err(dev)?;
-    comm.all_reduce_max(flag)
-        .map_err(|e| anyhow!("agreeing on a stop: {e}"))?;
-    let mut any = [0.0f32];
-    b.download(flag, 0, &mut any).map_err(dev)?;
-    Ok(any[0] > 0.0)
 }
 
 /// A run that stopped on a signal after writing its checkpoint.

@@ -22,7 +22,8 @@ use swav_nn::{Backend, SwavModel};
 use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
 
 use super::checkpoint_state::{LoadedCheckpoint, RunPosition, RunRecord, save_run};
-use super::collapse_watch::{CollapseContext, CollapseWatch};
+use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
+use super::collapse_watch::{CollapseContext, CollapseKind, CollapseSignals, CollapseWatch};
 use super::input_feed::InputFeed;
 use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
@@ -32,7 +33,7 @@ use super::rank_queues::RankQueues;
 use super::resume_notice::{ResumedQueue, resume_notice};
 use super::run_folder::files;
 use super::watchdog::StallWatchdog;
-use crate::config::PretrainConfig;
+use crate::config::{OnCollapse, PretrainConfig};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
@@ -60,7 +61,22 @@ pub struct RunRequest<'a> {
     pub stall_timeout: Option<Duration>,
     /// Rank 0's k-NN evaluation, for `eval_knn_every` (and the final comparison).
     pub knn_probe: Option<&'a KnnProbe>,
+    /// The settings change this attempt starts with (`--on-collapse adapt`), recorded in the
+    /// first metrics record.
+    pub adaptation: Option<&'a str>,
 }
+
+/// How a collapse ended a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollapseEnd {
+    /// `--on-collapse stop`.
+    Stopped,
+    /// `--on-collapse adapt`: restart with this remedy.
+    Adapt(Remedy),
+}
+
+/// The collective code of a collapse decision (0: none).
+const STOP_ON_COLLAPSE: u8 = 9;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,6 +87,10 @@ pub struct RunSummary {
     pub finished: bool,
     /// The signal that stopped the run (this rank's, or "a peer's signal"), if one did.
     pub preempted: Option<&'static str>,
+    /// The collapse that ended the run early, if one did.
+    pub collapse: Option<CollapseEnd>,
+    /// The collapse the run was still in at its last logged iteration (rank 0).
+    pub ended_collapsed: Option<CollapseKind>,
     /// Iterations run by this invocation.
     pub iterations: u64,
     /// Iterations of the whole run (every epoch).
@@ -208,9 +228,17 @@ where
     let progress = Progress::new(position.global_iteration, total, main_rank);
     let mut collapse = CollapseWatch::new(
         CollapseContext::for_run(config, req.world, queue_rows),
-        config.freeze_prototypes_niters + iters_per_epoch,
+        config.freeze_prototypes_niters.max(iters_per_epoch),
         iters_per_epoch,
     );
+    let on_collapse = match config.on_collapse {
+        OnCollapse::Adapt if config.collapse_adaptations.len() >= MAX_ADAPTATIONS => {
+            OnCollapse::Warn
+        }
+        other => other,
+    };
+    let mut adaptation = req.adaptation.map(str::to_string);
+    let mut collapse_code = 0u8;
     let images_per_step = (config.batch_size * req.world) as f64;
     let started = Instant::now();
     let watchdog = req
@@ -323,15 +351,23 @@ where
                     elapsed_s: started.elapsed().as_secs_f64(),
                     skipped_files: totals.skipped_files,
                     data_ms: totals.data_ms,
+                    adaptation: adaptation.take(),
                     diagnostics: report.diagnostics,
                 })?;
-                if let Some(warning) = collapse.observe(
-                    global,
-                    c.loss,
-                    report.diagnostics.as_ref(),
-                    c.sample_code_entropy,
-                ) {
-                    progress.println(&warning);
+                let signals = CollapseSignals {
+                    iteration: global,
+                    loss: c.loss,
+                    diagnostics: report.diagnostics.as_ref(),
+                    sample_code_entropy: c.sample_code_entropy,
+                    prototypes_in_use: c.prototypes_in_use,
+                };
+                if let Some(verdict) = collapse.observe(&signals) {
+                    progress.println(&verdict.warning);
+                    collapse_code = match on_collapse {
+                        OnCollapse::Warn => 0,
+                        OnCollapse::Stop => STOP_ON_COLLAPSE,
+                        OnCollapse::Adapt => verdict.remedy.code(),
+                    };
                 }
             }
             progress.update(
@@ -348,8 +384,27 @@ where
                 main_rank,
             );
 
-            if scratch.any_rank_stopping(b, comm)? {
+            let agreed = scratch.agree(b, comm, collapse_code)?;
+            if agreed.signal {
                 preempted = Some(preemption::received().unwrap_or("a peer's signal"));
+            }
+            if agreed.collapse != 0 {
+                // The state is collapsed: no checkpoint of it; the last one stays.
+                progress.finish();
+                let mut summary = summary(
+                    position,
+                    false,
+                    (ran, total),
+                    last_loss,
+                    started,
+                    images_per_step,
+                );
+                summary.collapse = Some(match Remedy::from_code(agreed.collapse) {
+                    Some(remedy) => CollapseEnd::Adapt(remedy),
+                    None => CollapseEnd::Stopped,
+                });
+                summary.ended_collapsed = collapse.still_collapsed();
+                return Ok((state.model, summary));
             }
             let stop = preempted.is_some() || req.max_iterations.is_some_and(|m| ran >= m);
             let periodic = config.checkpoint_every_iters > 0
@@ -375,6 +430,9 @@ where
             write_checkpoint(b, comm, req, &state, position, &mut scratch)?;
             if main_rank {
                 end_of_epoch(b, req, &mut state, position, epoch, &progress)?;
+                if collapse.healthy() {
+                    keep_as_last_good(req.output)?;
+                }
             }
         }
         if stopped {
@@ -388,21 +446,32 @@ where
                 images_per_step,
             );
             summary.preempted = preempted;
+            summary.ended_collapsed = collapse.still_collapsed();
             return Ok((state.model, summary));
         }
     }
     progress.finish();
-    Ok((
-        state.model,
-        summary(
-            position,
-            true,
-            (ran, total),
-            last_loss,
-            started,
-            images_per_step,
-        ),
-    ))
+    let mut summary = summary(
+        position,
+        true,
+        (ran, total),
+        last_loss,
+        started,
+        images_per_step,
+    );
+    summary.ended_collapsed = collapse.still_collapsed();
+    Ok((state.model, summary))
+}
+
+/// Copies the checkpoint just written at a healthy epoch end to
+/// `checkpoints/last-good.safetensors`, where an adapting run restarts from.
+fn keep_as_last_good(output: &Path) -> Result<()> {
+    let dir = output.join(files::CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let copy = dir.join(files::LAST_GOOD_CHECKPOINT);
+    std::fs::copy(output.join(files::CHECKPOINT), &copy)
+        .with_context(|| format!("cannot write {}", copy.display()))?;
+    Ok(())
 }
 
 /// Writes the checkpoint of the run at `position`; every rank calls it. The queues are
@@ -436,6 +505,15 @@ where
     scratch.barrier(comm)
 }
 
+/// What the ranks agreed on after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Agreement {
+    /// Some rank received SIGTERM or SIGUSR1.
+    signal: bool,
+    /// Rank 0's collapse decision: a [`Remedy::code`], [`STOP_ON_COLLAPSE`], or 0.
+    collapse: u8,
+}
+
 /// What each rank contributes to a logged step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct RankTotals {
@@ -459,8 +537,33 @@ impl<B: Backend> RankScratch<B> {
         })
     }
 
-    fn any_rank_stopping<C: Collective<B::Buf>>(&mut self, b: &mut B, comm: &C) -> Result<bool> {
-        preemption::any_rank_stopping(b, comm, &mut self.one)
+    /// What every rank agrees on after a step: whether any rank got a stop signal, and the
+    /// largest collapse decision (rank 0 makes it; the others pass 0). One all-reduce of
+    /// two values with more than one rank.
+    fn agree<C: Collective<B::Buf>>(
+        &mut self,
+        b: &mut B,
+        comm: &C,
+        collapse: u8,
+    ) -> Result<Agreement> {
+        let mine = Agreement {
+            signal: preemption::received().is_some(),
+            collapse,
+        };
+        if comm.world_size() == 1 {
+            return Ok(mine);
+        }
+        let dev = |e: B::Error| anyhow!("agreeing on a stop: {e}");
+        let values = [f32::from(u8::from(mine.signal)), f32::from(mine.collapse)];
+        b.upload(&values, &mut self.two, 0).map_err(dev)?;
+        comm.all_reduce_max(&mut self.two)
+            .map_err(|e| anyhow!("agreeing on a stop: {e}"))?;
+        let mut all = [0.0f32; 2];
+        b.download(&self.two, 0, &mut all).map_err(dev)?;
+        Ok(Agreement {
+            signal: all[0] > 0.0,
+            collapse: all[1] as u8,
+        })
     }
 
     /// Returns once every rank has called it.
@@ -572,6 +675,8 @@ fn summary(
         position,
         finished,
         preempted: None,
+        collapse: None,
+        ended_collapsed: None,
         iterations: ran,
         total_iterations,
         last_loss,
