@@ -35,6 +35,7 @@ use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
 use crate::train::run::{CollapseEnd, RunRequest, RunSummary, train};
 use crate::train::run_folder::{files, prepare_output};
+use crate::train::scale_hint::scale_hint;
 use crate::train::startup_guard::StartupGuard;
 use crate::weights_source::WeightsSource;
 
@@ -87,6 +88,13 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         .map(|p| WeightsSource::read(p).context("--init-weights"))
         .transpose()?;
     let loader = training_loader(&config, env.rank, env.world_size)?;
+    if let (0, None, Some(hint)) = (
+        env.rank,
+        &resume,
+        scale_hint(&config, loader.dataset().as_ref()),
+    ) {
+        crate::say!("{hint}");
+    }
     let knn_probe = if env.rank == 0 && (config.eval_knn || config.eval_knn_every > 0) {
         let probe = KnnProbe::for_run(&config)?;
         if probe.is_none() {

@@ -15,6 +15,7 @@ pub mod rank_queues;
 pub mod resume_notice;
 pub mod run;
 pub mod run_folder;
+pub mod scale_hint;
 pub mod startup_guard;
 pub mod step_plan;
 pub mod watchdog;
