@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use swav_augment::dataset::{Dataset, SyntheticDataset};
+use swav_augment::dataset::{Dataset, IdxDataset, IdxSplit, SyntheticDataset, is_idx_folder};
 use swav_augment::transform::eval::{EvalConfig, EvalMode};
 
 use crate::config::PretrainConfig;
@@ -37,20 +37,45 @@ pub fn folder_transform(
     }
 }
 
-/// `DIR/train` and `DIR/val`, or the synthetic splits of the run that trained the weights
-/// (or of the demo preset for plain weights). `image_size` overrides the crop size.
+/// An MNIST-format IDX folder's `train` and `t10k` splits, each image resized whole to
+/// `image_size`, else to the training run's first crop size, else kept at its own size.
+fn idx_data(
+    dir: &Path,
+    training: Option<&PretrainConfig>,
+    image_size: Option<usize>,
+) -> Result<EvalData> {
+    let train = IdxDataset::open(dir, IdxSplit::Train)?;
+    let val = IdxDataset::open(dir, IdxSplit::Test)?;
+    let size = image_size
+        .or_else(|| training.map(|c| c.size_crops[0]))
+        .unwrap_or(train.image_size().0 as usize);
+    Ok(EvalData {
+        train: Arc::new(train),
+        val: Arc::new(val),
+        transform: EvalConfig {
+            size: size as u32,
+            mode: EvalMode::Resize,
+            ..EvalConfig::default()
+        },
+    })
+}
+
+/// An IDX folder's `train` and `t10k` splits, `DIR/train` and `DIR/val`, or the synthetic
+/// splits of the run that trained the weights (or of the demo preset for plain weights).
+/// `image_size` overrides the crop size.
 pub fn eval_data(
     data: Option<&Path>,
     training: Option<&PretrainConfig>,
     image_size: Option<usize>,
 ) -> Result<EvalData> {
     match data {
+        Some(dir) if is_idx_folder(dir) => idx_data(dir, training, image_size),
         Some(dir) => {
             let (train, val) = (dir.join("train"), dir.join("val"));
             for split in [&train, &val] {
                 if !split.is_dir() {
                     bail!(
-                        "evaluation data {} must contain train/ and val/ image folders; {} is missing",
+                        "evaluation data {} must contain train/ and val/ image folders (or MNIST-format IDX files); {} is missing",
                         dir.display(),
                         split.display()
                     );
@@ -88,6 +113,6 @@ pub fn eval_data(
 pub fn require_labels(labels: &[Option<usize>]) -> Result<Vec<usize>> {
     labels
         .iter()
-        .map(|l| l.ok_or_else(|| anyhow::anyhow!("evaluation needs labelled images (an ImageFolder layout with one sub-folder per class)")))
+        .map(|l| l.ok_or_else(|| anyhow::anyhow!("evaluation needs labelled images (an ImageFolder layout with one sub-folder per class, or an MNIST-format IDX folder)")))
         .collect()
 }
