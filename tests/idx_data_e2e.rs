@@ -11,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use swav::swav_augment::dataset::export::{ExportFormat, export_image_folder};
 use swav::swav_augment::dataset::{Dataset, SyntheticConfig, SyntheticDataset, SyntheticSplit};
 
 /// Where Debian's `dataset-fashion-mnist` installs the four gzipped IDX files.
@@ -143,6 +144,33 @@ fn an_idx_folder_trains_on_a_balanced_subset_and_evaluates_train_against_t10k() 
         text.contains("k-NN (60 train, 30 val images, 10 classes"),
         "{text}"
     );
+    // ... or, as the run's probe did, their first images of each class.
+    let out = swav_ok(&[
+        "eval",
+        "knn",
+        "--weights",
+        s(&weights),
+        "--data",
+        s(&data),
+        "--images-per-class",
+        "4",
+        "--eval-images-per-class",
+        "2",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("k-NN (40 train, 20 val images, 10 classes"),
+        "{text}"
+    );
+    let line = swav_error(&[
+        "eval",
+        "knn",
+        "--weights",
+        s(&weights),
+        "--eval-images-per-class",
+        "2",
+    ]);
+    assert!(line.contains("apply to --data folders"), "{line}");
 }
 
 #[test]
@@ -163,6 +191,51 @@ fn a_broken_idx_file_stops_the_run_with_one_line_naming_it() {
         line.contains("holds 3 labels but") && line.contains("holds 30 images"),
         "{line}"
     );
+}
+
+#[test]
+fn an_image_folder_with_splits_trains_on_the_first_images_of_each_class_of_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("images");
+    for (split, name, per_class) in [
+        (SyntheticSplit::Train, "train", 6),
+        (SyntheticSplit::Val, "val", 3),
+    ] {
+        let config = SyntheticConfig {
+            image_size: 16,
+            num_classes: 3,
+            images_per_class: per_class,
+            ..SyntheticConfig::default()
+        };
+        let data = SyntheticDataset::new(config, split).expect("synthetic");
+        export_image_folder(&data, &root.join(name), ExportFormat::Png).expect("export");
+    }
+    let run = dir.path().join("run");
+    let out = swav_ok(&idx_run(
+        s(&run),
+        s(&root),
+        &[
+            "--images-per-class",
+            "4",
+            "--eval-images-per-class",
+            "1",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+        ],
+    ));
+    let err = stderr(&out);
+    // Three classes, the class folders of train/ (the root's own are train and val).
+    assert!(
+        err.contains("training data: 12 images, 3 classes (4 per class) from"),
+        "{err}"
+    );
+    assert!(
+        err.contains("k-NN data: 12 images, 3 classes (4 per class) against 3 images, 3 classes (1 per class)"),
+        "{err}"
+    );
+    assert_eq!(knn_report(&run).0, 3);
 }
 
 #[test]

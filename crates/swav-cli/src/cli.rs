@@ -301,6 +301,12 @@ pub struct ModelAndData {
     /// Evaluation crop size [the model's training size for checkpoints, else 224].
     #[arg(long, value_name = "PX")]
     pub image_size: Option<usize>,
+    /// --data: keep the first N training images of each class, in file order; 0 = all [0].
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub images_per_class: usize,
+    /// --data: keep the first N validation (t10k or val/) images of each class; 0 = all [0].
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub eval_images_per_class: usize,
     /// Images per forward pass.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub batch_size: usize,

@@ -53,7 +53,7 @@ pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
 
 /// `dataset`, read from `dir`, cut to the first `per_class` images of each class (0: all
 /// of it); `flag` names the setting in errors.
-fn first_per_class(
+pub fn first_per_class(
     dataset: Arc<dyn Dataset>,
     per_class: usize,
     flag: &str,
