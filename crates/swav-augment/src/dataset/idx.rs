@@ -324,7 +324,7 @@ fn read_idx(path: &Path, ndim: u8) -> Result<IdxArray, DatasetError> {
                 path: path.to_path_buf(),
                 detail: format!(
                     "its header declares {shape} = {declared} bytes of data but only {} follow it",
-                    len - header_len
+                    len.saturating_sub(header_len)
                 ),
             });
         }
