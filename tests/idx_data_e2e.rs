@@ -107,11 +107,11 @@ fn an_idx_folder_trains_on_a_balanced_subset_and_evaluates_train_against_t10k() 
     ));
     let err = stderr(&out);
     assert!(
-        err.contains("training data: 40 images, 10 classes (4 per class) from"),
+        err.contains("training set: 40 images, 10 classes (4 per class) from"),
         "{err}"
     );
     assert!(
-        err.contains("k-NN data: 40 images, 10 classes (4 per class) against 20 images, 10 classes (2 per class)"),
+        err.contains("k-NN sets: 40 images, 10 classes (4 per class) against 20 images, 10 classes (2 per class)"),
         "{err}"
     );
     let (classes, models) = knn_report(&run);
@@ -228,11 +228,11 @@ fn an_image_folder_with_splits_trains_on_the_first_images_of_each_class_of_train
     let err = stderr(&out);
     // Three classes, the class folders of train/ (the root's own are train and val).
     assert!(
-        err.contains("training data: 12 images, 3 classes (4 per class) from"),
+        err.contains("training set: 12 images, 3 classes (4 per class) from"),
         "{err}"
     );
     assert!(
-        err.contains("k-NN data: 12 images, 3 classes (4 per class) against 3 images, 3 classes (1 per class)"),
+        err.contains("k-NN sets: 12 images, 3 classes (4 per class) against 3 images, 3 classes (1 per class)"),
         "{err}"
     );
     assert_eq!(knn_report(&run).0, 3);
@@ -289,7 +289,7 @@ fn fashion_mnist_trains_briefly_and_reports_knn() {
     ));
     let err = stderr(&out);
     assert!(
-        err.contains("training data: 100 images, 10 classes (10 per class)"),
+        err.contains("training set: 100 images, 10 classes (10 per class)"),
         "{err}"
     );
     assert!(

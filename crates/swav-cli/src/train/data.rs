@@ -166,7 +166,7 @@ pub fn training_loader(
     let dataset = training_dataset(config)?;
     if let (Some(dir), 0) = (&config.data, rank) {
         eprintln!(
-            "training data: {} from {}, read in {:.2} s",
+            "training set: {} from {}, read in {:.2} s",
             describe(dataset.as_ref()),
             dir.display(),
             started.elapsed().as_secs_f64()
@@ -263,7 +263,7 @@ pub fn knn_datasets(config: &PretrainConfig) -> Result<Option<TrainValSplit>> {
                 &val_dir,
             )?;
             eprintln!(
-                "k-NN data: {} against {}, read in {:.2} s",
+                "k-NN sets: {} against {}, read in {:.2} s",
                 describe(train.as_ref()),
                 describe(val.as_ref()),
                 started.elapsed().as_secs_f64()
