@@ -64,7 +64,8 @@ pub struct PretrainArgs {
     /// A TOML file of settings (official key names; any subset; may set `preset`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Training images: an ImageFolder-style or flat folder [default: the built-in
+    /// Training images: an ImageFolder-style or flat folder, or an MNIST-format IDX folder
+    /// (train-images-idx3-ubyte[.gz], ...; docs/datasets.md) [default: the built-in
     /// synthetic dataset].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -249,7 +250,8 @@ pub struct Overrides {
     #[arg(long, value_name = "BOOL")]
     pub eval_knn: Option<bool>,
     /// Also evaluate k-NN of the trained network every N epochs while training, for the
-    /// k-NN curve (needs the built-in dataset or train/ and val/ under --data); 0 = never [0].
+    /// k-NN curve (needs the built-in dataset, train/ and val/ under --data, or an IDX
+    /// folder: train against t10k); 0 = never [0].
     #[arg(long, value_name = "N")]
     pub eval_knn_every: Option<u64>,
     /// On collapse (the loss at ln K, or too few prototypes in use, for an epoch): `stop`,
@@ -282,6 +284,18 @@ pub struct Overrides {
     /// built-in dataset].
     #[arg(long, value_name = "N")]
     pub synthetic_seed: Option<u64>,
+    /// --data: train on the first N images of each class, in file order (IDX or ImageFolder;
+    /// also the k-NN memory); 0 = every image [0].
+    #[arg(
+        long = "images-per-class",
+        alias = "data-images-per-class",
+        value_name = "N"
+    )]
+    pub data_images_per_class: Option<usize>,
+    /// --data: k-NN validates on the first N images of each class of t10k (IDX) or val/;
+    /// 0 = every image [0].
+    #[arg(long, value_name = "N")]
+    pub eval_images_per_class: Option<usize>,
     /// Stop on the first unreadable image instead of skipping it.
     #[arg(long)]
     pub strict_data: bool,
@@ -303,13 +317,19 @@ pub struct ModelAndData {
     /// A swav checkpoint, or torchvision / official SwAV weights as safetensors.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
-    /// A folder with `train/` and `val/` image folders [default: the synthetic dataset's
-    /// train and validation splits].
+    /// A folder with `train/` and `val/` image folders, or an MNIST-format IDX folder (train
+    /// against t10k) [default: the synthetic dataset's train and validation splits].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Evaluation crop size [the model's training size for checkpoints, else 224].
     #[arg(long, value_name = "PX")]
     pub image_size: Option<usize>,
+    /// --data: keep the first N training images of each class, in file order; 0 = all [0].
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub images_per_class: usize,
+    /// --data: keep the first N validation (t10k or val/) images of each class; 0 = all [0].
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub eval_images_per_class: usize,
     /// Images per forward pass.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub batch_size: usize,

@@ -181,6 +181,8 @@ fn official_defaults() -> PretrainConfig {
         synthetic_plain_background: false,
         synthetic_seed: 0,
         strict_data: false,
+        data_images_per_class: 0,
+        eval_images_per_class: 0,
         nmb_crops: vec![2],
         size_crops: vec![224],
         min_scale_crops: vec![0.14],

@@ -66,6 +66,8 @@ impl Overrides {
             synthetic_max_rotation_degrees,
             synthetic_plain_background,
             synthetic_seed,
+            data_images_per_class,
+            eval_images_per_class,
         );
         if self.strict_data {
             config.strict_data = true;
