@@ -123,31 +123,43 @@ fn a_frozen_rank_makes_the_other_stop_with_a_clear_error() {
         .status()
         .unwrap();
     assert!(stopped.success());
-    let frozen_at = Instant::now();
-    let status = loop {
-        if let Some(status) = job.try_wait().unwrap() {
-            break status;
-        }
-        if frozen_at.elapsed() > Duration::from_secs(90) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &frozen.to_string()])
-                .status();
-            job.kill().unwrap();
-            panic!("the job still hangs 90 s after rank 1 froze");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = Command::new("kill")
-        .args(["-KILL", &frozen.to_string()])
-        .status();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = wait_for_end(&mut job, *frozen, "rank 1 froze");
     assert!(!status.success(), "the job reported success:\n{stderr}");
     assert!(
         stderr.contains("rank 0 of 2 made no progress")
             && stderr.contains("--collective-timeout 10"),
         "no stall error from rank 0:\n{stderr}"
     );
+}
+
+/// Waits up to 90 s for `job` to end, then kills `stuck` (a stopped or dead rank) and
+/// returns the job's status and stderr; fails the test naming `what` when the job still runs.
+fn wait_for_end(
+    job: &mut std::process::Child,
+    stuck: u32,
+    what: &str,
+) -> (std::process::ExitStatus, String) {
+    let since = Instant::now();
+    let kill_stuck = || {
+        let _ = Command::new("kill")
+            .args(["-KILL", &stuck.to_string()])
+            .status();
+    };
+    let status = loop {
+        if let Some(status) = job.try_wait().unwrap() {
+            break status;
+        }
+        if since.elapsed() > Duration::from_secs(90) {
+            kill_stuck();
+            job.kill().unwrap();
+            panic!("the job still runs 90 s after {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    kill_stuck();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
 }
 
 /// How many steps the metrics log holds so far.
@@ -437,24 +449,7 @@ fn a_rank_frozen_at_start_up_makes_the_other_stop_within_the_startup_timeout() {
         );
         std::thread::sleep(Duration::from_millis(1));
     };
-    let status = loop {
-        if let Some(status) = job.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(90) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &frozen.to_string()])
-                .status();
-            job.kill().unwrap();
-            panic!("the job still hangs 90 s after rank 1 froze at start-up");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = Command::new("kill")
-        .args(["-KILL", &frozen.to_string()])
-        .status();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = wait_for_end(&mut job, frozen, "rank 1 froze at start-up");
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("rank 0 of 2 still waits for") && stderr.contains("--startup-timeout 5"),
@@ -499,18 +494,8 @@ fn a_rank_killed_mid_step_ends_the_job() {
         .args(["-KILL", &victim.to_string()])
         .status()
         .unwrap();
-    let killed_at = Instant::now();
-    let status = loop {
-        if let Some(status) = job.try_wait().unwrap() {
-            break status;
-        }
-        if killed_at.elapsed() > Duration::from_secs(60) {
-            job.kill().unwrap();
-            panic!("the job still runs 60 s after rank 1 was killed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(!status.success());
+    let (status, stderr) = wait_for_end(&mut job, *victim, "rank 1 was killed");
+    assert!(!status.success(), "{stderr}");
     assert!(
         run.join("checkpoint.safetensors").exists() || metrics_lines(&run) < 4,
         "an epoch ended, so its checkpoint must be there"

@@ -252,8 +252,9 @@ where
     let mut last_loss = f64::NAN;
     let mut stopped = false;
     let mut preempted = None;
+    let mut collapse_end = None;
 
-    for epoch in position.epoch..config.epochs {
+    'epochs: for epoch in position.epoch..config.epochs {
         if queue_rows > 0 && state.queue.is_none() && epoch >= config.epoch_queue_starts {
             state.queue = Some(
                 FeatureQueue::new(
@@ -390,21 +391,11 @@ where
             }
             if agreed.collapse != 0 {
                 // The state is collapsed: no checkpoint of it; the last one stays.
-                progress.finish();
-                let mut summary = summary(
-                    position,
-                    false,
-                    (ran, total),
-                    last_loss,
-                    started,
-                    images_per_step,
-                );
-                summary.collapse = Some(match Remedy::from_code(agreed.collapse) {
+                collapse_end = Some(match Remedy::from_code(agreed.collapse) {
                     Some(remedy) => CollapseEnd::Adapt(remedy),
                     None => CollapseEnd::Stopped,
                 });
-                summary.ended_collapsed = collapse.still_collapsed();
-                return Ok((state.model, summary));
+                break 'epochs;
             }
             let stop = preempted.is_some() || req.max_iterations.is_some_and(|m| ran >= m);
             let periodic = config.checkpoint_every_iters > 0
@@ -436,30 +427,23 @@ where
             }
         }
         if stopped {
-            progress.finish();
-            let mut summary = summary(
-                position,
-                false,
-                (ran, total),
-                last_loss,
-                started,
-                images_per_step,
-            );
-            summary.preempted = preempted;
-            summary.ended_collapsed = collapse.still_collapsed();
-            return Ok((state.model, summary));
+            break;
         }
     }
     progress.finish();
-    let mut summary = summary(
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = RunSummary {
         position,
-        true,
-        (ran, total),
+        finished: !stopped && collapse_end.is_none(),
+        preempted,
+        collapse: collapse_end,
+        ended_collapsed: collapse.still_collapsed(),
+        iterations: ran,
+        total_iterations: total,
         last_loss,
-        started,
-        images_per_step,
-    );
-    summary.ended_collapsed = collapse.still_collapsed();
+        seconds,
+        images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
+    };
     Ok((state.model, summary))
 }
 
@@ -660,29 +644,6 @@ fn end_of_epoch<B: Backend>(
         progress.println(&point.summary());
     }
     Ok(())
-}
-
-fn summary(
-    position: RunPosition,
-    finished: bool,
-    (ran, total_iterations): (u64, u64),
-    last_loss: f64,
-    started: Instant,
-    images_per_step: f64,
-) -> RunSummary {
-    let seconds = started.elapsed().as_secs_f64();
-    RunSummary {
-        position,
-        finished,
-        preempted: None,
-        collapse: None,
-        ended_collapsed: None,
-        iterations: ran,
-        total_iterations,
-        last_loss,
-        seconds,
-        images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
-    }
 }
 
 /// Keeps the records of a JSON-lines log that satisfy `keep` (those of iterations a resumed
