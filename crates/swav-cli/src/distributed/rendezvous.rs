@@ -12,8 +12,8 @@
 //! answers the magic and a status byte, then for an accepted rank the secret's length
 //! (`u64`) and the secret. A connection that is not one of this job's ranks (wrong magic,
 //! wrong digest or world size, a rank out of range or already served, a hello cut short or
-//! not finished within [`HELLO_TIMEOUT`]) is refused with one warning line and rank 0 goes
-//! on waiting; it reads every connection without blocking, so a silent client holds up no
+//! not finished within [`HELLO_TIMEOUT`]) is refused with one warning line (once per host
+//! and reason) and rank 0 goes on waiting; it reads every connection without blocking, so a silent client holds up no
 //! one. Rank 0 fails with the list of missing ranks if not all arrive in time; a rank that
 //! cannot reach rank 0 fails naming the address and the last error.
 //!
@@ -21,8 +21,9 @@
 //! name and renames it into place, replacing any earlier job's file; the others poll for a
 //! file with their job's digest and ignore (with one warning) a file from another job.
 
+use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -336,6 +337,8 @@ fn serve(
     let mut arrived = vec![false; me.world];
     arrived[0] = true;
     let mut pending: Vec<Pending> = Vec::new();
+    // A stray peer that keeps retrying is reported once per host and reason.
+    let mut reported: HashSet<(IpAddr, String)> = HashSet::new();
     while arrived.iter().any(|a| !a) {
         if Instant::now() >= deadline {
             let missing = (0..me.world).filter(|&r| !arrived[r]).collect();
@@ -351,7 +354,8 @@ fn serve(
                 if stream.set_nonblocking(true).is_ok() {
                     pending.push(Pending {
                         stream,
-                        peer,
+                        // An IPv4 peer of a dual-stack socket, as IPv4.
+                        peer: SocketAddr::new(peer.ip().to_canonical(), peer.port()),
                         since: Instant::now(),
                         hello: Vec::with_capacity(HELLO_LEN),
                     });
@@ -376,11 +380,14 @@ fn serve(
                     if let Some(status) = refusal.status() {
                         let _ = connection.stream.write_all(&refusal_reply(status));
                     }
-                    let waiting = arrived.iter().filter(|a| !**a).count();
-                    tracing::warn!(
-                        "rendezvous: rank 0 refused a connection from {}: {refusal}; still waiting for {waiting} ranks",
-                        connection.peer
-                    );
+                    let reason = refusal.to_string();
+                    if reported.insert((connection.peer.ip(), reason.clone())) {
+                        let waiting = arrived.iter().filter(|a| !**a).count();
+                        tracing::warn!(
+                            "rendezvous: rank 0 refused a connection from {}: {reason}; still waiting for {waiting} ranks (not repeated for this host)",
+                            connection.peer
+                        );
+                    }
                 }
             }
             false
@@ -691,6 +698,44 @@ mod tests {
         assert_eq!(stray(port, &hello(TOKEN, 0, 3)), refusal_reply(3));
         assert_eq!(peers(&tcp("127.0.0.1", port), 1..3, 3), [b"nccl-id"; 2]);
         assert_eq!(server.join().unwrap().unwrap(), b"nccl-id");
+    }
+
+    #[test]
+    fn each_refusal_is_one_warning_line_once_per_host_and_reason() {
+        let port = free_port();
+        let log = tempfile::tempfile().unwrap();
+        let printer = crate::logging::WarningPrinter::new(Box::new(log.try_clone().unwrap()));
+        let me = Member {
+            digest: job_digest(TOKEN),
+            rank: 0,
+            world: 2,
+        };
+        let peers = std::thread::spawn(move || {
+            let other_job = hello("another job", 1, 2);
+            assert_eq!(stray(port, &other_job), refusal_reply(1));
+            assert_eq!(stray(port, &other_job), refusal_reply(1));
+            assert_eq!(stray(port, b"garbage"), b"");
+            peers(&tcp("127.0.0.1", port), 1..2, 2)
+        });
+        tracing::subscriber::with_default(printer, || {
+            serve(port, me, b"id", Duration::from_secs(60), HELLO_TIMEOUT).unwrap()
+        });
+        assert_eq!(peers.join().unwrap(), [b"id"]);
+        let mut text = String::new();
+        let mut log = log;
+        std::io::Seek::rewind(&mut log).unwrap();
+        log.read_to_string(&mut text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0]
+                .starts_with("warning: rendezvous: rank 0 refused a connection from 127.0.0.1:")
+        );
+        assert!(lines[0].contains("another job (job token differs); still waiting for 1 ranks"));
+        assert!(
+            lines[1].contains("did not start with the rendezvous magic"),
+            "{text}"
+        );
     }
 
     #[test]
