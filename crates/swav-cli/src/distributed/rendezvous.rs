@@ -382,10 +382,11 @@ fn serve(
                     }
                     let reason = refusal.to_string();
                     if reported.insert((connection.peer.ip(), reason.clone())) {
-                        let waiting = arrived.iter().filter(|a| !**a).count();
+                        let missing = arrived.iter().filter(|a| !**a).count();
                         tracing::warn!(
-                            "rendezvous: rank 0 refused a connection from {}: {reason}; still waiting for {waiting} ranks (not repeated for this host)",
-                            connection.peer
+                            "rendezvous: rank 0 refused a connection from {}: {reason}; still waiting ({missing} of {} ranks missing; not repeated for this host)",
+                            connection.peer,
+                            me.world
                         );
                     }
                 }
@@ -731,7 +732,10 @@ mod tests {
             lines[0]
                 .starts_with("warning: rendezvous: rank 0 refused a connection from 127.0.0.1:")
         );
-        assert!(lines[0].contains("another job (job token differs); still waiting for 1 ranks"));
+        assert!(
+            lines[0]
+                .contains("another job (job token differs); still waiting (1 of 2 ranks missing;")
+        );
         assert!(
             lines[1].contains("did not start with the rendezvous magic"),
             "{text}"
