@@ -378,7 +378,7 @@ fn serve(
                 },
                 Err(refusal) => {
                     if let Some(status) = refusal.status() {
-                        let _ = connection.stream.write_all(&refusal_reply(status));
+                        let _ = connection.stream.write_all(&reply_head(status));
                     }
                     let reason = refusal.to_string();
                     if reported.insert((connection.peer.ip(), reason.clone())) {
@@ -417,7 +417,8 @@ fn admit(me: Member, arrived: &[bool], peer: Member) -> Result<usize, Refusal> {
     Ok(peer.rank)
 }
 
-fn refusal_reply(status: u8) -> Vec<u8> {
+/// The start of every reply: the magic and `status` (0: accepted, else a refusal).
+fn reply_head(status: u8) -> Vec<u8> {
     let mut reply = MAGIC.to_vec();
     reply.push(status);
     reply
@@ -426,7 +427,7 @@ fn refusal_reply(status: u8) -> Vec<u8> {
 fn send_secret(stream: &mut TcpStream, secret: &[u8]) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_write_timeout(Some(SEND_TIMEOUT))?;
-    let mut reply = refusal_reply(0);
+    let mut reply = reply_head(0);
     reply.extend_from_slice(&(secret.len() as u64).to_le_bytes());
     reply.extend_from_slice(secret);
     stream.write_all(&reply)
@@ -690,13 +691,13 @@ mod tests {
         let server = rank_0(port, 3, b"nccl-id", HELLO_TIMEOUT);
         assert_eq!(stray(port, b"GET / HTTP/1.1\r\n\r\n"), b"");
         assert_eq!(stray(port, b"SWAV"), b"", "a hello cut short");
-        assert_eq!(stray(port, &hello(TOKEN, 1, 5)), refusal_reply(2));
+        assert_eq!(stray(port, &hello(TOKEN, 1, 5)), reply_head(2));
         assert_eq!(
             stray(port, &hello("slurm job 76 step 0 world 3", 1, 3)),
-            refusal_reply(1)
+            reply_head(1)
         );
-        assert_eq!(stray(port, &hello(TOKEN, 3, 3)), refusal_reply(3));
-        assert_eq!(stray(port, &hello(TOKEN, 0, 3)), refusal_reply(3));
+        assert_eq!(stray(port, &hello(TOKEN, 3, 3)), reply_head(3));
+        assert_eq!(stray(port, &hello(TOKEN, 0, 3)), reply_head(3));
         assert_eq!(peers(&tcp("127.0.0.1", port), 1..3, 3), [b"nccl-id"; 2]);
         assert_eq!(server.join().unwrap().unwrap(), b"nccl-id");
     }
@@ -713,8 +714,8 @@ mod tests {
         };
         let peers = std::thread::spawn(move || {
             let other_job = hello("another job", 1, 2);
-            assert_eq!(stray(port, &other_job), refusal_reply(1));
-            assert_eq!(stray(port, &other_job), refusal_reply(1));
+            assert_eq!(stray(port, &other_job), reply_head(1));
+            assert_eq!(stray(port, &other_job), reply_head(1));
             assert_eq!(stray(port, b"garbage"), b"");
             peers(&tcp("127.0.0.1", port), 1..2, 2)
         });
@@ -747,7 +748,7 @@ mod tests {
         let port = free_port();
         let server = rank_0(port, 3, b"id", HELLO_TIMEOUT);
         assert_eq!(peers(&tcp("127.0.0.1", port), 1..2, 3), [b"id"]);
-        assert_eq!(stray(port, &hello(TOKEN, 1, 3)), refusal_reply(4));
+        assert_eq!(stray(port, &hello(TOKEN, 1, 3)), reply_head(4));
         assert_eq!(peers(&tcp("127.0.0.1", port), 2..3, 3), [b"id"]);
         server.join().unwrap().unwrap();
     }
