@@ -184,8 +184,7 @@ fn run_cuda(
     rendezvous_file: Option<&Path>,
     startup: &mut StartupGuard,
 ) -> Result<()> {
-    let mut b =
-        swav_cuda::CudaBackend::new(env.local_rank).map_err(|e| anyhow!("--device cuda: {e}"))?;
+    let mut b = crate::device::open_cuda_for_rank(env.rank, env.local_rank)?;
     if env.world_size == 1 {
         return run_with(&mut b, &SingleProcess, &SingleProcess, request, startup);
     }
