@@ -202,14 +202,13 @@ pub fn eval_transform(config: &PretrainConfig) -> EvalConfig {
             mode: EvalMode::Resize,
             ..EvalConfig::default()
         },
-        Some(dir) if is_idx_folder(dir) => EvalConfig {
+        Some(dir) => EvalConfig {
             size: config.size_crops[0] as u32,
-            mode: EvalMode::Resize,
-            ..EvalConfig::default()
-        },
-        Some(_) => EvalConfig {
-            size: config.size_crops[0] as u32,
-            mode: EvalMode::ResizeCenterCrop,
+            mode: if is_idx_folder(dir) {
+                EvalMode::Resize
+            } else {
+                EvalMode::ResizeCenterCrop
+            },
             ..EvalConfig::default()
         },
     }
