@@ -284,6 +284,12 @@ impl<B: Backend> SwavStep<B> {
         self.buckets = None;
     }
 
+    /// Gives back the gradient communication (for a later step), leaving the default.
+    pub fn take_gradient_communication(&mut self) -> GradientCommunication<B> {
+        self.buckets = None;
+        std::mem::take(&mut self.gradients)
+    }
+
     /// All-reduces per step for the gradients of `model` with more than one rank (the
     /// number of buckets).
     pub fn gradient_collectives(&self, model: &SwavModel<B>) -> usize {
