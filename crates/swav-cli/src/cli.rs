@@ -98,6 +98,10 @@ pub struct PretrainArgs {
     /// forever.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub startup_timeout: u64,
+    /// Multi-process runs: gradients are summed over ranks in buckets of this many MiB,
+    /// each sent as soon as backward completes it (as PyTorch DDP); 0: one per tensor.
+    #[arg(long, value_name = "MB", default_value_t = swav_train::DEFAULT_BUCKET_CAP_MB)]
+    pub bucket_cap_mb: usize,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

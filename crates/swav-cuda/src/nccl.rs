@@ -21,7 +21,7 @@ use crate::{CudaBackend, CudaBuffer, CudaError};
 
 /// The unique id that names one NCCL job; rank 0 makes it, every rank joins with it.
 #[derive(Debug, Clone, Copy)]
-pub struct NcclId(Id);
+pub struct NcclId(pub(crate) Id);
 
 impl NcclId {
     /// A new id (rank 0). Needs the NCCL library, not a GPU.

@@ -90,8 +90,8 @@ pub use backend::{
 pub use error::{BuildError, ConfigError, StepError};
 pub use layout::{ohwi_from_oihw, oihw_from_ohwi};
 pub use model::{
-    Arch, BN_EPS, BN_MOMENTUM, BufferMut, BufferView, CropGroup, Layout, ParamMut, ParamView,
-    SwavConfig, SwavModel, TrunkConfig,
+    Arch, BN_EPS, BN_MOMENTUM, BufferMut, BufferView, CropGroup, GradReady, Layout, ParamMut,
+    ParamView, SwavConfig, SwavModel, TrunkConfig,
 };
 pub use shapes::{
     BatchNormShape, Conv2dShape, GlobalPoolShape, L2NormalizeShape, LinearShape, Pool2dShape,

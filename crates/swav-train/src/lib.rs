@@ -9,6 +9,13 @@
 //! and the feature queue. At iterations that ask for it, the step also measures what
 //! explains a collapse ([`Diagnostics`]).
 //!
+//! With more than one rank the gradients are averaged the way PyTorch DDP does it: in
+//! buckets of about 25 MiB ([`BucketLayout`]), filled in reverse parameter order as backward
+//! finishes them, each summed over ranks as soon as it is complete and scaled once by
+//! `1/world`. Where the sums run is a [`BucketTransport`] ([`GradientCommunication`]): by
+//! default the step's all-ranks collective, at launch; a transport of the caller's can run
+//! them on a thread or stream of its own, overlapped with the rest of backward.
+//!
 //! The epoch loop around it (data, schedule, checkpoints, logging) is the `swav` binary's;
 //! this crate holds only what one step needs.
 //!
@@ -54,7 +61,10 @@
 //! assert!(report.diagnostics.is_some_and(|d| d.relative_update.trunk > 0.0));
 //! ```
 
+mod bucket_layout;
+mod bucket_transport;
 mod diagnostics;
+mod gradient_buckets;
 mod optimizer;
 mod param_group;
 mod plan;
@@ -62,7 +72,10 @@ mod step;
 mod training_state;
 mod update_sizes;
 
+pub use bucket_layout::{Bucket, BucketLayout, BucketSlot, DEFAULT_BUCKET_CAP_MB};
+pub use bucket_transport::BucketTransport;
 pub use diagnostics::Diagnostics;
+pub use gradient_buckets::GradientCommunication;
 pub use optimizer::Optimizer;
 pub use plan::StepPlan;
 pub use step::{Collectives, Iteration, StepFailure, StepReport, SwavStep};

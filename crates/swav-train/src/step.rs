@@ -1,14 +1,19 @@
 //! One SwAV training iteration, in the official order (docs/algorithm.md §4.5): normalise the
 //! prototypes, forward every crop group, Sinkhorn codes of the assignment crops (with the
 //! queue), the swapped-prediction loss and its gradient, backward, average the gradients
-//! over ranks, drop the prototypes' gradient while they are frozen, and take the LARC step.
+//! over ranks (in buckets summed while backward runs), drop the prototypes' gradient while
+//! they are frozen, and take the LARC step.
 
 use swav_core::{
     AssignmentInputs, AssignmentLayout, AssignmentWorkspace, CollapseReport, Collective,
     LossWorkspace, SinkhornPath, SwappedPrediction, assign_codes, normalize_prototypes,
     swapped_prediction_loss,
 };
-use swav_nn::{Backend, CropGroup};
+use swav_nn::{Backend, CropGroup, SwavModel};
+
+use crate::bucket_layout::BucketLayout;
+use crate::bucket_transport::{BucketTransport, InlineTransport};
+use crate::gradient_buckets::{BucketFeed, GradientBuckets, GradientCommunication};
 
 use crate::diagnostics::{Diagnostics, embedding_variance, mean_pairwise_cosine, score_spread};
 use crate::plan::StepPlan;
@@ -80,6 +85,9 @@ pub struct SwavStep<B: Backend> {
     host_scores: Vec<f32>,
     host_embeddings: Vec<f32>,
     host_prototypes: Vec<f32>,
+    gradients: GradientCommunication<B>,
+    /// Made at the first step with more than one rank.
+    buckets: Option<GradientBuckets<B>>,
 }
 
 fn device<E: std::fmt::Display>(e: E) -> StepFailure {
@@ -115,6 +123,8 @@ impl<B: Backend> SwavStep<B> {
             codes,
             d_scores,
             host_codes,
+            gradients: GradientCommunication::default(),
+            buckets: None,
         })
     }
 
@@ -232,18 +242,15 @@ impl<B: Backend> SwavStep<B> {
         };
 
         model.zero_grad(b).map_err(device)?;
-        model
-            .backward(b, &self.d_scores, bn_comm)
-            .map_err(step_error)?;
         let world = comm.world_size();
         if world > 1 {
-            for p in model.params_mut() {
-                comm.all_reduce_sum(p.grad)
-                    .map_err(|e| StepFailure::Collective(e.to_string()))?;
-                b.scale(p.grad, 1.0 / world as f32).map_err(device)?;
-            }
+            self.backward_averaged(b, model, comm, bn_comm)?;
+        } else {
+            model
+                .backward(b, &self.d_scores, bn_comm)
+                .map_err(step_error)?;
         }
-        let frozen = plan.freeze.is_frozen(iteration);
+        let frozen = self.plan.freeze.is_frozen(iteration);
         optimizer.step(b, model, lr, frozen).map_err(device)?;
         let diagnostics = match (collapse, shape) {
             (Some(c), Some((score_spread, prototype_cosine, embedding_variance))) => {
@@ -267,6 +274,75 @@ impl<B: Backend> SwavStep<B> {
             diagnostics,
         })
     }
+}
+
+impl<B: Backend> SwavStep<B> {
+    /// Sets how gradients are averaged over ranks (the default: 25 MiB buckets reduced
+    /// through the all-ranks collective during backward). Takes effect at the next step.
+    pub fn set_gradient_communication(&mut self, gradients: GradientCommunication<B>) {
+        self.gradients = gradients;
+        self.buckets = None;
+    }
+
+    /// Gives back the gradient communication (for a later step), leaving the default.
+    pub fn take_gradient_communication(&mut self) -> GradientCommunication<B> {
+        self.buckets = None;
+        std::mem::take(&mut self.gradients)
+    }
+
+    /// All-reduces per step for the gradients of `model` with more than one rank (the
+    /// number of buckets).
+    pub fn gradient_collectives(&self, model: &SwavModel<B>) -> usize {
+        BucketLayout::new(&param_lens(model), self.bucket_cap()).len()
+    }
+
+    fn bucket_cap(&self) -> usize {
+        BucketLayout::cap_elements(self.gradients.bucket_cap_mb)
+    }
+
+    /// Backward with every gradient averaged over the ranks of `comm`: buckets are summed
+    /// as soon as backward completes them, and scaled by `1/world` after it.
+    fn backward_averaged<C, G>(
+        &mut self,
+        b: &mut B,
+        model: &mut SwavModel<B>,
+        comm: &C,
+        bn_comm: &G,
+    ) -> Result<(), StepFailure>
+    where
+        C: Collective<B::Buf>,
+        G: Collective<B::Buf>,
+    {
+        if self.buckets.is_none() {
+            let buckets =
+                GradientBuckets::new(b, &param_lens(model), self.bucket_cap()).map_err(device)?;
+            self.buckets = Some(buckets);
+        }
+        let buckets = self.buckets.as_mut().expect("just made");
+        let mut inline = InlineTransport { comm };
+        let transport: &mut dyn BucketTransport<B> = match self.gradients.transport.as_mut() {
+            Some(t) => t.as_mut(),
+            None => &mut inline,
+        };
+        buckets.begin(transport)?;
+        let mut feed = BucketFeed {
+            buckets: &mut *buckets,
+            transport: &mut *transport,
+        };
+        model
+            .backward_notifying(b, &self.d_scores, bn_comm, &mut feed)
+            .map_err(step_error)?;
+        buckets.finish(b, transport, model.params_mut(), comm.world_size())
+    }
+}
+
+/// Every parameter's length, in `params()` order.
+fn param_lens<B: Backend>(model: &SwavModel<B>) -> Vec<usize> {
+    model
+        .params()
+        .iter()
+        .map(|p| p.shape.iter().product())
+        .collect()
 }
 
 /// The mean of `value` over all ranks (the loss of the global batch).

@@ -14,10 +14,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, SingleProcess};
 use swav_nn::{Backend, ExportOptions, SwavModel, export_safetensors};
+use swav_train::GradientCommunication;
 
 use crate::cli::{PretrainArgs, ResumeMode};
 use crate::config::{Device, PretrainConfig, SyncBn};
+use crate::distributed::gradient_thread::cpu_gradient_communication;
 use crate::distributed::mpi::MpiCollective;
+use crate::distributed::nccl_gradient_stream::cuda_gradient_communication;
 use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
 use crate::report::curves::write_curves;
@@ -142,20 +145,28 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         (args.startup_timeout > 0).then(|| Duration::from_secs(args.startup_timeout)),
     );
     match config.device {
-        Device::Cpu => run_cpu(&env, &request, &mut startup),
-        Device::Cuda => run_cuda(
-            &env,
-            &request,
-            args.rendezvous_file.as_deref(),
-            &mut startup,
-        ),
+        Device::Cpu => run_cpu(&env, &request, args.bucket_cap_mb, &mut startup),
+        Device::Cuda => run_cuda(&env, &request, args, &mut startup),
     }
 }
 
-fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>, startup: &mut StartupGuard) -> Result<()> {
+fn run_cpu(
+    env: &LaunchEnv,
+    request: &RunRequest<'_>,
+    bucket_cap_mb: usize,
+    startup: &mut StartupGuard,
+) -> Result<()> {
     let mut b = swav_cpu::CpuBackend::new();
     if env.world_size == 1 {
-        return run_with(&mut b, &SingleProcess, &SingleProcess, request, startup);
+        let solo = GradientCommunication::default();
+        return run_with(
+            &mut b,
+            &SingleProcess,
+            &SingleProcess,
+            request,
+            solo,
+            startup,
+        );
     }
     if env.launcher != Launcher::OpenMpi {
         bail!(
@@ -167,36 +178,51 @@ fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>, startup: &mut StartupGuard
     }
     startup.waiting_for("MPI initialisation (the other ranks' MPI_Init)");
     let world = MpiCollective::init()?;
+    startup.waiting_for("the gradient communicator (MPI_Comm_split)");
+    let gradients = cpu_gradient_communication(&world, bucket_cap_mb)?;
     match request.config.sync_bn {
-        SyncBn::Global => run_with(&mut b, &world, &world, request, startup),
+        SyncBn::Global => run_with(&mut b, &world, &world, request, gradients, startup),
         SyncBn::Groups => {
             startup.waiting_for("the SyncBN process groups (MPI_Comm_split)");
             let group = world.split_groups(request.config.syncbn_process_group_size)?;
-            run_with(&mut b, &world, &group, request, startup)
+            run_with(&mut b, &world, &group, request, gradients, startup)
         }
-        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request, startup),
+        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request, gradients, startup),
     }
 }
 
 fn run_cuda(
     env: &LaunchEnv,
     request: &RunRequest<'_>,
-    rendezvous_file: Option<&Path>,
+    args: &PretrainArgs,
     startup: &mut StartupGuard,
 ) -> Result<()> {
     let mut b = crate::device::open_cuda_for_rank(env.rank, env.local_rank)?;
     if env.world_size == 1 {
-        return run_with(&mut b, &SingleProcess, &SingleProcess, request, startup);
+        let solo = GradientCommunication::default();
+        return run_with(
+            &mut b,
+            &SingleProcess,
+            &SingleProcess,
+            request,
+            solo,
+            startup,
+        );
     }
     startup.waiting_for("the NCCL rendezvous and communicator creation");
     let groups = (request.config.sync_bn == SyncBn::Groups)
         .then_some(request.config.syncbn_process_group_size);
+    let rendezvous_file = args.rendezvous_file.as_deref();
     let (world, group) =
         crate::distributed::nccl::nccl_collectives(&b, env, rendezvous_file, groups)?;
+    startup.waiting_for("the gradient communicator (NCCL)");
+    let gradients = cuda_gradient_communication(&mut b, &world, args.bucket_cap_mb)?;
     match (request.config.sync_bn, group) {
-        (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request, startup),
-        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request, startup),
-        _ => run_with(&mut b, &world, &world, request, startup),
+        (SyncBn::Groups, Some(group)) => {
+            run_with(&mut b, &world, &group, request, gradients, startup)
+        }
+        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request, gradients, startup),
+        _ => run_with(&mut b, &world, &world, request, gradients, startup),
     }
 }
 
@@ -205,6 +231,7 @@ fn run_with<B, C, G>(
     comm: &C,
     bn_comm: &G,
     request: &RunRequest<'_>,
+    mut gradients: GradientCommunication<B>,
     startup: &mut StartupGuard,
 ) -> Result<()>
 where
@@ -219,7 +246,7 @@ where
             .map_err(|e| anyhow!("the first collective: {e}"))?;
     }
     startup.finish();
-    let (mut model, summary) = train_adapting(b, comm, bn_comm, request)?;
+    let (mut model, summary) = train_adapting(b, comm, bn_comm, request, &mut gradients)?;
     let skipped = request.loader.bad_input_summary();
     let what = if request.world > 1 {
         "training data (this rank)"
@@ -282,13 +309,14 @@ fn train_adapting<B, C, G>(
     comm: &C,
     bn_comm: &G,
     request: &RunRequest<'_>,
+    gradients: &mut GradientCommunication<B>,
 ) -> Result<(SwavModel<B>, RunSummary)>
 where
     B: Backend,
     C: Collective<B::Buf>,
     G: Collective<B::Buf>,
 {
-    let (mut model, mut summary) = train(b, comm, bn_comm, request)?;
+    let (mut model, mut summary) = train(b, comm, bn_comm, request, gradients)?;
     let mut config = request.config.clone();
     let mut attempt_resume;
     let mut note;
@@ -347,7 +375,7 @@ where
             adaptation: Some(&note),
             ..*request
         };
-        (model, summary) = train(b, comm, bn_comm, &attempt)?;
+        (model, summary) = train(b, comm, bn_comm, &attempt, gradients)?;
     }
 }
 

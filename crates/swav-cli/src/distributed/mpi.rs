@@ -15,8 +15,9 @@ use swav_core::Collective;
 /// The library names tried, in order.
 const LIBRARY_NAMES: [&str; 2] = ["libmpi.so.40", "libmpi.so"];
 
-/// MPI_THREAD_FUNNELED: only the thread that initialised MPI calls it.
-const MPI_THREAD_FUNNELED: c_int = 1;
+/// MPI_THREAD_MULTIPLE: any thread may call MPI at any time (the gradient thread reduces
+/// buckets while the main thread's batch norms reduce their statistics).
+const MPI_THREAD_MULTIPLE: c_int = 3;
 /// MPI_SUCCESS.
 const MPI_SUCCESS: c_int = 0;
 
@@ -83,13 +84,15 @@ struct MpiLibrary {
     double: Handle,
     op_sum: Handle,
     op_max: Handle,
+    /// Whether the library granted MPI_THREAD_MULTIPLE.
+    thread_multiple: bool,
 }
 
 // SAFETY: the handles are addresses of Open MPI's immutable predefined objects, and the
-// function pointers are plain C entry points; MPI itself is only entered from the thread
-// that initialised it (MPI_THREAD_FUNNELED), which callers of `MpiCollective` guarantee by
-// not sharing it across threads for concurrent calls (its methods take `&self` but the
-// trainer drives it from one thread).
+// function pointers are plain C entry points. Concurrent calls from several threads happen
+// only when the library granted MPI_THREAD_MULTIPLE (`MpiCollective::thread_multiple`), and
+// then on different communicators (the gradient thread has one of its own); otherwise only
+// the thread that initialised MPI enters it.
 unsafe impl Send for MpiLibrary {}
 unsafe impl Sync for MpiLibrary {}
 
@@ -172,7 +175,7 @@ impl MpiCollective {
             .ok_or_else(|| MpiError::NotFound(errors.join("; ")))?;
         let init_thread: InitThreadFn = symbol(&library, "MPI_Init_thread", &path)?;
         let initialized: InitializedFn = symbol(&library, "MPI_Initialized", &path)?;
-        let lib = MpiLibrary {
+        let mut lib = MpiLibrary {
             finalize: symbol(&library, "MPI_Finalize", &path)?,
             comm_rank: symbol(&library, "MPI_Comm_rank", &path)?,
             comm_size: symbol(&library, "MPI_Comm_size", &path)?,
@@ -186,6 +189,7 @@ impl MpiCollective {
             double: object(&library, "ompi_mpi_double", &path)?,
             op_sum: object(&library, "ompi_mpi_op_sum", &path)?,
             op_max: object(&library, "ompi_mpi_op_max", &path)?,
+            thread_multiple: false,
             _library: library,
         };
         let mut already = 0;
@@ -198,7 +202,7 @@ impl MpiCollective {
                 let code = init_thread(
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),
-                    MPI_THREAD_FUNNELED,
+                    MPI_THREAD_MULTIPLE,
                     &mut provided,
                 );
                 if code != MPI_SUCCESS {
@@ -208,6 +212,7 @@ impl MpiCollective {
                         code,
                     });
                 }
+                lib.thread_multiple = provided >= MPI_THREAD_MULTIPLE;
             }
         }
         let comm = lib.comm_world;
@@ -259,6 +264,11 @@ impl MpiCollective {
             });
         }
         Self::wrap(Arc::clone(&self.library), out)
+    }
+
+    /// Whether several threads may call MPI at once (MPI_THREAD_MULTIPLE was granted).
+    pub fn thread_multiple(&self) -> bool {
+        self.library.thread_multiple
     }
 
     /// Aborts every rank of the job (after an unrecoverable error on this one).

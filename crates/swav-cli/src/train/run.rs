@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, FeatureQueue};
 use swav_nn::{Backend, SwavModel};
-use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
+use swav_train::{
+    Collectives, GradientCommunication, Iteration, StepPlan, SwavStep, TrainingState,
+};
 
 use super::checkpoint_state::{LoadedCheckpoint, RunPosition, RunRecord, save_run};
 use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
@@ -110,6 +112,7 @@ pub fn train<B, C, G>(
     comm: &C,
     bn_comm: &G,
     req: &RunRequest<'_>,
+    gradients: &mut GradientCommunication<B>,
 ) -> Result<(SwavModel<B>, RunSummary)>
 where
     B: Backend,
@@ -202,6 +205,7 @@ where
 
     let plan = StepPlan::from(config);
     let mut step = SwavStep::new(b, plan, queue_rows)?;
+    step.set_gradient_communication(std::mem::take(gradients));
     let schedule = config.lr_schedule(iters_per_epoch);
 
     let groups_meta: Vec<(usize, usize)> = loader
@@ -444,6 +448,7 @@ where
         seconds,
         images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
     };
+    *gradients = step.take_gradient_communication();
     Ok((state.model, summary))
 }
 

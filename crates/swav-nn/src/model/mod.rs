@@ -4,6 +4,7 @@ mod batch_norm;
 mod config;
 mod conv_bn;
 mod grad_pool;
+mod grad_ready;
 mod head;
 mod linear;
 mod residual_block;
@@ -13,6 +14,7 @@ mod trunk;
 
 pub use batch_norm::{BN_EPS, BN_MOMENTUM};
 pub use config::{Arch, SwavConfig, TrunkConfig};
+pub use grad_ready::GradReady;
 pub use swav_model::{CropGroup, SwavModel};
 pub use tensors::{BufferMut, BufferView, Layout, ParamMut, ParamView};
 pub(crate) use tensors::{Entry, EntryMut};

@@ -8,6 +8,7 @@ use swav_core::{Collective, NORMALIZE_EPS};
 
 use super::config::SwavConfig;
 use super::grad_pool::GradPool;
+use super::grad_ready::{GradReady, announce};
 use super::head::{HeadCache, ProjectionHead};
 use super::linear::Linear;
 use super::tensors::{BufferMut, BufferView, Entry, EntryMut, ParamMut, ParamView, Tensors};
@@ -126,7 +127,7 @@ impl<B: Backend> SwavModel<B> {
         } else {
             None
         };
-        Ok(Self {
+        let mut model = Self {
             config,
             trunk,
             head,
@@ -138,7 +139,15 @@ impl<B: Backend> SwavModel<B> {
                 trunk: None,
                 head: None,
             },
-        })
+        };
+        let params = model.entries_mut().into_iter().filter_map(|e| match e {
+            EntryMut::Param(p) => Some(p),
+            _ => None,
+        });
+        for (index, p) in params.enumerate() {
+            p.index = index;
+        }
+        Ok(model)
     }
 
     /// The configuration.
@@ -232,6 +241,29 @@ impl<B: Backend> SwavModel<B> {
         d_scores: &B::Buf,
         bn_comm: &C,
     ) -> Result<(), StepError<B::Error, C::Error>> {
+        self.backward_with(b, d_scores, bn_comm, None)
+    }
+
+    /// [`SwavModel::backward`], telling `ready` of every parameter as soon as its gradient
+    /// is final (see [`GradReady`]): a data-parallel trainer reduces finished gradients
+    /// over ranks while the rest of the pass runs.
+    pub fn backward_notifying<C: Collective<B::Buf>>(
+        &mut self,
+        b: &mut B,
+        d_scores: &B::Buf,
+        bn_comm: &C,
+        ready: &mut dyn GradReady<B>,
+    ) -> Result<(), StepError<B::Error, C::Error>> {
+        self.backward_with(b, d_scores, bn_comm, Some(ready))
+    }
+
+    fn backward_with<C: Collective<B::Buf>>(
+        &mut self,
+        b: &mut B,
+        d_scores: &B::Buf,
+        bn_comm: &C,
+        mut ready: Option<&mut dyn GradReady<B>>,
+    ) -> Result<(), StepError<B::Error, C::Error>> {
         assert_eq!(self.pass, Pass::Full, "backward: run forward_train first");
         let state = self.train.as_mut().expect("forward ran");
         let prototypes = self
@@ -247,7 +279,8 @@ impl<B: Backend> SwavModel<B> {
                 Some(&mut state.d_embeddings),
             )
             .map_err(StepError::Device)?;
-        self.backward_head(b, bn_comm)
+        announce(b, &*prototypes, &mut ready);
+        self.backward_head(b, bn_comm, ready)
     }
 
     /// The backward pass of [`SwavModel::forward_train`] from the gradient with respect to
@@ -263,7 +296,7 @@ impl<B: Backend> SwavModel<B> {
         let len = state.rows * self.config.output_dim;
         b.copy(d_embeddings, 0, &mut state.d_embeddings, 0, len)
             .map_err(StepError::Device)?;
-        self.backward_head(b, bn_comm)
+        self.backward_head(b, bn_comm, None)
     }
 
     /// The backward pass of [`SwavModel::forward_train_features`] (or of the trunk part of
@@ -283,13 +316,14 @@ impl<B: Backend> SwavModel<B> {
         let len = state.rows * self.trunk.feature_dim();
         b.copy(d_features, 0, &mut state.d_features, 0, len)
             .map_err(StepError::Device)?;
-        self.backward_trunk(b, bn_comm)
+        self.backward_trunk(b, bn_comm, None)
     }
 
     fn backward_head<C: Collective<B::Buf>>(
         &mut self,
         b: &mut B,
         bn_comm: &C,
+        mut ready: Option<&mut dyn GradReady<B>>,
     ) -> Result<(), StepError<B::Error, C::Error>> {
         let state = self.train.as_mut().expect("forward ran");
         let (rows, d) = (state.rows, self.config.output_dim);
@@ -309,22 +343,27 @@ impl<B: Backend> SwavModel<B> {
             &state.d_out,
             &mut state.d_features,
         )?;
-        self.backward_trunk(b, bn_comm)
+        announce(b, &self.head, &mut ready);
+        self.backward_trunk(b, bn_comm, ready)
     }
 
     fn backward_trunk<C: Collective<B::Buf>>(
         &mut self,
         b: &mut B,
         bn_comm: &C,
+        mut ready: Option<&mut dyn GradReady<B>>,
     ) -> Result<(), StepError<B::Error, C::Error>> {
         let state = self.train.as_mut().expect("forward ran");
         let f = self.trunk.feature_dim();
+        let last = state.groups.len() - 1;
         let mut row = 0;
-        for cache in &mut state.groups {
+        for (g, cache) in state.groups.iter_mut().enumerate() {
             let n = cache.batch();
             b.copy(&state.d_features, row * f, &mut cache.d_features, 0, n * f)
                 .map_err(StepError::Device)?;
-            self.trunk.backward(b, bn_comm, cache, &mut state.pool)?;
+            let ready = if g == last { ready.take() } else { None };
+            self.trunk
+                .backward(b, bn_comm, cache, &mut state.pool, ready)?;
             row += n;
         }
         self.pass = Pass::None;

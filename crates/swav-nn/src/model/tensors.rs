@@ -27,6 +27,8 @@ pub struct Param<Buf> {
     pub(crate) layout: Layout,
     pub(crate) value: Buf,
     pub(crate) grad: Buf,
+    /// Its position in the model's `params()`, set once the model is built.
+    pub(crate) index: usize,
 }
 
 impl<Buf> Param<Buf> {
@@ -49,6 +51,7 @@ impl<Buf> Param<Buf> {
             layout,
             value,
             grad,
+            index: 0,
         })
     }
 

@@ -10,6 +10,7 @@ use swav_core::Collective;
 use super::config::TrunkConfig;
 use super::conv_bn::{ConvBn, ConvBnCache, UnitInputGrad, UnitOutput, UnitOutputGrad, UnitSpec};
 use super::grad_pool::GradPool;
+use super::grad_ready::{GradReady, announce};
 use super::residual_block::{BlockCache, BlockScratch, ResidualBlock};
 use super::tensors::{Entry, EntryMut, Tensors};
 use crate::init::Init;
@@ -271,13 +272,16 @@ impl<Buf> Trunk<Buf> {
     }
 
     /// Training backward from `cache.d_features`; accumulates every parameter gradient and,
-    /// when the cache was built for it, writes the input-image gradient.
+    /// when the cache was built for it, writes the input-image gradient. `ready` hears of
+    /// each block's parameters as soon as the block is done (pass it on the last resolution
+    /// group only: earlier groups' gradients are not final).
     pub(crate) fn backward<B, C>(
         &mut self,
         b: &mut B,
         comm: &C,
         cache: &mut TrunkCache<Buf>,
         pool: &mut GradPool<Buf>,
+        mut ready: Option<&mut dyn GradReady<B>>,
     ) -> Result<(), StepError<B::Error, C::Error>>
     where
         B: Backend<Buf = Buf>,
@@ -294,6 +298,7 @@ impl<Buf> Trunk<Buf> {
                 &cache.blocks[i - 1].out
             };
             self.blocks[i].backward(b, comm, input, &cache.blocks[i], pool)?;
+            announce(b, &self.blocks[i], &mut ready);
         }
         let dy = match &plan.pool {
             Some(p) => {
@@ -316,7 +321,9 @@ impl<Buf> Trunk<Buf> {
                 dpre: &mut pool.pre,
                 dx: cache.input_grad.as_mut().map(|g| (g, false)),
             },
-        )
+        )?;
+        announce(b, &self.stem, &mut ready);
+        Ok(())
     }
 
     /// Scratch for evaluation passes on inputs up to this size.
