@@ -557,7 +557,11 @@ fn gradient_buckets_train_the_same_bits_overlapped_blocking_and_per_tensor() {
         dir.path().join("per-tensor"),
     );
     let timeline = |name: &str| format!("SWAV_GRADIENT_TIMELINE={}", s(&dir.path().join(name)));
-    mpirun_tiny_pair(&overlapped, &["-x", &timeline("buckets")], &[]);
+    mpirun_tiny_pair(
+        &overlapped,
+        &["-x", "SWAV_OVERLAP_GRADIENTS=1", "-x", &timeline("buckets")],
+        &[],
+    );
     mpirun_tiny_pair(&blocking, &["-x", "SWAV_OVERLAP_GRADIENTS=0"], &[]);
     mpirun_tiny_pair(
         &per_tensor,

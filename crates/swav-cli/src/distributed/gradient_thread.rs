@@ -212,7 +212,7 @@ pub fn cpu_gradient_communication(
     bucket_cap_mb: usize,
 ) -> Result<GradientCommunication<CpuBackend>> {
     let rank = <MpiCollective as Collective<[f32]>>::rank(world);
-    let overlap = overlap_requested()?;
+    let overlap = overlap_requested(false)?;
     let timeline = GradientTimeline::from_env(rank)?;
     let transport: Box<dyn BucketTransport<CpuBackend>> = if overlap && world.thread_multiple() {
         Box::new(MpiGradientThread::start(world, timeline)?)

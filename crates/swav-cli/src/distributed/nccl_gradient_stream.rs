@@ -46,7 +46,7 @@ pub fn cuda_gradient_communication(
     world: &NcclCollective,
     bucket_cap_mb: usize,
 ) -> Result<GradientCommunication<CudaBackend>> {
-    let transport: Option<Box<dyn BucketTransport<CudaBackend>>> = if overlap_requested()? {
+    let transport: Option<Box<dyn BucketTransport<CudaBackend>>> = if overlap_requested(true)? {
         let stream = NcclBucketStream::new(b, world)
             .map_err(|e| anyhow!("the gradient communication stream: {e}"))?;
         Some(Box::new(NcclGradientStream(stream)))
