@@ -38,8 +38,12 @@ impl WeightsSource {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read weights {}", path.display()))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| anyhow!("{} is not a safetensors file: {e}", path.display()))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            anyhow!(
+                "{} is not a complete safetensors file (cut short, damaged or another format): {e}",
+                path.display()
+            )
+        })?;
         let is_checkpoint = header
             .metadata()
             .as_ref()

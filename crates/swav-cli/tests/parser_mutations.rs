@@ -173,7 +173,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Writes the seeds as the starting corpus of each `cargo fuzz` target.
 fn write_corpus(root: &Path, seeds: &Seeds) {
-    let targets: [(&str, Vec<&Vec<u8>>); 5] = [
+    let targets: [(&str, Vec<&Vec<u8>>); 6] = [
         ("checkpoint_file", vec![&seeds.checkpoint]),
         (
             "weights",
@@ -184,6 +184,7 @@ fn write_corpus(root: &Path, seeds: &Seeds) {
             ],
         ),
         ("npy", seeds.npy.iter().collect()),
+        ("jpeg_structure", seeds.jpeg.iter().collect()),
         ("image", seeds.jpeg.iter().collect()),
         ("config_file", vec![&seeds.config]),
     ];

@@ -265,7 +265,11 @@ fn mutate_once(rng: &mut SplitMix64, data: &mut Vec<u8>, seeds: &[Vec<u8>]) {
         // Overwrite with 0x00 or 0xFF.
         8 => {
             let end = (at + 1 + below(rng, 16)).min(len);
-            let fill = if rng.next_u64().is_multiple_of(2) { 0x00 } else { 0xFF };
+            let fill = if rng.next_u64().is_multiple_of(2) {
+                0x00
+            } else {
+                0xFF
+            };
             data[at..end].fill(fill);
         }
         // Splice: this seed's head with another seed's tail.
