@@ -123,31 +123,43 @@ fn a_frozen_rank_makes_the_other_stop_with_a_clear_error() {
         .status()
         .unwrap();
     assert!(stopped.success());
-    let frozen_at = Instant::now();
-    let status = loop {
-        if let Some(status) = job.try_wait().unwrap() {
-            break status;
-        }
-        if frozen_at.elapsed() > Duration::from_secs(90) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &frozen.to_string()])
-                .status();
-            job.kill().unwrap();
-            panic!("the job still hangs 90 s after rank 1 froze");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = Command::new("kill")
-        .args(["-KILL", &frozen.to_string()])
-        .status();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = wait_for_end(&mut job, *frozen, "rank 1 froze");
     assert!(!status.success(), "the job reported success:\n{stderr}");
     assert!(
         stderr.contains("rank 0 of 2 made no progress")
             && stderr.contains("--collective-timeout 10"),
         "no stall error from rank 0:\n{stderr}"
     );
+}
+
+/// Waits up to 90 s for `job` to end, then kills `stuck` (a stopped or dead rank) and
+/// returns the job's status and stderr; fails the test naming `what` when the job still runs.
+fn wait_for_end(
+    job: &mut std::process::Child,
+    stuck: u32,
+    what: &str,
+) -> (std::process::ExitStatus, String) {
+    let since = Instant::now();
+    let kill_stuck = || {
+        let _ = Command::new("kill")
+            .args(["-KILL", &stuck.to_string()])
+            .status();
+    };
+    let status = loop {
+        if let Some(status) = job.try_wait().unwrap() {
+            break status;
+        }
+        if since.elapsed() > Duration::from_secs(90) {
+            kill_stuck();
+            job.kill().unwrap();
+            panic!("the job still runs 90 s after {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    kill_stuck();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
 }
 
 /// How many steps the metrics log holds so far.
@@ -229,4 +241,263 @@ fn two_mpi_ranks_match_one_rank_with_the_combined_batch() {
             x["iteration"]
         );
     }
+}
+
+/// Borrowed arguments.
+fn as_str(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `mpirun -np 2 swav ARGS...`.
+fn mpirun_swav(args: &[&str]) -> Command {
+    let swav = swav_binary();
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+        .arg(&swav)
+        .args(args);
+    cmd
+}
+
+/// Runs `mpirun -np 2 swav ARGS...` to success and returns its stderr.
+fn mpirun_ok(args: &[&str]) -> String {
+    let out = mpirun_swav(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.success(),
+        "mpirun swav {args:?} failed:\n{stderr}"
+    );
+    stderr
+}
+
+/// A queue of 8 rows per rank (16 in all) from epoch 1, batch 4 per rank: 4 iterations an
+/// epoch.
+const QUEUE_ON: [&str; 6] = [
+    "--batch-size",
+    "4",
+    "--queue-length",
+    "16",
+    "--epoch-queue-starts",
+    "1",
+];
+
+#[test]
+fn two_ranks_stopped_and_resumed_with_the_queue_match_the_uninterrupted_run_bit_for_bit() {
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = vec!["--epochs", "3"];
+    extra.extend(QUEUE_ON);
+    let whole = dir.path().join("whole");
+    mpirun_ok(&tiny_pretrain_args(s(&whole), &extra));
+
+    // Stop at epoch 1, iteration 2 (the queues half full, and each rank's different), then
+    // continue with the command a requeued job would run.
+    let parts = dir.path().join("parts");
+    let mut first = tiny_pretrain_args(s(&parts), &extra);
+    first.extend(["--max-iterations", "6"]);
+    mpirun_ok(&first);
+    let mut again = tiny_pretrain_args(s(&parts), &extra);
+    again.extend(["--resume", "auto"]);
+    let stderr = mpirun_ok(&again);
+    assert!(
+        stderr.contains("[rank 0] resuming from") && stderr.contains("queue 8/8 rows filled"),
+        "{stderr}"
+    );
+
+    let (a, b) = (
+        tensors(&whole.join("checkpoint.safetensors")),
+        tensors(&parts.join("checkpoint.safetensors")),
+    );
+    assert_eq!(a["queue"].0, vec![2, 2, 8, 16], "one queue per rank");
+    let (half, queue) = (a["queue"].1.len() / 2, &a["queue"].1);
+    assert_ne!(queue[..half], queue[half..], "the ranks' queues differ");
+    assert_eq!(a, b, "resumed state differs from the uninterrupted run's");
+    let (la, lb) = (metrics(&whole), metrics(&parts));
+    assert_eq!(la.len(), lb.len());
+    for (x, y) in la.iter().zip(&lb) {
+        assert_eq!(x["loss"], y["loss"], "iteration {}", x["iteration"]);
+    }
+
+    // Another world size is refused in one line naming both.
+    let error = swav_error(&["pretrain", "--output", s(&parts), "--resume"]);
+    assert!(
+        error.contains("written by a run on 2 rank(s) but this run has 1"),
+        "{error}"
+    );
+}
+
+#[test]
+fn sigterm_to_every_rank_stops_them_together_and_resume_auto_finishes_bit_identical() {
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // One command line for every attempt, as a requeued job reruns it: --preset and
+    // --resume auto included. 60 epochs of 4 iterations leave time to signal mid-run.
+    let command = |run: &std::path::Path| -> Vec<String> {
+        let mut extra = vec!["--preset", "demo", "--epochs", "60", "--resume", "auto"];
+        extra.extend(QUEUE_ON);
+        tiny_pretrain_args(s(run), &extra)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+
+    let whole = dir.path().join("whole");
+    let stderr = mpirun_ok(&as_str(&command(&whole)));
+    assert!(stderr.contains("--resume auto: no checkpoint"), "{stderr}");
+
+    let run = dir.path().join("preempted");
+    let mut job = mpirun_swav(&as_str(&command(&run)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while metrics_lines(&run) < 6 {
+        assert!(job.try_wait().unwrap().is_none(), "the job ended early");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never trained"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ranks = ranks_running(s(&run));
+    assert_eq!(ranks.len(), 2, "{ranks:?}");
+    for (pid, _) in &ranks {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let status = job.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    let stops: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("stopped on SIGTERM after"))
+        .collect();
+    assert_eq!(stops.len(), 2, "both ranks report the stop:\n{stderr}");
+    let at = |line: &str| {
+        line.split("after ")
+            .nth(1)
+            .unwrap()
+            .split(" of")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(at(stops[0]), at(stops[1]), "same iteration:\n{stderr}");
+    let done: u64 = at(stops[0]).parse().unwrap();
+    assert!(done < 240, "stopped mid-run: {done}");
+    assert!(!run.join("trunk.safetensors").exists());
+    for rank in 0..2 {
+        let log = std::fs::read_to_string(run.join(format!("train.log-{rank}"))).unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("[rank {rank}] stopped on SIGTERM"))
+                    && l.starts_with("20")),
+            "rank {rank}'s log has the timestamped stop:\n{log}"
+        );
+    }
+
+    let stderr = mpirun_ok(&as_str(&command(&run)));
+    assert!(stderr.contains("[rank 0] resuming from"), "{stderr}");
+    assert_eq!(
+        std::fs::read(whole.join("trunk.safetensors")).unwrap(),
+        std::fs::read(run.join("trunk.safetensors")).unwrap(),
+        "the preempted and resumed run's trunk differs from the uninterrupted one's"
+    );
+    // A requeue after the end does nothing.
+    let stderr = mpirun_ok(&as_str(&command(&run)));
+    assert!(stderr.contains("had already finished"), "{stderr}");
+}
+
+#[test]
+fn a_rank_frozen_at_start_up_makes_the_other_stop_within_the_startup_timeout() {
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("frozen-at-start");
+    let mut job = mpirun_swav(&tiny_pretrain_args(
+        s(&run),
+        &["--startup-timeout", "5", "--collective-timeout", "600"],
+    ))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Freeze rank 1 as soon as it exists, before it can meet rank 0.
+    let started = Instant::now();
+    let frozen = loop {
+        if let Some((pid, _)) = ranks_running(s(&run)).into_iter().find(|(_, r)| r == "1") {
+            Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status()
+                .unwrap();
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "rank 1 never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let (status, stderr) = wait_for_end(&mut job, frozen, "rank 1 froze at start-up");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("rank 0 of 2 still waits for") && stderr.contains("--startup-timeout 5"),
+        "no start-up timeout from rank 0:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_rank_killed_mid_step_ends_the_job() {
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("killed-peer");
+    let mut job = mpirun_swav(&tiny_pretrain_args(
+        s(&run),
+        &[
+            "--epochs",
+            "1000",
+            "--batch-size",
+            "4",
+            "--collective-timeout",
+            "10",
+        ],
+    ))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while metrics_lines(&run) == 0 {
+        assert!(job.try_wait().unwrap().is_none(), "the job ended early");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never trained"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ranks = ranks_running(s(&run));
+    let (victim, _) = ranks.iter().find(|(_, r)| r == "1").expect("rank 1");
+    Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    let (status, stderr) = wait_for_end(&mut job, *victim, "rank 1 was killed");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        run.join("checkpoint.safetensors").exists() || metrics_lines(&run) < 4,
+        "an epoch ended, so its checkpoint must be there"
+    );
 }

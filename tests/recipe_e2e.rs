@@ -99,3 +99,66 @@ fn the_synthetic_seed_draws_other_images() {
     ));
     assert_eq!(first_losses(&seven), first_losses(&again));
 }
+
+#[test]
+fn the_imagenet_recipe_on_small_data_names_the_small_data_preset() {
+    use swav::swav_augment::dataset::export::{ExportFormat, export_image_folder};
+    use swav::swav_augment::dataset::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("photos");
+    let images = SyntheticDataset::new(
+        SyntheticConfig {
+            image_size: 24,
+            num_classes: 2,
+            images_per_class: 4,
+            ..SyntheticConfig::default()
+        },
+        SyntheticSplit::Train,
+    )
+    .unwrap();
+    export_image_folder(&images, &data, ExportFormat::Png).unwrap();
+    // The official recipe (224 px crops), made cheap enough for one iteration.
+    let small_net = [
+        "--data",
+        s(&data),
+        "--arch",
+        "resnet18",
+        "--base-width",
+        "8",
+        "--hidden-mlp",
+        "16",
+        "--feat-dim",
+        "8",
+        "--nmb-prototypes",
+        "4",
+        "--batch-size",
+        "4",
+        "--workers",
+        "1",
+        "--max-iterations",
+        "1",
+        "--eval-knn",
+        "false",
+    ];
+    let run = dir.path().join("imagenet");
+    let mut args = vec!["pretrain", "--output", s(&run)];
+    args.extend(small_net);
+    let text = stderr(&swav_ok(&args));
+    let hint: Vec<&str> = text.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(hint.len(), 1, "{text}");
+    assert!(
+        hint[0].contains("holds 8 images (about 24 px)")
+            && hint[0].contains("224 px crops")
+            && hint[0].contains("--preset small-data"),
+        "{}",
+        hint[0]
+    );
+    // The small-data preset itself gets no such line.
+    let run = dir.path().join("small");
+    let mut args = vec!["pretrain", "--output", s(&run), "--preset", "small-data"];
+    args.extend(small_net);
+    let text = stderr(&swav_ok(&args));
+    assert!(!text.contains("note:"), "{text}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("on_collapse = \"adapt\""), "{config}");
+}

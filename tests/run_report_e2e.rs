@@ -149,6 +149,99 @@ fn a_collapse_warning_names_the_cause_and_the_knob() {
 }
 
 #[test]
+fn on_collapse_adapt_escapes_by_changing_what_the_diagnosis_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &[
+            "--epochs",
+            "6",
+            "--temperature",
+            "10",
+            "--epsilon",
+            "100",
+            "--on-collapse",
+            "adapt",
+        ],
+    ));
+    let text = stderr(&out);
+    assert!(
+        text.contains("collapse escape 1 of 3: epsilon 100 -> 0.05; restarting from its start")
+            && text.contains("collapse escape 2 of 3: temperature 10 -> 0.1"),
+        "{text}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config
+            .contains(r#"collapse_adaptations = ["epsilon 100 -> 0.05", "temperature 10 -> 0.1"]"#)
+            && config.contains("temperature = 0.1"),
+        "{config}"
+    );
+    let records = metrics(&run);
+    assert_eq!(records.len(), 24, "the whole run after the last restart");
+    assert!(
+        records[0]["adaptation"]
+            .as_str()
+            .is_some_and(|a| a.contains("temperature 10 -> 0.1"))
+    );
+    let ln_k = 10f64.ln();
+    let last = records.last().unwrap()["loss"].as_f64().unwrap();
+    assert!((last / ln_k - 1.0).abs() > 0.05, "still at ln K: {last}");
+    assert!(!text.contains("the run ended collapsed"), "{text}");
+
+    // A healthy run that collapses after a resume goes back to its last healthy epoch end.
+    let healthy = dir.path().join("healthy");
+    let flags = ["--nmb-prototypes", "4", "--on-collapse", "adapt"];
+    let mut first = tiny_pretrain_args(s(&healthy), &flags);
+    first.extend(["--epochs", "3"]);
+    swav_ok(&first);
+    assert!(healthy.join("checkpoints/last-good.safetensors").exists());
+    let out = swav_ok(&[
+        "pretrain",
+        "--output",
+        s(&healthy),
+        "--resume",
+        "--epochs",
+        "6",
+        "--temperature",
+        "10",
+        "--epsilon",
+        "100",
+    ]);
+    let text = stderr(&out);
+    assert!(
+        text.contains("collapse escape 1 of 3: epsilon 100 -> 0.05; restarting from its last healthy epoch end")
+            && text.contains("last-good.safetensors"),
+        "{text}"
+    );
+}
+
+#[test]
+fn on_collapse_stop_ends_the_run_with_one_error_and_keeps_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let error = swav_error(&tiny_pretrain_args(
+        s(&run),
+        &[
+            "--epochs",
+            "6",
+            "--temperature",
+            "10",
+            "--epsilon",
+            "100",
+            "--on-collapse",
+            "stop",
+        ],
+    ));
+    assert!(
+        error.contains("stopped because the run collapsed (--on-collapse stop"),
+        "{error}"
+    );
+    assert!(run.join("checkpoint.safetensors").exists());
+}
+
+#[test]
 fn knn_every_epoch_draws_a_curve_without_changing_the_training() {
     let dir = tempfile::tempdir().unwrap();
     let (plain, probed) = (dir.path().join("plain"), dir.path().join("probed"));

@@ -81,6 +81,15 @@ pub enum DatasetError {
         /// The dataset length.
         len: usize,
     },
+    /// An MNIST-format IDX file or folder that cannot be used: a wrong magic number,
+    /// impossible dimensions, images and labels that do not pair up, labels out of range.
+    #[error("{path}: {problem}")]
+    Idx {
+        /// The file (or folder) at fault.
+        path: PathBuf,
+        /// What is wrong, in one sentence.
+        problem: String,
+    },
     /// Writing an image while exporting a dataset failed.
     #[error("cannot write {path}: {reason}")]
     Write {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ArchName, Device, SinkhornMode, SyncBn};
+use crate::config::{ArchName, Device, OnCollapse, SinkhornMode, SyncBn};
 use crate::presets::Preset;
 
 /// SwAV self-supervised pretraining, evaluation and export.
@@ -64,16 +64,19 @@ pub struct PretrainArgs {
     /// A TOML file of settings (official key names; any subset; may set `preset`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Training images: an ImageFolder-style or flat folder [default: the built-in
+    /// Training images: an ImageFolder-style or flat folder, or an MNIST-format IDX folder
+    /// (train-images-idx3-ubyte[.gz], ...; docs/datasets.md) [default: the built-in
     /// synthetic dataset].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Where checkpoints, metrics and the resolved config go.
     #[arg(long, value_name = "DIR", default_value = "runs/swav")]
     pub output: PathBuf,
-    /// Continue the run in --output from its last checkpoint.
-    #[arg(long)]
-    pub resume: bool,
+    /// Continue the run in --output from its last checkpoint. `--resume` alone requires one;
+    /// `--resume auto` continues when one exists and starts a new run otherwise, so one
+    /// command line serves a requeued Slurm job or a torchrun restart.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "required", value_name = "WHEN")]
+    pub resume: Option<ResumeMode>,
     /// Start from the weights of this checkpoint or safetensors file (not its optimizer).
     #[arg(long, value_name = "FILE")]
     pub init_weights: Option<PathBuf>,
@@ -89,12 +92,27 @@ pub struct PretrainArgs {
     /// launcher ends the job; 0 waits forever.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub collective_timeout: u64,
+    /// Multi-process runs: a rank still waiting for its peers this many seconds after it
+    /// started (MPI initialisation, the NCCL rendezvous and communicator, the first
+    /// collective) stops with one line naming what it waited for and exit status 3; 0 waits
+    /// forever.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub startup_timeout: u64,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
     /// Hyper-parameter overrides.
     #[command(flatten)]
     pub overrides: Box<Overrides>,
+}
+
+/// When `--resume` continues a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResumeMode {
+    /// A checkpoint must exist (plain `--resume`).
+    Required,
+    /// Resume when a checkpoint exists, else start a new run.
+    Auto,
 }
 
 /// Every hyper-parameter as an optional override (SwAV defaults in brackets).
@@ -232,9 +250,16 @@ pub struct Overrides {
     #[arg(long, value_name = "BOOL")]
     pub eval_knn: Option<bool>,
     /// Also evaluate k-NN of the trained network every N epochs while training, for the
-    /// k-NN curve (needs the built-in dataset or train/ and val/ under --data); 0 = never [0].
+    /// k-NN curve (needs the built-in dataset, train/ and val/ under --data, or an IDX
+    /// folder: train against t10k); 0 = never [0].
     #[arg(long, value_name = "N")]
     pub eval_knn_every: Option<u64>,
+    /// On collapse (the loss at ln K, or too few prototypes in use, for an epoch): `stop`,
+    /// `warn` (train on), or `adapt`: go back to the last healthy epoch, change the setting
+    /// the diagnosis points to (epsilon, temperature, learning rate or freeze) and train on,
+    /// at most 3 times [warn].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_collapse: Option<OnCollapse>,
     /// Synthetic dataset: classes [10].
     #[arg(long, value_name = "N")]
     pub synthetic_classes: Option<usize>,
@@ -259,6 +284,18 @@ pub struct Overrides {
     /// built-in dataset].
     #[arg(long, value_name = "N")]
     pub synthetic_seed: Option<u64>,
+    /// --data: train on the first N images of each class, in file order (IDX or ImageFolder;
+    /// also the k-NN memory); 0 = every image [0].
+    #[arg(
+        long = "images-per-class",
+        alias = "data-images-per-class",
+        value_name = "N"
+    )]
+    pub data_images_per_class: Option<usize>,
+    /// --data: k-NN validates on the first N images of each class of t10k (IDX) or val/;
+    /// 0 = every image [0].
+    #[arg(long, value_name = "N")]
+    pub eval_images_per_class: Option<usize>,
     /// Stop on the first unreadable image instead of skipping it.
     #[arg(long)]
     pub strict_data: bool,
@@ -280,13 +317,19 @@ pub struct ModelAndData {
     /// A swav checkpoint, or torchvision / official SwAV weights as safetensors.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
-    /// A folder with `train/` and `val/` image folders [default: the synthetic dataset's
-    /// train and validation splits].
+    /// A folder with `train/` and `val/` image folders, or an MNIST-format IDX folder (train
+    /// against t10k) [default: the synthetic dataset's train and validation splits].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Evaluation crop size [the model's training size for checkpoints, else 224].
     #[arg(long, value_name = "PX")]
     pub image_size: Option<usize>,
+    /// --data: keep the first N training images of each class, in file order; 0 = all [0].
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub images_per_class: usize,
+    /// --data: keep the first N validation (t10k or val/) images of each class; 0 = all [0].
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub eval_images_per_class: usize,
     /// Images per forward pass.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub batch_size: usize,

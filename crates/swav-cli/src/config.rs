@@ -61,6 +61,20 @@ pub enum SinkhornMode {
     Plain,
 }
 
+/// What a run does when it sees collapse (`crate::train::collapse_watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCollapse {
+    /// Stop with the last checkpoint intact.
+    Stop,
+    /// Say so, with the likely cause and the knobs, and train on.
+    #[default]
+    Warn,
+    /// Go back to the last healthy epoch, change the setting the diagnosis points to, and
+    /// train on (at most three times).
+    Adapt,
+}
+
 /// Batch-norm synchronisation across ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -78,7 +92,8 @@ pub enum SyncBn {
 #[serde(deny_unknown_fields)]
 pub struct PretrainConfig {
     // ----- data -----
-    /// An image folder (ImageFolder layout or flat); `None`: the built-in synthetic dataset.
+    /// An image folder (ImageFolder layout or flat) or an MNIST-format IDX folder; `None`:
+    /// the built-in synthetic dataset.
     pub data: Option<PathBuf>,
     /// Synthetic dataset: number of classes (shapes).
     pub synthetic_classes: usize,
@@ -104,6 +119,15 @@ pub struct PretrainConfig {
     pub synthetic_seed: u64,
     /// Stop on the first unreadable image instead of skipping it with a warning.
     pub strict_data: bool,
+    /// `data` only: train on the first N images of each class, in the dataset's order (file
+    /// order for IDX files, torchvision's order for an ImageFolder); 0: every image. Also the
+    /// k-NN memory of the run's evaluation. Absent from older configurations: 0.
+    #[serde(default)]
+    pub data_images_per_class: usize,
+    /// `data` only: the k-NN validation images (an IDX folder's `t10k` split, or `val/`) are
+    /// the first N of each class; 0: every image. Absent from older configurations: 0.
+    #[serde(default)]
+    pub eval_images_per_class: usize,
 
     // ----- multi-crop (official names) -----
     /// Crops per resolution group (`--nmb_crops`; SwAV recipe: 2 6).
@@ -214,6 +238,16 @@ pub struct PretrainConfig {
     /// `knn.jsonl` and into the curves. Absent from older configurations: 0.
     #[serde(default)]
     pub eval_knn_every: u64,
+
+    // ----- collapse -----
+    /// What the run does when it sees collapse: `stop`, `warn` or `adapt` (absent from older
+    /// configurations: warn).
+    #[serde(default)]
+    pub on_collapse: OnCollapse,
+    /// The settings changes an adapting run has made to escape collapse, oldest first
+    /// (`epsilon 0.05 -> 0.025`); empty when none was needed. Not a setting: a record.
+    #[serde(default)]
+    pub collapse_adaptations: Vec<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -422,6 +456,17 @@ impl PretrainConfig {
             ));
         }
         if self.data.is_none() {
+            for (key, n) in [
+                ("data_images_per_class", self.data_images_per_class),
+                ("eval_images_per_class", self.eval_images_per_class),
+            ] {
+                if n > 0 {
+                    return Err(invalid(
+                        key,
+                        "applies to --data folders; the built-in dataset's size is synthetic_images_per_class",
+                    ));
+                }
+            }
             if self.synthetic_classes < 2 {
                 return Err(invalid("synthetic_classes", "must be at least 2"));
             }

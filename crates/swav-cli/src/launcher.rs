@@ -6,6 +6,12 @@
 //! (Open MPI's OMPI_COMM_WORLD_*; MPICH / Intel MPI's PMI_*). When several are present
 //! (torchrun inside an allocation, mpirun inside sbatch), the innermost launcher wins:
 //! torchrun, then MPI, then Slurm.
+//!
+//! The launcher also names the job: [`LaunchEnv::job_token`] is the same on every rank of
+//! one job and differs between jobs, so that the rendezvous can tell this job's ranks from a
+//! stray or stale peer. It is built only from the variables of the launcher that won, which
+//! every rank of that launcher sees alike (an outer Slurm step, for instance, is not the
+//! same on the ranks `mpirun` starts on the first node and on the others).
 
 use std::fmt;
 
@@ -51,6 +57,10 @@ pub struct LaunchEnv {
     pub master_addr: Option<String>,
     /// The rendezvous port (MASTER_PORT, default 29500).
     pub master_port: u16,
+    /// This job's identity, alike on all its ranks: Slurm's job and step id, torchrun's run
+    /// id with the master address, Open MPI's job id, or else the master address and port;
+    /// always with the world size.
+    pub job_token: String,
 }
 
 /// The launcher's variables are missing, malformed or contradictory.
@@ -99,6 +109,7 @@ impl LaunchEnv {
             local_rank: 0,
             master_addr: None,
             master_port: DEFAULT_MASTER_PORT,
+            job_token: String::from("single process"),
         }
     }
 
@@ -197,6 +208,7 @@ impl LaunchEnv {
                     missing: "MASTER_ADDR",
                 });
             }
+            let job_token = job_token(launcher, &var, size, master_addr.as_deref(), master_port);
             return Ok(Self {
                 launcher,
                 rank,
@@ -204,6 +216,7 @@ impl LaunchEnv {
                 local_rank,
                 master_addr,
                 master_port,
+                job_token,
             });
         }
         Ok(Self {
@@ -211,6 +224,45 @@ impl LaunchEnv {
             ..Self::single()
         })
     }
+}
+
+/// Open MPI's job id: PMIx's namespace (Open MPI 4 and 5), else the ORTE job id of older
+/// versions.
+const OPEN_MPI_JOB_VARS: [&str; 3] = [
+    "PMIX_NAMESPACE",
+    "OMPI_MCA_ess_base_jobid",
+    "OMPI_MCA_orte_ess_jobid",
+];
+
+/// The job identity `launcher` gives every rank alike (see [`LaunchEnv::job_token`]).
+fn job_token(
+    launcher: Launcher,
+    var: &impl Fn(&str) -> Option<String>,
+    world: usize,
+    master_addr: Option<&str>,
+    master_port: u16,
+) -> String {
+    let master = format!("master {}:{master_port}", master_addr.unwrap_or("-"));
+    let identity = match launcher {
+        Launcher::None => return LaunchEnv::single().job_token,
+        Launcher::Slurm => match var("SLURM_JOB_ID") {
+            Some(job) => match var("SLURM_STEP_ID") {
+                Some(step) => format!("slurm job {job} step {step}"),
+                None => format!("slurm job {job}"),
+            },
+            None => format!("slurm {master}"),
+        },
+        Launcher::Torchrun => match var("TORCHELASTIC_RUN_ID") {
+            Some(run) => format!("torchrun run {run} {master}"),
+            None => format!("torchrun {master}"),
+        },
+        Launcher::OpenMpi => match OPEN_MPI_JOB_VARS.iter().find_map(|name| var(name)) {
+            Some(job) => format!("open mpi job {job}"),
+            None => format!("open mpi {master}"),
+        },
+        Launcher::Pmi => format!("pmi {master}"),
+    };
+    format!("{identity} world {world}")
 }
 
 #[cfg(test)]
@@ -301,5 +353,67 @@ mod tests {
         assert!(e.to_string().contains("MASTER_ADDR"), "{e}");
         let e = LaunchEnv::detect(env(&[("MASTER_PORT", "99999")])).unwrap_err();
         assert!(e.to_string().contains("MASTER_PORT"), "{e}");
+    }
+
+    #[test]
+    fn the_job_token_names_the_job_of_the_winning_launcher() {
+        let token = |pairs: &[(&str, &str)]| LaunchEnv::detect(env(pairs)).unwrap().job_token;
+        let slurm = [("SLURM_PROCID", "1"), ("SLURM_NTASKS", "4")];
+        assert_eq!(
+            token(&[
+                slurm[0],
+                slurm[1],
+                ("SLURM_JOB_ID", "77"),
+                ("SLURM_STEP_ID", "2")
+            ]),
+            "slurm job 77 step 2 world 4"
+        );
+        assert_eq!(
+            token(&[slurm[0], slurm[1], ("SLURM_JOB_ID", "77")]),
+            "slurm job 77 world 4"
+        );
+        assert_ne!(
+            token(&[slurm[0], slurm[1], ("SLURM_JOB_ID", "77")]),
+            token(&[slurm[0], slurm[1], ("SLURM_JOB_ID", "78")])
+        );
+        let torchrun = [
+            ("RANK", "0"),
+            ("WORLD_SIZE", "2"),
+            ("MASTER_ADDR", "node1"),
+            ("MASTER_PORT", "29400"),
+            ("SLURM_PROCID", "0"),
+            ("SLURM_NTASKS", "1"),
+            ("SLURM_JOB_ID", "77"),
+        ];
+        assert_eq!(token(&torchrun), "torchrun master node1:29400 world 2");
+        let mut with_run = torchrun.to_vec();
+        with_run.push(("TORCHELASTIC_RUN_ID", "abc"));
+        assert_eq!(
+            token(&with_run),
+            "torchrun run abc master node1:29400 world 2"
+        );
+        let mpi = [("OMPI_COMM_WORLD_RANK", "0"), ("OMPI_COMM_WORLD_SIZE", "2")];
+        assert_eq!(
+            token(&[
+                mpi[0],
+                mpi[1],
+                ("OMPI_MCA_ess_base_jobid", "9"),
+                ("PMIX_NAMESPACE", "1074266113")
+            ]),
+            "open mpi job 1074266113 world 2"
+        );
+        assert_eq!(
+            token(&[mpi[0], mpi[1], ("OMPI_MCA_orte_ess_jobid", "5")]),
+            "open mpi job 5 world 2"
+        );
+        assert_eq!(
+            token(&[mpi[0], mpi[1], ("MASTER_ADDR", "h")]),
+            "open mpi master h:29500 world 2"
+        );
+        assert_eq!(
+            token(&[("PMI_RANK", "0"), ("PMI_SIZE", "3")]),
+            "pmi master -:29500 world 3"
+        );
+        assert_eq!(token(&[]), "single process");
     }
 }

@@ -47,6 +47,7 @@ pub mod npy;
 pub mod presets;
 pub mod report;
 pub mod resolve;
+pub mod run_log;
 pub mod skipped_files;
 pub mod train;
 pub mod weights_source;

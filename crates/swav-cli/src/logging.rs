@@ -1,33 +1,32 @@
-//! The libraries' `tracing` warnings (a skipped image, ...) as plain lines on stderr:
-//! `warning: skipping PATH: reason`. Only warnings and errors are printed; the libraries log
-//! nothing below that the user needs to see.
+//! The libraries' `tracing` warnings (a skipped image, ...) as plain lines on stderr and in
+//! the rank's log file ([`crate::run_log`]): `warning: skipping PATH: reason`. Only warnings
+//! and errors are printed; the libraries log nothing below that the user needs to see.
 
 use std::fmt::{self, Write as _};
-use std::io::Write;
-use std::sync::Mutex;
 
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
+/// Where a printed line goes.
+pub type LineSink = Box<dyn Fn(&str) + Send + Sync>;
+
 /// A `tracing` subscriber that writes each warning or error event as one line.
 pub struct WarningPrinter {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: LineSink,
 }
 
 impl WarningPrinter {
-    /// Prints to `out`.
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
-        Self {
-            out: Mutex::new(out),
-        }
+    /// Prints each line through `out`.
+    pub fn new(out: LineSink) -> Self {
+        Self { out }
     }
 
-    /// Installs a printer to stderr as the process's subscriber (once; later calls do
-    /// nothing).
+    /// Installs a printer to stderr and the log file ([`crate::run_log::line`]) as the
+    /// process's subscriber (once; later calls do nothing).
     pub fn install_for_stderr() {
-        let _ = tracing::subscriber::set_global_default(Self::new(Box::new(std::io::stderr())));
+        let _ = tracing::subscriber::set_global_default(Self::new(Box::new(crate::run_log::line)));
     }
 }
 
@@ -86,10 +85,7 @@ impl Subscriber for WarningPrinter {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let line = format_event(event);
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        (self.out)(&format_event(event));
     }
 
     fn enter(&self, _span: &Id) {}
@@ -100,26 +96,17 @@ impl Subscriber for WarningPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    /// A writer whose bytes the test can read back.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn warnings_print_as_one_line_each_and_lower_levels_not_at_all() {
-        let captured = Captured::default();
-        let printer = WarningPrinter::new(Box::new(captured.clone()));
+        let captured = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&captured);
+        let printer = WarningPrinter::new(Box::new(move |line: &str| {
+            let mut text = sink.lock().unwrap();
+            text.push_str(line);
+            text.push('\n');
+        }));
         tracing::subscriber::with_default(printer, || {
             let name = "/data/a.jpg";
             tracing::warn!("skipping {name}: truncated");
@@ -127,7 +114,7 @@ mod tests {
             tracing::info!("not shown");
             tracing::error!("broken");
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.lock().unwrap().clone();
         assert_eq!(
             text,
             "warning: skipping /data/a.jpg: truncated\nwarning: stalled rank=1\nerror: broken\n"

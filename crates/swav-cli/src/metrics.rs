@@ -32,10 +32,19 @@ pub struct StepRecord {
     pub queue_in_use: bool,
     /// Seconds since the run (or its resumption) started.
     pub elapsed_s: f64,
-    /// Unreadable training images this rank's loader has skipped so far (each replaced by
-    /// the next readable one). Absent from older logs: 0.
+    /// Unreadable training images the loaders of all ranks have skipped so far (each
+    /// replaced by the next readable one). Absent from older logs: 0.
     #[serde(default)]
     pub skipped_files: usize,
+    /// Milliseconds per step spent waiting for the next batch of crops over the last logging
+    /// window, averaged over ranks: close to the step time means an input-bound run.
+    /// Absent from older logs: 0.
+    #[serde(default)]
+    pub data_ms: f64,
+    /// The settings change (`--on-collapse adapt`) made just before this record's run
+    /// restarted (`epsilon 0.05 -> 0.025`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptation: Option<String>,
     /// What explains a collapse (see [`Diagnostics`]), flattened into the record; absent
     /// from older logs.
     #[serde(flatten, default)]

@@ -1,6 +1,6 @@
 //! Named starting points for a run: the official recipes and the small-scale ones.
 
-use crate::config::{ArchName, Device, PretrainConfig, SinkhornMode, SyncBn};
+use crate::config::{ArchName, Device, OnCollapse, PretrainConfig, SinkhornMode, SyncBn};
 
 /// A named configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,16 +40,24 @@ pub enum Preset {
     /// docs/demo-recipe.md).
     #[value(name = "demo-colour")]
     DemoColour,
+    /// Your own small dataset (thousands of images, 28-96 px): the demo's narrow ResNet-18
+    /// with a plain two-crop recipe (2×32 crops of 20-100 % of the image, mild colour jitter,
+    /// no blur or rotation, τ 0.1, 30 prototypes, lr 0.3 → 0.0003, 80 epochs) that learns on
+    /// Fashion-MNIST, and `--on-collapse adapt`, so a dataset on which it collapses escapes
+    /// instead of training on at ln K (docs/collapse.md, docs/demo-recipe.md).
+    #[value(name = "small-data")]
+    SmallData,
 }
 
 impl Preset {
     /// Every preset, in the order they are documented.
-    pub fn all() -> [Preset; 7] {
+    pub fn all() -> [Preset; 8] {
         [
             Self::Defaults,
             Self::Imagenet64Gpu,
             Self::ImagenetBs256,
             Self::Small,
+            Self::SmallData,
             Self::Demo,
             Self::DemoEasy,
             Self::DemoColour,
@@ -66,6 +74,7 @@ impl Preset {
             Self::Demo => "demo",
             Self::DemoEasy => "demo-easy",
             Self::DemoColour => "demo-colour",
+            Self::SmallData => "small-data",
         }
     }
 
@@ -141,6 +150,21 @@ impl Preset {
                 epochs: 120,
                 ..Self::Demo.config()
             },
+            Self::SmallData => PretrainConfig {
+                rotation_probability: 0.0,
+                min_scale_crops: vec![0.2],
+                color_jitter_strength: 0.5,
+                temperature: 0.1,
+                base_lr: 0.3,
+                final_lr: 0.0003,
+                hidden_mlp: 512,
+                feat_dim: 64,
+                warmup_epochs: 2,
+                freeze_prototypes_niters: 100,
+                epochs: 80,
+                on_collapse: OnCollapse::Adapt,
+                ..Self::Demo.config()
+            },
         }
     }
 }
@@ -157,6 +181,8 @@ fn official_defaults() -> PretrainConfig {
         synthetic_plain_background: false,
         synthetic_seed: 0,
         strict_data: false,
+        data_images_per_class: 0,
+        eval_images_per_class: 0,
         nmb_crops: vec![2],
         size_crops: vec![224],
         min_scale_crops: vec![0.14],
@@ -201,6 +227,8 @@ fn official_defaults() -> PretrainConfig {
         log_every: 50,
         eval_knn: false,
         eval_knn_every: 0,
+        on_collapse: OnCollapse::Warn,
+        collapse_adaptations: Vec::new(),
     }
 }
 
@@ -283,6 +311,24 @@ mod tests {
         };
         assert_eq!(same_otherwise, demo);
         hard.validate().expect("valid");
+    }
+
+    #[test]
+    fn small_data_is_the_plain_two_crop_recipe_that_adapts_on_collapse() {
+        let c = Preset::SmallData.config();
+        assert_eq!(Preset::from_name("small-data"), Some(Preset::SmallData));
+        assert_eq!(
+            (c.nmb_crops.clone(), c.size_crops.clone()),
+            (vec![2], vec![32])
+        );
+        assert_eq!((c.min_scale_crops[0], c.rotation_probability), (0.2, 0.0));
+        assert_eq!(
+            (c.temperature, c.epsilon, c.nmb_prototypes),
+            (0.1, 0.05, 30)
+        );
+        assert_eq!((c.base_lr, c.final_lr, c.epochs), (0.3, 0.0003, 80));
+        assert_eq!(c.on_collapse, OnCollapse::Adapt);
+        c.validate().expect("valid");
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl Overrides {
             log_every,
             eval_knn,
             eval_knn_every,
+            on_collapse,
             synthetic_classes,
             synthetic_images_per_class,
             synthetic_image_size,
@@ -65,6 +66,8 @@ impl Overrides {
             synthetic_max_rotation_degrees,
             synthetic_plain_background,
             synthetic_seed,
+            data_images_per_class,
+            eval_images_per_class,
         );
         if self.strict_data {
             config.strict_data = true;

@@ -7,6 +7,6 @@ use swav_augment::loader::BadInputSummary;
 /// Prints the summary of `what` (a split or a command) on stderr when any file was skipped.
 pub fn report_skipped(what: &str, summary: &BadInputSummary) {
     if summary.count > 0 {
-        eprintln!("{what}: {summary}");
+        crate::say!("{what}: {summary}");
     }
 }

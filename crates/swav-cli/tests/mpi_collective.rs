@@ -1,4 +1,4 @@
-//! Two processes under Open MPI's `mpirun` all-reduce through `MpiCollective`.
+//! Two processes under Open MPI's `mpirun` all-reduce and broadcast through `MpiCollective`.
 //!
 //! The test re-launches its own executable under `mpirun -np 2`; each copy runs the worker
 //! below (selected by an environment variable) and writes what it saw. Without `mpirun` the
@@ -48,7 +48,7 @@ fn two_ranks_sum_and_max_through_mpi() {
         let seen = std::fs::read_to_string(dir.path().join(format!("rank{rank}"))).unwrap();
         assert_eq!(
             seen.trim(),
-            "sum 3 30 max 2 20 f64 3 group 1 of 1 own",
+            "sum 3 30 max 2 20 f64 3 group 1 of 1 own bcast rank 0's id",
             "rank {rank}"
         );
     }
@@ -73,8 +73,14 @@ fn mpi_worker() {
     let group = comm.split_groups(1).unwrap();
     let mut own = vec![mine];
     group.all_reduce_sum(&mut own).unwrap();
+    let mine_to_send: &[u8] = if rank == 0 {
+        b"rank 0's id"
+    } else {
+        b"ignored"
+    };
+    let broadcast = comm.broadcast_bytes(mine_to_send).unwrap();
     let line = format!(
-        "sum {} {} max {} {} f64 {} group {} of {} {}",
+        "sum {} {} max {} {} f64 {} group {} of {} {} bcast {}",
         sum[0],
         sum[1],
         max[0],
@@ -83,6 +89,7 @@ fn mpi_worker() {
         Collective::<[f32]>::world_size(&group),
         Collective::<[f32]>::world_size(&group),
         if own[0] == mine { "own" } else { "mixed" },
+        String::from_utf8_lossy(&broadcast),
     );
     std::fs::write(Path::new(&out).join(format!("rank{rank}")), line).unwrap();
 }

@@ -2,19 +2,26 @@
 //!
 //! * [`ImageFolder`]: torchvision's ImageFolder layout (one sub-folder per class), labelled;
 //! * [`FlatFolder`]: every image under a folder, unlabelled;
+//! * [`IdxDataset`]: one split of an MNIST-format IDX folder (MNIST, Fashion-MNIST),
+//!   labelled, greyscale;
 //! * [`SyntheticDataset`]: procedural shapes generated on the fly, labelled, no files.
 //!
-//! All implement [`Dataset`], which is what the loaders and the trainer use.
+//! All implement [`Dataset`], which is what the loaders and the trainer use;
+//! [`BalancedSubset`] takes the first N images of every class of any labelled one.
 
+pub mod balanced_subset;
 pub mod decode;
 pub mod export;
 pub mod flat_folder;
+pub mod idx;
 pub mod image_folder;
 pub mod jpeg_structure;
 pub mod scan;
 pub mod synthetic;
 
+pub use balanced_subset::BalancedSubset;
 pub use flat_folder::FlatFolder;
+pub use idx::{IdxDataset, IdxSplit, is_idx_folder};
 pub use image_folder::ImageFolder;
 pub use synthetic::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
 

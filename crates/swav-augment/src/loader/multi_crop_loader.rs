@@ -62,6 +62,7 @@ pub struct MultiCropLoader {
     log: Arc<BadInputLog>,
     engine: Engine,
     classes: usize,
+    dataset: Arc<dyn Dataset>,
 }
 
 impl MultiCropLoader {
@@ -104,7 +105,7 @@ impl MultiCropLoader {
             log: Arc::clone(&log),
         });
         let engine = Engine::new(
-            dataset,
+            Arc::clone(&dataset),
             filler,
             transform.resolution_groups().to_vec(),
             config.batch_size,
@@ -118,7 +119,13 @@ impl MultiCropLoader {
             log,
             engine,
             classes,
+            dataset,
         })
+    }
+
+    /// The dataset it loads from.
+    pub fn dataset(&self) -> &Arc<dyn Dataset> {
+        &self.dataset
     }
 
     /// The number of classes of the dataset (0 when it is unlabelled).

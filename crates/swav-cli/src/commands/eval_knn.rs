@@ -27,11 +27,7 @@ impl BackendJob for Knn<'_> {
     type Output = ();
     fn run<B: Backend>(self, b: &mut B) -> Result<()> {
         let source = &self.args.source;
-        let data = eval_data(
-            source.data.as_deref(),
-            self.weights.training_config()?.as_ref(),
-            source.image_size,
-        )?;
+        let data = eval_data(source, self.weights.training_config()?.as_ref())?;
         let mut model = load_model(b, &self.weights)?;
         let train = extract(
             b,

@@ -31,11 +31,7 @@ impl BackendJob for Linear<'_> {
     type Output = ();
     fn run<B: Backend>(self, b: &mut B) -> Result<()> {
         let (args, source) = (self.args, &self.args.source);
-        let data = eval_data(
-            source.data.as_deref(),
-            self.weights.training_config()?.as_ref(),
-            source.image_size,
-        )?;
+        let data = eval_data(source, self.weights.training_config()?.as_ref())?;
         let mut model = load_model(b, &self.weights)?;
         let val = extract(
             b,

@@ -10,7 +10,7 @@ use crate::cli::ImportArgs;
 use crate::config::{ArchName, PretrainConfig};
 use crate::model_loading::load_model;
 use crate::presets::Preset;
-use crate::train::checkpoint_state::{RunPosition, save_run};
+use crate::train::checkpoint_state::{RunPosition, RunRecord, save_run};
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav import`.
@@ -61,14 +61,13 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         load_model(&mut b, &imported)?
     };
     let state = TrainingState::new(&mut b, model, Lars::default()).map_err(|e| anyhow!("{e}"))?;
-    save_run(
-        &args.output,
-        &mut b,
-        &state,
-        RunPosition::default(),
-        &config,
-        1,
-    )?;
+    let record = RunRecord {
+        position: RunPosition::default(),
+        config: &config,
+        world_size: 1,
+        queues: None,
+    };
+    save_run(&args.output, &mut b, &state, &record)?;
     eprintln!(
         "imported {} as {} ({}, feature dim {})",
         args.weights.display(),

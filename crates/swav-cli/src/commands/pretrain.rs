@@ -1,6 +1,12 @@
 //! `swav pretrain`: resolve the configuration, set up the output folder, the ranks and the
 //! backend, train, then export the trunk and (optionally) compare k-NN accuracy of the
 //! trained network with a randomly initialised one.
+//!
+//! On a cluster: `--resume auto` continues a run when its checkpoint exists and starts it
+//! otherwise, so a requeued job reruns one command; SIGTERM or SIGUSR1 stops every rank at the
+//! same step with a checkpoint ([`crate::train::preemption`]); the wait for the other ranks
+//! at start-up is bounded ([`crate::train::startup_guard`]); each rank logs to
+//! `train.log-<rank>` in the run folder ([`crate::run_log`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use swav_core::{Collective, SingleProcess};
 use swav_nn::{Backend, ExportOptions, SwavModel, export_safetensors};
 
-use crate::cli::PretrainArgs;
+use crate::cli::{PretrainArgs, ResumeMode};
 use crate::config::{Device, PretrainConfig, SyncBn};
 use crate::distributed::mpi::MpiCollective;
 use crate::eval::knn::KnnAccuracy;
@@ -19,22 +25,49 @@ use crate::report::run_history::RunHistory;
 use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
+use crate::train::checkpoint_choice;
 use crate::train::checkpoint_state::LoadedCheckpoint;
+use crate::train::collapse_escape::{MAX_ADAPTATIONS, Remedy};
+use crate::train::collapse_watch::CollapseKind;
 use crate::train::data::training_loader;
 use crate::train::knn_probe::KnnProbe;
+use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
-use crate::train::run::{RunRequest, RunSummary, train};
+use crate::train::run::{CollapseEnd, RunRequest, RunSummary, train};
 use crate::train::run_folder::{files, prepare_output};
+use crate::train::scale_hint::scale_hint;
+use crate::train::startup_guard::StartupGuard;
 use crate::weights_source::WeightsSource;
 
 /// Runs `swav pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
+    let env = LaunchEnv::from_process_env()?;
+    crate::run_log::set_rank(env.rank, env.world_size);
     let checkpoint_path = args.output.join(files::CHECKPOINT);
-    let resume = if args.resume {
-        Some(LoadedCheckpoint::read(&checkpoint_path).context("--resume")?)
-    } else {
-        None
+    let chosen = match args.resume {
+        None => None,
+        Some(ResumeMode::Required) => {
+            Some(checkpoint_choice::choose(&args.output).context("--resume")?)
+        }
+        Some(ResumeMode::Auto) if checkpoint_choice::any_checkpoint(&args.output) => {
+            Some(checkpoint_choice::choose(&args.output).context("--resume auto")?)
+        }
+        Some(ResumeMode::Auto) => {
+            if env.rank == 0 && !args.print_config {
+                crate::say!(
+                    "--resume auto: no checkpoint in {} yet; starting a new run",
+                    args.output.display()
+                );
+            }
+            None
+        }
     };
+    let resume = chosen.map(|chosen| {
+        if let (0, Some(notice)) = (env.rank, &chosen.fallback_notice) {
+            crate::say!("{notice}");
+        }
+        chosen.checkpoint
+    });
     let config = match &resume {
         Some(ck) => resolve_for_resume(args, ck)?,
         None => resolve_pretrain_config(args)?,
@@ -45,7 +78,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     }
     if resume.is_none() && checkpoint_path.exists() {
         bail!(
-            "{} already holds a run (checkpoint.safetensors); pass --resume to continue it or choose another --output",
+            "{} already holds a run (checkpoint.safetensors); pass --resume (or --resume auto) to continue it or choose another --output",
             args.output.display()
         );
     }
@@ -54,12 +87,18 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         .as_deref()
         .map(|p| WeightsSource::read(p).context("--init-weights"))
         .transpose()?;
-    let env = LaunchEnv::from_process_env()?;
     let loader = training_loader(&config, env.rank, env.world_size)?;
+    if let (0, None, Some(hint)) = (
+        env.rank,
+        &resume,
+        scale_hint(&config, loader.dataset().as_ref()),
+    ) {
+        crate::say!("{hint}");
+    }
     let knn_probe = if env.rank == 0 && (config.eval_knn || config.eval_knn_every > 0) {
         let probe = KnnProbe::for_run(&config)?;
         if probe.is_none() {
-            eprintln!(
+            crate::say!(
                 "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
                 config.data.as_deref().unwrap_or(Path::new("")).display()
             );
@@ -70,7 +109,19 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     };
     if env.rank == 0 {
         prepare_output(&args.output, &config)?;
+    } else {
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("cannot create output folder {}", args.output.display()))?;
     }
+    crate::run_log::open_file(&args.output, env.rank).with_context(|| {
+        format!(
+            "cannot write {}",
+            args.output
+                .join(crate::run_log::file_name(env.rank))
+                .display()
+        )
+    })?;
+    crate::train::preemption::install();
     let request = RunRequest {
         config: &config,
         loader: &loader,
@@ -83,17 +134,28 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         stall_timeout: (args.collective_timeout > 0)
             .then(|| Duration::from_secs(args.collective_timeout)),
         knn_probe: knn_probe.as_ref(),
+        adaptation: None,
     };
+    let mut startup = StartupGuard::start(
+        env.rank,
+        env.world_size,
+        (args.startup_timeout > 0).then(|| Duration::from_secs(args.startup_timeout)),
+    );
     match config.device {
-        Device::Cpu => run_cpu(&env, &request),
-        Device::Cuda => run_cuda(&env, &request, args.rendezvous_file.as_deref()),
+        Device::Cpu => run_cpu(&env, &request, &mut startup),
+        Device::Cuda => run_cuda(
+            &env,
+            &request,
+            args.rendezvous_file.as_deref(),
+            &mut startup,
+        ),
     }
 }
 
-fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>) -> Result<()> {
+fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>, startup: &mut StartupGuard) -> Result<()> {
     let mut b = swav_cpu::CpuBackend::new();
     if env.world_size == 1 {
-        return run_with(&mut b, &SingleProcess, &SingleProcess, request);
+        return run_with(&mut b, &SingleProcess, &SingleProcess, request, startup);
     }
     if env.launcher != Launcher::OpenMpi {
         bail!(
@@ -103,14 +165,16 @@ fn run_cpu(env: &LaunchEnv, request: &RunRequest<'_>) -> Result<()> {
             env.launcher
         );
     }
+    startup.waiting_for("MPI initialisation (the other ranks' MPI_Init)");
     let world = MpiCollective::init()?;
     match request.config.sync_bn {
-        SyncBn::Global => run_with(&mut b, &world, &world, request),
+        SyncBn::Global => run_with(&mut b, &world, &world, request, startup),
         SyncBn::Groups => {
+            startup.waiting_for("the SyncBN process groups (MPI_Comm_split)");
             let group = world.split_groups(request.config.syncbn_process_group_size)?;
-            run_with(&mut b, &world, &group, request)
+            run_with(&mut b, &world, &group, request, startup)
         }
-        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request),
+        SyncBn::Off => run_with(&mut b, &world, &SingleProcess, request, startup),
     }
 }
 
@@ -118,49 +182,173 @@ fn run_cuda(
     env: &LaunchEnv,
     request: &RunRequest<'_>,
     rendezvous_file: Option<&Path>,
+    startup: &mut StartupGuard,
 ) -> Result<()> {
-    let mut b =
-        swav_cuda::CudaBackend::new(env.local_rank).map_err(|e| anyhow!("--device cuda: {e}"))?;
+    let mut b = crate::device::open_cuda_for_rank(env.rank, env.local_rank)?;
     if env.world_size == 1 {
-        return run_with(&mut b, &SingleProcess, &SingleProcess, request);
+        return run_with(&mut b, &SingleProcess, &SingleProcess, request, startup);
     }
+    startup.waiting_for("the NCCL rendezvous and communicator creation");
     let groups = (request.config.sync_bn == SyncBn::Groups)
         .then_some(request.config.syncbn_process_group_size);
     let (world, group) =
         crate::distributed::nccl::nccl_collectives(&b, env, rendezvous_file, groups)?;
     match (request.config.sync_bn, group) {
-        (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request),
-        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request),
-        _ => run_with(&mut b, &world, &world, request),
+        (SyncBn::Groups, Some(group)) => run_with(&mut b, &world, &group, request, startup),
+        (SyncBn::Off, _) => run_with(&mut b, &world, &SingleProcess, request, startup),
+        _ => run_with(&mut b, &world, &world, request, startup),
     }
 }
 
-fn run_with<B, C, G>(b: &mut B, comm: &C, bn_comm: &G, request: &RunRequest<'_>) -> Result<()>
+fn run_with<B, C, G>(
+    b: &mut B,
+    comm: &C,
+    bn_comm: &G,
+    request: &RunRequest<'_>,
+    startup: &mut StartupGuard,
+) -> Result<()>
 where
     B: Backend,
     C: Collective<B::Buf>,
     G: Collective<B::Buf>,
 {
-    let (mut model, summary) = train(b, comm, bn_comm, request)?;
+    if comm.world_size() > 1 {
+        startup.waiting_for("the first collective (every rank ready to train)");
+        let mut ready = b.zeros(1).map_err(|e| anyhow!("device error: {e}"))?;
+        comm.all_reduce_sum(&mut ready)
+            .map_err(|e| anyhow!("the first collective: {e}"))?;
+    }
+    startup.finish();
+    let (mut model, summary) = train_adapting(b, comm, bn_comm, request)?;
     let skipped = request.loader.bad_input_summary();
+    let what = if request.world > 1 {
+        "training data (this rank)"
+    } else {
+        "training data"
+    };
+    report_skipped(what, &skipped);
+    if let Some(signal) = summary.preempted {
+        return Err(Preempted {
+            signal,
+            done: summary.position.global_iteration,
+            total: summary.total_iterations,
+            checkpoint: request.output.join(files::CHECKPOINT).display().to_string(),
+        }
+        .into());
+    }
     if request.rank != 0 {
-        report_skipped(&format!("rank {} training data", request.rank), &skipped);
+        return Ok(());
+    }
+    if summary.finished && summary.iterations == 0 && request.resume.is_some() {
+        crate::say!(
+            "the run in {} had already finished (epoch {}/{}); nothing to do",
+            request.output.display(),
+            summary.position.epoch,
+            request.config.epochs
+        );
         return Ok(());
     }
     report(&summary, request);
-    report_skipped("training data", &skipped);
+    if let Some(kind) = summary.ended_collapsed {
+        crate::say!(
+            "warning: the run ended {}: its features are probably no better than a random network's; \
+             see the collapse warning above, docs/demo-recipe.md, and --on-collapse adapt",
+            match kind {
+                CollapseKind::Total => "collapsed (the loss at ln K, uniform codes)",
+                CollapseKind::Partial => "partly collapsed (few prototypes in use)",
+            }
+        );
+    }
     if summary.finished {
         finish(b, &mut model, request, &summary)?;
     }
     let history = RunHistory::read(request.output)?;
     let curves = write_curves(&history)?;
     let events = write_events(&history)?;
-    eprintln!(
+    crate::say!(
         "training curves: {} (TensorBoard: {})",
         curves.display(),
         events.display()
     );
     Ok(())
+}
+
+/// Trains; with `--on-collapse adapt`, a run that collapses goes back to its last healthy
+/// epoch end (or its start), takes the remedy rank 0's diagnosis chose (or, when that setting
+/// is at its limit, a lower learning rate), and trains again, at most
+/// [`MAX_ADAPTATIONS`] times. `--on-collapse stop` ends here with an error.
+fn train_adapting<B, C, G>(
+    b: &mut B,
+    comm: &C,
+    bn_comm: &G,
+    request: &RunRequest<'_>,
+) -> Result<(SwavModel<B>, RunSummary)>
+where
+    B: Backend,
+    C: Collective<B::Buf>,
+    G: Collective<B::Buf>,
+{
+    let (mut model, mut summary) = train(b, comm, bn_comm, request)?;
+    let mut config = request.config.clone();
+    let mut attempt_resume;
+    let mut note;
+    loop {
+        let remedy = match summary.collapse {
+            None => return Ok((model, summary)),
+            Some(CollapseEnd::Stopped) => bail!(
+                "stopped because the run collapsed (--on-collapse stop; the warning above says why); \
+                 the last checkpoint {} is from before",
+                request.output.join(files::CHECKPOINT).display()
+            ),
+            Some(CollapseEnd::Adapt(remedy)) => remedy,
+        };
+        let last_good = request
+            .output
+            .join(files::CHECKPOINTS_DIR)
+            .join(files::LAST_GOOD_CHECKPOINT);
+        attempt_resume = if last_good.exists() {
+            Some(LoadedCheckpoint::read(&last_good)?)
+        } else {
+            None
+        };
+        let restart_at = match &attempt_resume {
+            Some(ck) => ck.position()?.global_iteration,
+            None => 0,
+        };
+        let iters_per_epoch = request.loader.iters_per_epoch() as u64;
+        let change = remedy
+            .apply(&mut config, restart_at, iters_per_epoch)
+            .or_else(|| Remedy::LowerLearningRate.apply(&mut config, restart_at, iters_per_epoch))
+            .expect("halving the learning rate always changes it");
+        let from = match &attempt_resume {
+            Some(ck) => format!("its last healthy epoch end ({})", ck.path.display()),
+            None => "its start (no epoch end was healthy yet)".to_string(),
+        };
+        note = format!(
+            "collapse escape {} of {MAX_ADAPTATIONS}: {change}; restarting from {from}",
+            config.collapse_adaptations.len()
+        );
+        if request.rank == 0 {
+            crate::say!("{note}");
+            prepare_output(request.output, &config)?;
+            let latest = request.output.join(files::CHECKPOINT);
+            match &attempt_resume {
+                Some(ck) => swav_nn::write_atomic(&latest, &ck.bytes)
+                    .with_context(|| format!("cannot write {}", latest.display()))?,
+                None if latest.exists() => std::fs::remove_file(&latest)
+                    .with_context(|| format!("cannot remove {}", latest.display()))?,
+                None => {}
+            }
+        }
+        let attempt = RunRequest {
+            config: &config,
+            resume: attempt_resume.as_ref(),
+            init_weights: request.init_weights.filter(|_| attempt_resume.is_none()),
+            adaptation: Some(&note),
+            ..*request
+        };
+        (model, summary) = train(b, comm, bn_comm, &attempt)?;
+    }
 }
 
 /// The trunk export and the final k-NN comparison of a finished run.
@@ -182,7 +370,7 @@ fn finish<B: Backend>(
     let path = request.output.join(files::TRUNK_EXPORT);
     swav_nn::write_atomic(&path, &trunk)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("trunk weights (torchvision names): {}", path.display());
+    crate::say!("trunk weights (torchvision names): {}", path.display());
     if let (true, Some(probe)) = (request.config.eval_knn, request.knn_probe) {
         compare_knn(b, model, request, probe, summary)?;
     }
@@ -195,7 +383,7 @@ fn report(summary: &RunSummary, request: &RunRequest<'_>) {
     } else {
         "stopped"
     };
-    eprintln!(
+    crate::say!(
         "{what} at epoch {} iteration {} after {} iterations in {} ({:.1} images/s); last loss {:.4}; checkpoint {}",
         summary.position.epoch,
         summary.position.iteration_in_epoch,
@@ -229,16 +417,33 @@ fn compare_knn<B: Backend>(
     probe.compare_with_random(b, "trained", trained_top1, request.config, request.output)
 }
 
-/// The configuration of a resumed run: the checkpoint's, then `--config`, then flags.
-/// Settings that define the model or the data order cannot change.
-fn resolve_for_resume(args: &PretrainArgs, ck: &LoadedCheckpoint) -> Result<PretrainConfig> {
-    if args.preset.is_some() {
-        bail!(
-            "--preset cannot be combined with --resume: the run keeps the configuration it was started with"
-        );
+/// Carries the settings an adapting run changed to escape collapse (and their record) from
+/// the checkpoint's configuration into `config`, so a resume with the command line's
+/// `--preset` does not undo them.
+fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig) {
+    if stored.collapse_adaptations.is_empty() {
+        return;
     }
+    config.epsilon = stored.epsilon;
+    config.temperature = stored.temperature;
+    config.base_lr = stored.base_lr;
+    config.final_lr = stored.final_lr;
+    config.freeze_prototypes_niters = stored.freeze_prototypes_niters;
+    config.collapse_adaptations = stored.collapse_adaptations.clone();
+}
+
+/// The configuration of a resumed run: with `--preset`, the command line resolved as for a
+/// new run (so a requeued job's unchanged command resumes); without, the checkpoint's, then
+/// `--config`, then flags. Settings that define the model or the data order cannot change.
+fn resolve_for_resume(args: &PretrainArgs, ck: &LoadedCheckpoint) -> Result<PretrainConfig> {
     let stored = ck.config()?;
-    let config = overlay_args(stored.clone(), args)?;
+    let config = if args.preset.is_some() {
+        let mut config = resolve_pretrain_config(args)?;
+        keep_adaptations(&mut config, &stored);
+        config
+    } else {
+        overlay_args(stored.clone(), args)?
+    };
     let fixed: [(&str, bool); 9] = [
         ("arch", config.arch == stored.arch),
         ("base_width", config.base_width == stored.base_width),

@@ -27,7 +27,7 @@ use swav_augment::loader::MultiCropLoader;
 
 /// Runs `swav supervised`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
-    if args.resume || args.init_weights.is_some() || args.rendezvous_file.is_some() {
+    if args.resume.is_some() || args.init_weights.is_some() || args.rendezvous_file.is_some() {
         bail!(
             "`swav supervised` trains one process from scratch: --resume, --init-weights and --rendezvous-file belong to `swav pretrain`"
         );
@@ -153,6 +153,7 @@ impl BackendJob for SupervisedJob<'_> {
                         lr,
                         images_per_sec: ((global + 1) * config.batch_size as u64) as f64
                             / started.elapsed().as_secs_f64().max(1e-9),
+                        data_ms: None,
                     },
                     log,
                     true,

@@ -29,6 +29,7 @@ type CommSplitFn = unsafe extern "C" fn(Handle, c_int, c_int, *mut Handle) -> c_
 type AllreduceFn =
     unsafe extern "C" fn(*const c_void, *mut c_void, c_int, Handle, Handle, Handle) -> c_int;
 type AbortFn = unsafe extern "C" fn(Handle, c_int) -> c_int;
+type BcastFn = unsafe extern "C" fn(*mut c_void, c_int, Handle, c_int, Handle) -> c_int;
 
 /// MPI could not be loaded or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,7 +76,9 @@ struct MpiLibrary {
     comm_split: CommSplitFn,
     allreduce: AllreduceFn,
     abort: AbortFn,
+    bcast: BcastFn,
     comm_world: Handle,
+    byte: Handle,
     float: Handle,
     double: Handle,
     op_sum: Handle,
@@ -176,7 +179,9 @@ impl MpiCollective {
             comm_split: symbol(&library, "MPI_Comm_split", &path)?,
             allreduce: symbol(&library, "MPI_Allreduce", &path)?,
             abort: symbol(&library, "MPI_Abort", &path)?,
+            bcast: symbol(&library, "MPI_Bcast", &path)?,
             comm_world: object(&library, "ompi_mpi_comm_world", &path)?,
+            byte: object(&library, "ompi_mpi_byte", &path)?,
             float: object(&library, "ompi_mpi_float", &path)?,
             double: object(&library, "ompi_mpi_double", &path)?,
             op_sum: object(&library, "ompi_mpi_op_sum", &path)?,
@@ -262,6 +267,47 @@ impl MpiCollective {
         unsafe {
             (self.library.abort)(self.library.comm_world, code);
         }
+    }
+
+    /// Rank 0's `bytes`, on every rank (the others' `bytes` are ignored): its length, then
+    /// its contents, each in one `MPI_Bcast`.
+    pub fn broadcast_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, MpiError> {
+        let mut len = (bytes.len() as u64).to_le_bytes();
+        self.bcast(&mut len)?;
+        let len = u64::from_le_bytes(len) as usize;
+        let mut out = if self.rank == 0 {
+            bytes.to_vec()
+        } else {
+            vec![0; len]
+        };
+        self.bcast(&mut out)?;
+        Ok(out)
+    }
+
+    fn bcast(&self, data: &mut [u8]) -> Result<(), MpiError> {
+        let count = c_int::try_from(data.len()).map_err(|_| MpiError::TooLong {
+            rank: self.rank,
+            len: data.len(),
+        })?;
+        // SAFETY: `data` is a valid buffer of `count` bytes; every rank calls this
+        // collectively with the same count, rank 0 as the root.
+        let code = unsafe {
+            (self.library.bcast)(
+                data.as_mut_ptr().cast(),
+                count,
+                self.library.byte,
+                0,
+                self.comm,
+            )
+        };
+        if code != MPI_SUCCESS {
+            return Err(MpiError::Call {
+                rank: self.rank,
+                call: "MPI_Bcast",
+                code,
+            });
+        }
+        Ok(())
     }
 
     fn reduce<T>(&self, data: &mut [T], datatype: Handle, op: Handle) -> Result<(), MpiError> {

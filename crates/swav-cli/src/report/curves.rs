@@ -264,6 +264,8 @@ mod tests {
             queue_in_use: false,
             elapsed_s: 0.0,
             skipped_files: 0,
+            data_ms: 0.0,
+            adaptation: None,
             diagnostics: None,
         }
     }

@@ -6,7 +6,9 @@
 //! (torchvision trunk names, `projection_head.*`, `prototypes.weight`), so a checkpoint is
 //! also a weights file: `--weights`, `--init-weights` and `swav export` read it directly.
 //! Momentum buffers are stored as `optimizer.momentum.<name>` (only those that exist, in
-//! PyTorch layout); the queue as `queue` (`[assignment crops, rows per rank, D]`).
+//! PyTorch layout); every rank's queue as `queue` (`[world, assignment crops, rows per rank,
+//! D]`; checkpoints written before the queues were per rank hold one `[crops, rows, D]` queue,
+//! read as rank 0's of a one-rank run).
 
 use std::path::Path;
 
@@ -19,6 +21,7 @@ use swav_nn::{
 
 use swav_train::{Optimizer, TrainingState};
 
+use super::rank_queues::RankQueues;
 use crate::checkpoint_file::{CheckpointFile, StoredTensor};
 use crate::config::PretrainConfig;
 
@@ -42,21 +45,35 @@ pub struct RunPosition {
     pub global_iteration: u64,
 }
 
-/// Writes the run's full state (`state` at `position` of a run of `config` on `world_size`
-/// ranks) to `path` atomically.
+/// What a checkpoint records besides the model and optimiser.
+pub struct RunRecord<'a> {
+    /// Where the run stands.
+    pub position: RunPosition,
+    /// Its configuration.
+    pub config: &'a PretrainConfig,
+    /// The number of ranks.
+    pub world_size: usize,
+    /// Every rank's queue, when the run has one ([`RankQueues::gather`]).
+    pub queues: Option<&'a RankQueues>,
+}
+
+/// Writes the run's full state (the model and optimiser of `state`, and `record`) to `path`
+/// atomically.
 pub fn save_run<B: Backend>(
     path: &Path,
     b: &mut B,
     state: &TrainingState<B>,
-    position: RunPosition,
-    config: &PretrainConfig,
-    world_size: usize,
+    record: &RunRecord<'_>,
 ) -> Result<()> {
     let TrainingState {
-        model,
-        optimizer,
-        queue,
+        model, optimizer, ..
     } = state;
+    let RunRecord {
+        position,
+        config,
+        world_size,
+        queues,
+    } = *record;
     let mut file = CheckpointFile::default();
     let weights = export_safetensors(model, b, &ExportOptions::default())
         .map_err(|e| anyhow!("exporting the model: {e}"))?;
@@ -74,14 +91,9 @@ pub fn save_run<B: Backend>(
             StoredTensor::f32(p.shape.to_vec(), &values),
         );
     }
-    if let Some(q) = queue {
-        let values = q
-            .to_host(b)
-            .map_err(|e| anyhow!("reading the queue: {e}"))?;
-        file.tensors.insert(
-            QUEUE.into(),
-            StoredTensor::f32(vec![q.assignment_crops(), q.rows(), q.dim()], &values),
-        );
+    if let Some(q) = queues {
+        file.tensors
+            .insert(QUEUE.into(), StoredTensor::f32(q.shape.to_vec(), &q.values));
     }
     let meta = &mut file.metadata;
     meta.insert(EPOCH.into(), position.epoch.to_string());
@@ -210,21 +222,30 @@ impl LoadedCheckpoint {
         Ok(())
     }
 
-    /// The stored queue as host values and shape `[crops, rows, dim]`, if any.
-    pub fn queue(&self) -> Result<Option<(Vec<f32>, [usize; 3])>> {
+    /// Every rank's stored queue, if the run had one by then.
+    pub fn queues(&self) -> Result<Option<RankQueues>> {
         let Some(t) = self.file.tensors.get(QUEUE) else {
             return Ok(None);
         };
-        let [c, r, d] = t.shape[..] else {
-            bail!(
-                "checkpoint {}: the queue is not 3-dimensional",
-                self.path.display()
-            );
+        let shape = match t.shape[..] {
+            [w, c, r, d] => [w, c, r, d],
+            [c, r, d] if self.world_size()? == 1 => [1, c, r, d],
+            _ => bail!(
+                "checkpoint {}: the queue has shape {:?}, not [ranks, crops, rows, dim]",
+                self.path.display(),
+                t.shape
+            ),
         };
         let values = t
             .to_f32()
             .ok_or_else(|| anyhow!("checkpoint {}: the queue is not f32", self.path.display()))?;
-        Ok(Some((values, [c, r, d])))
+        if values.len() != shape.iter().product::<usize>() {
+            bail!(
+                "checkpoint {}: the queue's size does not match its shape",
+                self.path.display()
+            );
+        }
+        Ok(Some(RankQueues { values, shape }))
     }
 }
 

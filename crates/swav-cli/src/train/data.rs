@@ -1,11 +1,13 @@
 //! The datasets and loaders a run's configuration asks for.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use swav_augment::dataset::{
-    Dataset, FlatFolder, ImageFolder, SyntheticConfig, SyntheticDataset, SyntheticSplit,
+    BalancedSubset, Dataset, FlatFolder, IdxDataset, IdxSplit, ImageFolder, SyntheticConfig,
+    SyntheticDataset, SyntheticSplit, is_idx_folder,
 };
 use swav_augment::loader::{BadInputPolicy, LoaderConfig, MultiCropLoader};
 use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
@@ -27,11 +29,16 @@ pub fn synthetic_config(config: &PretrainConfig) -> SyntheticConfig {
     }
 }
 
-/// Opens an image folder: ImageFolder layout when `dir` has sub-folders, else flat.
+/// Opens a data folder: the training split of an MNIST-format IDX folder (one that holds
+/// `train-images-idx3-ubyte[.gz]` or another of its four files), else the ImageFolder
+/// layout when `dir` has sub-folders, else a flat folder.
 pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
     let meta = std::fs::metadata(dir).with_context(|| format!("data folder {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("data path {} is not a folder", dir.display());
+    }
+    if is_idx_folder(dir) {
+        return Ok(Arc::new(IdxDataset::open(dir, IdxSplit::Train)?));
     }
     let has_subfolders = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list data folder {}", dir.display()))?
@@ -44,10 +51,77 @@ pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
     })
 }
 
-/// The training images of a run.
+/// `dataset`, read from `dir`, cut to the first `per_class` images of each class (0: all
+/// of it); `flag` names the setting in errors.
+pub fn first_per_class(
+    dataset: Arc<dyn Dataset>,
+    per_class: usize,
+    flag: &str,
+    dir: &Path,
+) -> Result<Arc<dyn Dataset>> {
+    if per_class == 0 {
+        return Ok(dataset);
+    }
+    if dataset.num_classes() == 0 {
+        bail!(
+            "{flag} needs labelled images (an ImageFolder or an MNIST-format IDX folder); {} is a flat folder of unlabelled images",
+            dir.display()
+        );
+    }
+    Ok(Arc::new(BalancedSubset::first_per_class(
+        dataset, per_class,
+    )?))
+}
+
+/// `N images, C classes (n per class)`, or `N unlabelled images`: the size of a dataset
+/// for the lines a run starts with.
+fn describe(dataset: &dyn Dataset) -> String {
+    let classes = dataset.num_classes();
+    if classes == 0 {
+        return format!("{} unlabelled images", dataset.len());
+    }
+    let mut counts = vec![0usize; classes];
+    for label in (0..dataset.len()).filter_map(|i| dataset.label(i)) {
+        if let Some(count) = counts.get_mut(label) {
+            *count += 1;
+        }
+    }
+    let (fewest, most) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    let per_class = if fewest == most {
+        format!("{most} per class")
+    } else {
+        format!("{fewest} to {most} per class")
+    };
+    format!("{} images, {classes} classes ({per_class})", dataset.len())
+}
+
+/// `dir/train` and `dir/val` when both are folders: the split layout k-NN evaluates on.
+fn train_val_folders(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (train, val) = (dir.join("train"), dir.join("val"));
+    (train.is_dir() && val.is_dir()).then_some((train, val))
+}
+
+/// The training images of a run: the `--data` folder or the built-in dataset. With
+/// `data_images_per_class` set, the first images of each class of the folder, or of its
+/// `train/` split when it has `train/` and `val/` (whose classes are one level down).
 pub fn training_dataset(config: &PretrainConfig) -> Result<Arc<dyn Dataset>> {
     match &config.data {
-        Some(dir) => open_folder(dir),
+        Some(dir) => {
+            let per_class = config.data_images_per_class;
+            let source = match train_val_folders(dir) {
+                Some((train, _)) if per_class > 0 && !is_idx_folder(dir) => train,
+                _ => dir.clone(),
+            };
+            first_per_class(
+                open_folder(&source)?,
+                per_class,
+                "--images-per-class",
+                &source,
+            )
+        }
         None => Ok(Arc::new(SyntheticDataset::new(
             synthetic_config(config),
             SyntheticSplit::Train,
@@ -88,8 +162,18 @@ pub fn training_loader(
     rank: usize,
     world: usize,
 ) -> Result<MultiCropLoader> {
+    let started = Instant::now();
+    let dataset = training_dataset(config)?;
+    if let (Some(dir), 0) = (&config.data, rank) {
+        eprintln!(
+            "training set: {} from {}, read in {:.2} s",
+            describe(dataset.as_ref()),
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     let loader = MultiCropLoader::new(
-        training_dataset(config)?,
+        dataset,
         multi_crop(config)?,
         LoaderConfig {
             batch_size: config.batch_size,
@@ -108,18 +192,23 @@ pub fn training_loader(
     Ok(loader)
 }
 
-/// The evaluation transform for images of a run's data: the whole image resized for the
-/// small synthetic images, the ImageNet resize + centre crop otherwise.
+/// The evaluation transform for images of a run's data: the whole image resized for small
+/// images (the synthetic ones, and an IDX folder's, to the first crop size), the ImageNet
+/// resize + centre crop otherwise.
 pub fn eval_transform(config: &PretrainConfig) -> EvalConfig {
-    match config.data {
+    match &config.data {
         None => EvalConfig {
             size: config.synthetic_image_size as u32,
             mode: EvalMode::Resize,
             ..EvalConfig::default()
         },
-        Some(_) => EvalConfig {
+        Some(dir) => EvalConfig {
             size: config.size_crops[0] as u32,
-            mode: EvalMode::ResizeCenterCrop,
+            mode: if is_idx_folder(dir) {
+                EvalMode::Resize
+            } else {
+                EvalMode::ResizeCenterCrop
+            },
             ..EvalConfig::default()
         },
     }
@@ -128,8 +217,11 @@ pub fn eval_transform(config: &PretrainConfig) -> EvalConfig {
 /// Training and validation images of one evaluation.
 pub type TrainValSplit = (Arc<dyn Dataset>, Arc<dyn Dataset>);
 
-/// The (train, validation) datasets k-NN evaluation uses for a run: the synthetic splits,
-/// or `train/` and `val/` under the data folder (`None` if they do not exist).
+/// The (train, validation) datasets k-NN evaluation uses for a run: the synthetic splits;
+/// an IDX folder's `train` and `t10k` splits; or `train/` and `val/` under the data folder
+/// (`None` if neither exists). Of a folder, the training side keeps the first
+/// `data_images_per_class` images of each class and the validation side the first
+/// `eval_images_per_class` (0: all).
 pub fn knn_datasets(config: &PretrainConfig) -> Result<Option<TrainValSplit>> {
     match &config.data {
         None => {
@@ -139,12 +231,43 @@ pub fn knn_datasets(config: &PretrainConfig) -> Result<Option<TrainValSplit>> {
             Ok(Some((Arc::new(train), Arc::new(val))))
         }
         Some(dir) => {
-            let (train, val) = (dir.join("train"), dir.join("val"));
-            if train.is_dir() && val.is_dir() {
-                Ok(Some((open_folder(&train)?, open_folder(&val)?)))
-            } else {
-                Ok(None)
-            }
+            let started = Instant::now();
+            let (train, val, train_dir, val_dir): (_, Arc<dyn Dataset>, _, _) =
+                if is_idx_folder(dir) {
+                    if IdxSplit::Test.images_file(dir).is_none() {
+                        return Ok(None);
+                    }
+                    (
+                        open_folder(dir)?,
+                        Arc::new(IdxDataset::open(dir, IdxSplit::Test)?),
+                        dir.clone(),
+                        dir.clone(),
+                    )
+                } else {
+                    let Some((train, val)) = train_val_folders(dir) else {
+                        return Ok(None);
+                    };
+                    (open_folder(&train)?, open_folder(&val)?, train, val)
+                };
+            let train = first_per_class(
+                train,
+                config.data_images_per_class,
+                "--images-per-class",
+                &train_dir,
+            )?;
+            let val = first_per_class(
+                val,
+                config.eval_images_per_class,
+                "--eval-images-per-class",
+                &val_dir,
+            )?;
+            eprintln!(
+                "k-NN sets: {} against {}, read in {:.2} s",
+                describe(train.as_ref()),
+                describe(val.as_ref()),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(Some((train, val)))
         }
     }
 }

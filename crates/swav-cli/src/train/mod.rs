@@ -1,15 +1,21 @@
 //! Pretraining: the epoch loop around `swav_train`'s step, with its data, schedule,
 //! checkpoints, metrics and k-NN curve.
 
+pub mod checkpoint_choice;
 pub mod checkpoint_state;
+pub mod collapse_escape;
 pub mod collapse_watch;
 pub mod data;
 pub mod input_feed;
 pub mod knn_probe;
 pub mod model_spec;
+pub mod preemption;
 pub mod progress;
+pub mod rank_queues;
 pub mod resume_notice;
 pub mod run;
 pub mod run_folder;
+pub mod scale_hint;
+pub mod startup_guard;
 pub mod step_plan;
 pub mod watchdog;

@@ -29,6 +29,8 @@ pub struct ProgressLine {
     pub lr: f64,
     /// Images per second (all ranks).
     pub images_per_sec: f64,
+    /// Milliseconds per step waiting for data, when measured.
+    pub data_ms: Option<f64>,
 }
 
 impl Progress {
@@ -56,7 +58,7 @@ impl Progress {
 
     /// Records a finished iteration; `log` lines are printed without a terminal.
     pub fn update(&self, line: &ProgressLine, log: bool, visible: bool) {
-        let text = format!(
+        let mut text = format!(
             "epoch {}/{}  loss {:.4}  lr {:.4}  {:.1} img/s",
             line.epoch + 1,
             line.epochs,
@@ -64,28 +66,38 @@ impl Progress {
             line.lr,
             line.images_per_sec
         );
+        if let Some(ms) = line.data_ms {
+            text.push_str(&format!("  data {ms:.0} ms/it"));
+        }
         match &self.bar {
             Some(bar) => {
                 bar.set_position(line.iteration + 1);
-                bar.set_message(text);
+                bar.set_message(text.clone());
             }
             None if log && visible => {
-                eprintln!(
+                crate::say!(
                     "it {}/{}  {text}  eta {}",
                     line.iteration + 1,
                     self.total,
                     format_duration(self.eta(line.iteration))
                 );
+                return;
             }
             None => {}
         }
+        if log {
+            crate::run_log::file_only(&format!("it {}/{}  {text}", line.iteration + 1, self.total));
+        }
     }
 
-    /// Prints a message without breaking the bar.
+    /// Prints a message without breaking the bar (and into the log file).
     pub fn println(&self, message: &str) {
         match &self.bar {
-            Some(bar) => bar.println(message),
-            None => eprintln!("{message}"),
+            Some(bar) => {
+                bar.println(message);
+                crate::run_log::file_only(message);
+            }
+            None => crate::run_log::line(message),
         }
     }
 

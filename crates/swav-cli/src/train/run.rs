@@ -6,7 +6,12 @@
 //! function of the configuration and the position (the learning rate, the prototype freeze,
 //! the shuffle and every augmentation, whose random streams are keyed by seed, epoch, sample
 //! and crop). On the CPU backend, whose arithmetic is deterministic, a run stopped and resumed
-//! therefore continues bit for bit as if it had not stopped.
+//! therefore continues bit for bit as if it had not stopped, on one rank or several (each
+//! rank's queue is stored; [`super::rank_queues`]).
+//!
+//! Every rank takes part in writing a checkpoint (the queues are gathered, rank 0 writes, all
+//! wait until it is written) and in the check for a stop signal after each step
+//! ([`super::preemption`]), so all ranks stop at the same iteration boundary.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,16 +21,19 @@ use swav_core::{Collective, FeatureQueue};
 use swav_nn::{Backend, SwavModel};
 use swav_train::{Collectives, Iteration, StepPlan, SwavStep, TrainingState};
 
-use super::checkpoint_state::{LoadedCheckpoint, RunPosition, save_run};
-use super::collapse_watch::{CollapseContext, CollapseWatch};
+use super::checkpoint_state::{LoadedCheckpoint, RunPosition, RunRecord, save_run};
+use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
+use super::collapse_watch::{CollapseContext, CollapseKind, CollapseSignals, CollapseWatch};
 use super::input_feed::InputFeed;
 use super::knn_probe::{KnnPoint, KnnProbe};
 use super::model_spec::model_config;
+use super::preemption;
 use super::progress::{Progress, ProgressLine};
+use super::rank_queues::RankQueues;
 use super::resume_notice::{ResumedQueue, resume_notice};
 use super::run_folder::files;
 use super::watchdog::StallWatchdog;
-use crate::config::PretrainConfig;
+use crate::config::{OnCollapse, PretrainConfig};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
@@ -53,17 +61,40 @@ pub struct RunRequest<'a> {
     pub stall_timeout: Option<Duration>,
     /// Rank 0's k-NN evaluation, for `eval_knn_every` (and the final comparison).
     pub knn_probe: Option<&'a KnnProbe>,
+    /// The settings change this attempt starts with (`--on-collapse adapt`), recorded in the
+    /// first metrics record.
+    pub adaptation: Option<&'a str>,
 }
+
+/// How a collapse ended a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollapseEnd {
+    /// `--on-collapse stop`.
+    Stopped,
+    /// `--on-collapse adapt`: restart with this remedy.
+    Adapt(Remedy),
+}
+
+/// The collective code of a collapse decision (0: none).
+const STOP_ON_COLLAPSE: u8 = 9;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunSummary {
     /// Where the run stands (the next iteration).
     pub position: RunPosition,
-    /// Whether every epoch is done (false: stopped by `--max-iterations`).
+    /// Whether every epoch is done (false: stopped by `--max-iterations` or a signal).
     pub finished: bool,
+    /// The signal that stopped the run (this rank's, or "a peer's signal"), if one did.
+    pub preempted: Option<&'static str>,
+    /// The collapse that ended the run early, if one did.
+    pub collapse: Option<CollapseEnd>,
+    /// The collapse the run was still in at its last logged iteration (rank 0).
+    pub ended_collapsed: Option<CollapseKind>,
     /// Iterations run by this invocation.
     pub iterations: u64,
+    /// Iterations of the whole run (every epoch).
+    pub total_iterations: u64,
     /// Loss of the last iteration.
     pub last_loss: f64,
     /// Wall time of this invocation's iterations.
@@ -107,19 +138,29 @@ where
     let mut position = RunPosition::default();
 
     if let Some(ck) = req.resume {
+        let stored_world = ck.world_size()?;
+        if stored_world != req.world {
+            bail!(
+                "checkpoint {} was written by a run on {stored_world} rank(s) but this run has {}: \
+                 resume on {stored_world} rank(s) (each rank's queue and share of the data belong to it)",
+                ck.path.display(),
+                req.world
+            );
+        }
         ck.load_model(b, &mut state.model)?;
         ck.load_optimizer(b, &state.model, &mut state.optimizer)?;
         position = ck.position()?;
-        let stored_queue = ck.queue()?;
+        let stored_queues = ck.queues()?;
+        let stored_queue = stored_queues.as_ref().and_then(|q| q.rank(req.rank));
         if main_rank {
-            let queue_state = match &stored_queue {
-                Some((values, shape)) => ResumedQueue::stored(values, *shape),
+            let queue_state = match stored_queue {
+                Some((values, shape)) => ResumedQueue::stored(values, shape),
                 None if queue_rows == 0 => ResumedQueue::Disabled,
                 None => ResumedQueue::NotYet {
                     starts_at_epoch: config.epoch_queue_starts,
                 },
             };
-            eprintln!(
+            crate::say!(
                 "{}",
                 resume_notice(
                     &ck.path,
@@ -143,7 +184,7 @@ where
                 );
             }
             state.queue = Some(
-                FeatureQueue::from_host(b, &values, crops, rows, dim, config.batch_size)
+                FeatureQueue::from_host(b, values, crops, rows, dim, config.batch_size)
                     .map_err(dev)?,
             );
         }
@@ -187,9 +228,17 @@ where
     let progress = Progress::new(position.global_iteration, total, main_rank);
     let mut collapse = CollapseWatch::new(
         CollapseContext::for_run(config, req.world, queue_rows),
-        config.freeze_prototypes_niters + iters_per_epoch,
+        config.freeze_prototypes_niters.max(iters_per_epoch),
         iters_per_epoch,
     );
+    let on_collapse = match config.on_collapse {
+        OnCollapse::Adapt if config.collapse_adaptations.len() >= MAX_ADAPTATIONS => {
+            OnCollapse::Warn
+        }
+        other => other,
+    };
+    let mut adaptation = req.adaptation.map(str::to_string);
+    let mut collapse_code = 0u8;
     let images_per_step = (config.batch_size * req.world) as f64;
     let started = Instant::now();
     let watchdog = req
@@ -197,11 +246,15 @@ where
         .filter(|_| req.world > 1)
         .map(|t| StallWatchdog::start(t, StallWatchdog::exit_on_stall(req.rank, req.world, t)));
     let mut window = (Instant::now(), 0u64);
+    let mut data_wait = Duration::ZERO;
+    let mut scratch = RankScratch::new(b).map_err(dev)?;
     let mut ran = 0u64;
     let mut last_loss = f64::NAN;
     let mut stopped = false;
+    let mut preempted = None;
+    let mut collapse_end = None;
 
-    for epoch in position.epoch..config.epochs {
+    'epochs: for epoch in position.epoch..config.epochs {
         if queue_rows > 0 && state.queue.is_none() && epoch >= config.epoch_queue_starts {
             state.queue = Some(
                 FeatureQueue::new(
@@ -224,9 +277,11 @@ where
         };
         let mut inputs = feed.epoch(loader.epoch_from(epoch, first as usize)?);
         for it in first.. {
+            let waiting = Instant::now();
             let Some(crop_groups) = inputs.next_groups(b)? else {
                 break;
             };
+            data_wait += waiting.elapsed();
             let global = epoch * iters_per_epoch + it;
             let lr = schedule.lr(global);
             let log = global.is_multiple_of(config.log_every) || global + 1 == total;
@@ -262,15 +317,28 @@ where
             last_loss = report.loss;
             position = advance(epoch, it, iters_per_epoch);
 
-            let images_per_sec = {
+            let (images_per_sec, window_steps) = {
                 let (since, at) = window;
                 let secs = since.elapsed().as_secs_f64();
                 if log {
                     window = (Instant::now(), ran);
                 }
-                images_per_step * (ran - at) as f64 / secs.max(1e-9)
+                (
+                    images_per_step * (ran - at) as f64 / secs.max(1e-9),
+                    ran - at,
+                )
             };
-            if let (Some(m), Some(c)) = (metrics.as_mut(), report.collapse) {
+            let totals = if log {
+                let mine = RankTotals {
+                    skipped_files: loader.bad_input_summary().count,
+                    data_ms: data_wait.as_secs_f64() * 1e3 / window_steps.max(1) as f64,
+                };
+                data_wait = Duration::ZERO;
+                Some(scratch.totals(b, comm, mine)?)
+            } else {
+                None
+            };
+            if let (Some(m), Some(c), Some(totals)) = (metrics.as_mut(), report.collapse, totals) {
                 m.write(&StepRecord {
                     epoch,
                     iteration: global,
@@ -282,16 +350,25 @@ where
                     samples_per_sec: images_per_sec,
                     queue_in_use: report.queue_in_use,
                     elapsed_s: started.elapsed().as_secs_f64(),
-                    skipped_files: loader.bad_input_summary().count,
+                    skipped_files: totals.skipped_files,
+                    data_ms: totals.data_ms,
+                    adaptation: adaptation.take(),
                     diagnostics: report.diagnostics,
                 })?;
-                if let Some(warning) = collapse.observe(
-                    global,
-                    c.loss,
-                    report.diagnostics.as_ref(),
-                    c.sample_code_entropy,
-                ) {
-                    progress.println(&warning);
+                let signals = CollapseSignals {
+                    iteration: global,
+                    loss: c.loss,
+                    diagnostics: report.diagnostics.as_ref(),
+                    sample_code_entropy: c.sample_code_entropy,
+                    prototypes_in_use: c.prototypes_in_use,
+                };
+                if let Some(verdict) = collapse.observe(&signals) {
+                    progress.println(&verdict.warning);
+                    collapse_code = match on_collapse {
+                        OnCollapse::Warn => 0,
+                        OnCollapse::Stop => STOP_ON_COLLAPSE,
+                        OnCollapse::Adapt => verdict.remedy.code(),
+                    };
                 }
             }
             progress.update(
@@ -302,23 +379,29 @@ where
                     loss: report.loss,
                     lr,
                     images_per_sec,
+                    data_ms: totals.map(|t| t.data_ms),
                 },
                 log,
                 main_rank,
             );
 
-            let stop = req.max_iterations.is_some_and(|m| ran >= m);
+            let agreed = scratch.agree(b, comm, collapse_code)?;
+            if agreed.signal {
+                preempted = Some(preemption::received().unwrap_or("a peer's signal"));
+            }
+            if agreed.collapse != 0 {
+                // The state is collapsed: no checkpoint of it; the last one stays.
+                collapse_end = Some(match Remedy::from_code(agreed.collapse) {
+                    Some(remedy) => CollapseEnd::Adapt(remedy),
+                    None => CollapseEnd::Stopped,
+                });
+                break 'epochs;
+            }
+            let stop = preempted.is_some() || req.max_iterations.is_some_and(|m| ran >= m);
             let periodic = config.checkpoint_every_iters > 0
                 && (global + 1).is_multiple_of(config.checkpoint_every_iters);
-            if main_rank && (stop || periodic) && position.iteration_in_epoch != 0 {
-                save_run(
-                    &req.output.join(files::CHECKPOINT),
-                    b,
-                    &state,
-                    position,
-                    config,
-                    req.world,
-                )?;
+            if (stop || periodic) && position.iteration_in_epoch != 0 {
+                write_checkpoint(b, comm, req, &state, position, &mut scratch)?;
             }
             if stop && position.global_iteration < total {
                 stopped = true;
@@ -334,22 +417,175 @@ where
             // Rank 0 evaluates k-NN now; the other ranks wait for it in their next step.
             dog.pause();
         }
-        if main_rank && epoch_ended {
-            end_of_epoch(b, req, &mut state, position, epoch, &progress)?;
+        if epoch_ended {
+            write_checkpoint(b, comm, req, &state, position, &mut scratch)?;
+            if main_rank {
+                end_of_epoch(b, req, &mut state, position, epoch, &progress)?;
+                if collapse.healthy() {
+                    keep_as_last_good(req.output)?;
+                }
+            }
         }
         if stopped {
-            progress.finish();
-            return Ok((
-                state.model,
-                summary(position, false, ran, last_loss, started, images_per_step),
-            ));
+            break;
         }
     }
     progress.finish();
-    Ok((
-        state.model,
-        summary(position, true, ran, last_loss, started, images_per_step),
-    ))
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = RunSummary {
+        position,
+        finished: !stopped && collapse_end.is_none(),
+        preempted,
+        collapse: collapse_end,
+        ended_collapsed: collapse.still_collapsed(),
+        iterations: ran,
+        total_iterations: total,
+        last_loss,
+        seconds,
+        images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
+    };
+    Ok((state.model, summary))
+}
+
+/// Copies the checkpoint just written at a healthy epoch end to
+/// `checkpoints/last-good.safetensors`, where an adapting run restarts from.
+fn keep_as_last_good(output: &Path) -> Result<()> {
+    let dir = output.join(files::CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let copy = dir.join(files::LAST_GOOD_CHECKPOINT);
+    std::fs::copy(output.join(files::CHECKPOINT), &copy)
+        .with_context(|| format!("cannot write {}", copy.display()))?;
+    Ok(())
+}
+
+/// Writes the checkpoint of the run at `position`; every rank calls it. The queues are
+/// gathered from every rank, rank 0 writes the file, and no rank returns before it is written
+/// (a rank that exits right after, on a signal, cannot have the launcher end rank 0 mid-write).
+fn write_checkpoint<B, C>(
+    b: &mut B,
+    comm: &C,
+    req: &RunRequest<'_>,
+    state: &TrainingState<B>,
+    position: RunPosition,
+    scratch: &mut RankScratch<B>,
+) -> Result<()>
+where
+    B: Backend,
+    C: Collective<B::Buf>,
+{
+    let queues = match &state.queue {
+        Some(q) => Some(RankQueues::gather(b, comm, q)?),
+        None => None,
+    };
+    if req.rank == 0 {
+        let record = RunRecord {
+            position,
+            config: req.config,
+            world_size: req.world,
+            queues: queues.as_ref(),
+        };
+        save_run(&req.output.join(files::CHECKPOINT), b, state, &record)?;
+    }
+    scratch.barrier(comm)
+}
+
+/// What the ranks agreed on after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Agreement {
+    /// Some rank received SIGTERM or SIGUSR1.
+    signal: bool,
+    /// Rank 0's collapse decision: a [`Remedy::code`], [`STOP_ON_COLLAPSE`], or 0.
+    collapse: u8,
+}
+
+/// What each rank contributes to a logged step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RankTotals {
+    /// Images skipped so far (summed over ranks).
+    skipped_files: usize,
+    /// Milliseconds per step waiting for data (averaged over ranks).
+    data_ms: f64,
+}
+
+/// Small device buffers for the loop's own collectives (stop agreement, barrier, totals).
+struct RankScratch<B: Backend> {
+    one: B::Buf,
+    two: B::Buf,
+}
+
+impl<B: Backend> RankScratch<B> {
+    fn new(b: &mut B) -> Result<Self, B::Error> {
+        Ok(Self {
+            one: b.zeros(1)?,
+            two: b.zeros(2)?,
+        })
+    }
+
+    /// What every rank agrees on after a step: whether any rank got a stop signal, and the
+    /// largest collapse decision (rank 0 makes it; the others pass 0). One all-reduce of
+    /// two values with more than one rank.
+    fn agree<C: Collective<B::Buf>>(
+        &mut self,
+        b: &mut B,
+        comm: &C,
+        collapse: u8,
+    ) -> Result<Agreement> {
+        let mine = Agreement {
+            signal: preemption::received().is_some(),
+            collapse,
+        };
+        if comm.world_size() == 1 {
+            return Ok(mine);
+        }
+        let dev = |e: B::Error| anyhow!("agreeing on a stop: {e}");
+        let values = [f32::from(u8::from(mine.signal)), f32::from(mine.collapse)];
+        b.upload(&values, &mut self.two, 0).map_err(dev)?;
+        comm.all_reduce_max(&mut self.two)
+            .map_err(|e| anyhow!("agreeing on a stop: {e}"))?;
+        let mut all = [0.0f32; 2];
+        b.download(&self.two, 0, &mut all).map_err(dev)?;
+        Ok(Agreement {
+            signal: all[0] > 0.0,
+            collapse: all[1] as u8,
+        })
+    }
+
+    /// Returns once every rank has called it.
+    fn barrier<C: Collective<B::Buf>>(&mut self, comm: &C) -> Result<()> {
+        if comm.world_size() > 1 {
+            comm.all_reduce_sum(&mut self.one)
+                .map_err(|e| anyhow!("waiting for the checkpoint to be written: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The job's totals of every rank's `mine`.
+    fn totals<C: Collective<B::Buf>>(
+        &mut self,
+        b: &mut B,
+        comm: &C,
+        mine: RankTotals,
+    ) -> Result<RankTotals> {
+        let world = comm.world_size();
+        if world == 1 {
+            return Ok(mine);
+        }
+        let dev = |e: B::Error| anyhow!("summing the ranks' counters: {e}");
+        b.upload(
+            &[mine.skipped_files as f32, mine.data_ms as f32],
+            &mut self.two,
+            0,
+        )
+        .map_err(dev)?;
+        comm.all_reduce_sum(&mut self.two)
+            .map_err(|e| anyhow!("summing the ranks' counters: {e}"))?;
+        let mut sums = [0.0f32; 2];
+        b.download(&self.two, 0, &mut sums).map_err(dev)?;
+        Ok(RankTotals {
+            skipped_files: sums[0] as usize,
+            data_ms: sums[1] as f64 / world as f64,
+        })
+    }
 }
 
 /// Whether a k-NN point is evaluated after `done` epochs: every `eval_knn_every`, except
@@ -378,8 +614,8 @@ fn advance(epoch: u64, it: u64, iters_per_epoch: u64) -> RunPosition {
     }
 }
 
-/// The epoch-end checkpoint, and its numbered copy every `checkpoint_freq` epochs and at the
-/// last epoch (as the official `ckp-<epoch>.pth`); then the k-NN point every
+/// Rank 0's epoch end after the checkpoint: its numbered copy every `checkpoint_freq` epochs
+/// and at the last epoch (as the official `ckp-<epoch>.pth`); then the k-NN point every
 /// `eval_knn_every` epochs (except after the last epoch when the final comparison runs).
 fn end_of_epoch<B: Backend>(
     b: &mut B,
@@ -391,7 +627,6 @@ fn end_of_epoch<B: Backend>(
 ) -> Result<()> {
     let config = req.config;
     let latest = req.output.join(files::CHECKPOINT);
-    save_run(&latest, b, state, position, config, req.world)?;
     if epoch.is_multiple_of(config.checkpoint_freq) || epoch + 1 == config.epochs {
         let dir = req.output.join(files::CHECKPOINTS_DIR);
         std::fs::create_dir_all(&dir)
@@ -409,25 +644,6 @@ fn end_of_epoch<B: Backend>(
         progress.println(&point.summary());
     }
     Ok(())
-}
-
-fn summary(
-    position: RunPosition,
-    finished: bool,
-    ran: u64,
-    last_loss: f64,
-    started: Instant,
-    images_per_step: f64,
-) -> RunSummary {
-    let seconds = started.elapsed().as_secs_f64();
-    RunSummary {
-        position,
-        finished,
-        iterations: ran,
-        last_loss,
-        seconds,
-        images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
-    }
 }
 
 /// Keeps the records of a JSON-lines log that satisfy `keep` (those of iterations a resumed

@@ -12,6 +12,9 @@ pub mod files {
     pub const CHECKPOINT: &str = "checkpoint.safetensors";
     /// Numbered checkpoint copies.
     pub const CHECKPOINTS_DIR: &str = "checkpoints";
+    /// Under `checkpoints/`: the checkpoint of the last epoch end that looked healthy,
+    /// where `--on-collapse adapt` restarts from.
+    pub const LAST_GOOD_CHECKPOINT: &str = "last-good.safetensors";
     /// The metrics log.
     pub const METRICS: &str = "metrics.jsonl";
     /// The resolved configuration.

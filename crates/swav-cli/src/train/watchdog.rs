@@ -64,7 +64,7 @@ impl StallWatchdog {
     /// The action of a real run: one line naming the rank and the timeout, then exit.
     pub fn exit_on_stall(rank: usize, world: usize, timeout: Duration) -> StallAction {
         Box::new(move |silent| {
-            eprintln!(
+            crate::say!(
                 "error: rank {rank} of {world} made no progress for {:.0} s (--collective-timeout {}): \
                  another rank has probably died; stopping so the launcher ends the job \
                  (resume from the last checkpoint with --resume)",
