@@ -1,9 +1,10 @@
 //! Seeded mutation fuzzing of every parser `swav` owns, on stable Rust: the checkpoint file,
 //! the weights reader with its safetensors import, the `.npy` reader, the JPEG structure
-//! check with the image decoder behind it, and the TOML configuration file.
+//! check with the image decoder behind it, the TOML configuration file, and the MNIST-format
+//! IDX reader.
 //!
 //! The seeds are files the tool itself writes (a checkpoint and exports of a tiny run, its
-//! `config.toml`, `.npy` matrices, JPEG images). Each target must turn every mutated input
+//! `config.toml`, `.npy` matrices, JPEG images, an MNIST-format pair). Each target must turn every mutated input
 //! into a value or a typed error, without panicking, hanging or allocating by a header
 //! field's word (see `mutation`). `SWAV_FUZZ_INPUTS=N` runs longer campaigns;
 //! `SWAV_FUZZ_CORPUS=DIR` also writes the seeds for `cargo fuzz` (docs/reliability.md).
@@ -18,8 +19,9 @@ use std::time::Duration;
 use mutation::{Budget, MeasuringAllocator, Outcome, fuzz};
 use swav_augment::dataset::decode::decode_image;
 use swav_augment::dataset::export::{ExportFormat, export_image_folder};
+use swav_augment::dataset::idx::IdxDataset;
 use swav_augment::dataset::jpeg_structure::jpeg_is_complete;
-use swav_augment::dataset::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
+use swav_augment::dataset::{Dataset, SyntheticConfig, SyntheticDataset, SyntheticSplit};
 use swav_cli::checkpoint_file::CheckpointFile;
 use swav_cli::config_file::overlay_file;
 use swav_cli::model_loading::load_model;
@@ -38,6 +40,7 @@ struct Seeds {
     config: Vec<u8>,
     npy: Vec<Vec<u8>>,
     jpeg: Vec<Vec<u8>>,
+    idx: Vec<Vec<u8>>,
     _dir: tempfile::TempDir,
 }
 
@@ -148,6 +151,7 @@ fn seeds() -> &'static Seeds {
             config: std::fs::read(run.join("config.toml")).unwrap(),
             npy,
             jpeg,
+            idx: idx_seeds(),
             _dir: dir,
         };
         if let Ok(corpus) = std::env::var("SWAV_FUZZ_CORPUS") {
@@ -173,7 +177,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Writes the seeds as the starting corpus of each `cargo fuzz` target.
 fn write_corpus(root: &Path, seeds: &Seeds) {
-    let targets: [(&str, Vec<&Vec<u8>>); 6] = [
+    let targets: [(&str, Vec<&Vec<u8>>); 7] = [
         ("checkpoint_file", vec![&seeds.checkpoint]),
         (
             "weights",
@@ -187,6 +191,7 @@ fn write_corpus(root: &Path, seeds: &Seeds) {
         ("jpeg_structure", seeds.jpeg.iter().collect()),
         ("image", seeds.jpeg.iter().collect()),
         ("config_file", vec![&seeds.config]),
+        ("idx", seeds.idx.iter().collect()),
     ];
     for (target, files) in targets {
         let dir = root.join(target);
@@ -247,6 +252,56 @@ fn config_file_target(data: &[u8]) -> Outcome {
     let path = scratch_file("config.toml");
     std::fs::write(&path, data).unwrap();
     outcome(overlay_file(&Preset::Demo.config(), &path).and_then(|c| c.validate().map(|()| c)))
+}
+
+/// An MNIST-format pair: four 3×2 images and their labels, as IDX files of unsigned bytes.
+fn idx_pair() -> (Vec<u8>, Vec<u8>) {
+    let idx = |dims: &[u32], data: &[u8]| {
+        let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+        dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+        bytes.extend(data);
+        bytes
+    };
+    let pixels: Vec<u8> = (0..24).map(|p| p * 10).collect();
+    (idx(&[4, 3, 2], &pixels), idx(&[4], &[0, 3, 9, 3]))
+}
+
+/// The IDX target's inputs: a selector byte (bit 0: the labels file is the fuzzed one, the
+/// images file otherwise; bit 1: the fuzzed file is named `.gz`), then that file's bytes.
+fn idx_seeds() -> Vec<Vec<u8>> {
+    let (images, labels) = idx_pair();
+    vec![
+        [&[0u8][..], &images].concat(),
+        [&[1u8][..], &labels].concat(),
+    ]
+}
+
+fn idx_target(data: &[u8]) -> Outcome {
+    let Some((&selector, bytes)) = data.split_first() else {
+        return Outcome::Refused;
+    };
+    let (images, labels) = idx_pair();
+    let suffix = if selector & 2 != 0 { ".gz" } else { "" };
+    let (images_path, labels_path) = if selector & 1 == 0 {
+        (
+            scratch_file(&format!("images{suffix}")),
+            scratch_file("labels"),
+        )
+    } else {
+        (
+            scratch_file("images"),
+            scratch_file(&format!("labels{suffix}")),
+        )
+    };
+    let (images, labels) = if selector & 1 == 0 {
+        (bytes, &labels[..])
+    } else {
+        (&images[..], bytes)
+    };
+    std::fs::write(&images_path, images).unwrap();
+    std::fs::write(&labels_path, labels).unwrap();
+    let dataset = IdxDataset::from_files(&images_path, &labels_path, 10);
+    outcome(dataset.and_then(|d| (0..d.len()).try_for_each(|i| d.load(i).map(drop))))
 }
 
 #[test]
@@ -332,6 +387,21 @@ fn the_config_file_reader_survives_mutated_configurations() {
     let tally = fuzz("config_file", 6, &seeds, budget, config_file_target);
     let _ = std::fs::remove_file(scratch_file("config.toml"));
     assert!(tally.accepted >= 1, "the seed itself is accepted");
+}
+
+#[test]
+fn the_idx_reader_survives_mutated_mnist_files() {
+    let budget = Budget {
+        inputs: Budget::inputs(3000, 300),
+        per_input: Duration::from_secs(5),
+        // A gzipped file may expand up to deflate's largest ratio (about 1032:1).
+        allocation_limit: |len| 1032 * len + (1 << 20),
+    };
+    let tally = fuzz("idx", 7, &seeds().idx, budget, idx_target);
+    for name in ["images", "images.gz", "labels", "labels.gz"] {
+        let _ = std::fs::remove_file(scratch_file(name));
+    }
+    assert!(tally.accepted >= 2, "the seeds themselves are read");
 }
 
 /// Every input a campaign failed on and that is kept as a file
