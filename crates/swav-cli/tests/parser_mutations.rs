@@ -202,6 +202,9 @@ fn write_corpus(root: &Path, seeds: &Seeds) {
     }
 }
 
+/// A parser under test.
+type Target = fn(&[u8]) -> Outcome;
+
 fn outcome<T, E>(result: Result<T, E>) -> Outcome {
     match result {
         Ok(_) => Outcome::Accepted,
@@ -409,17 +412,20 @@ fn the_idx_reader_survives_mutated_mnist_files() {
 #[test]
 fn every_saved_failure_stays_fixed() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
-    let inputs: Vec<Vec<u8>> = files_under(&root.join("npy"))
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
-    let budget = Budget {
-        inputs: 0,
-        per_input: Duration::from_secs(10),
-        allocation_limit: a_few_copies,
-    };
-    let tally = fuzz("npy-regressions", 0, &inputs, budget, npy_target);
-    assert_eq!(tally.refused, inputs.len());
+    let targets: [(&str, Target); 2] = [("npy", npy_target), ("image", image_target)];
+    for (name, target) in targets {
+        let inputs: Vec<Vec<u8>> = files_under(&root.join(name))
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        let budget = Budget {
+            inputs: 0,
+            per_input: Duration::from_secs(10),
+            allocation_limit: a_few_copies,
+        };
+        let tally = fuzz(&format!("{name}-regressions"), 0, &inputs, budget, target);
+        assert_eq!(tally.refused, inputs.len(), "{name}");
+    }
 }
 
 /// The official-layout seed with tensor `name` replaced by an empty one of `shape`.
