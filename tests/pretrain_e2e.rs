@@ -129,8 +129,10 @@ fn a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
         "--final-lr",
         "1e38",
     ]);
+    // The blow-up reaches the scores before the loss: Sinkhorn refuses them with their place.
     assert!(
-        error.contains("loss became") && error.contains("no update was applied"),
+        (error.contains("loss became") || error.contains("scores became NaN or infinite"))
+            && error.contains("no update was applied"),
         "{error}"
     );
     assert!(error.contains("checkpoint.safetensors"), "{error}");

@@ -38,8 +38,12 @@ impl WeightsSource {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read weights {}", path.display()))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| anyhow!("{} is not a safetensors file: {e}", path.display()))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            anyhow!(
+                "{} is not a complete safetensors file (cut short, damaged or another format): {e}",
+                path.display()
+            )
+        })?;
         let is_checkpoint = header
             .metadata()
             .as_ref()
@@ -144,26 +148,53 @@ fn infer_config(shapes: &BTreeMap<String, Vec<usize>>) -> Result<SwavConfig> {
             if bottleneck { "bottleneck" } else { "basic" }
         ),
     };
+    let trunk = TrunkConfig {
+        arch,
+        width: 1,
+        base_width: channels,
+        small_stem: k == 3,
+    };
+    // Every size the model is built with must be backed by values in the file, checked here
+    // before anything is allocated: a header may claim any shape for a tensor holding no
+    // data (`[100000000, 0]`). These are shapes the import requires anyway; the largest
+    // trunk tensor bounds the width, each head tensor its own sizes.
+    let planes = 8 * channels;
+    expect_shape(shapes, "layer4.0.conv2.weight", &[planes, planes, 3, 3])?;
+    let features = trunk.feature_dim();
     let (hidden_dim, output_dim) = if let Some(w) = shapes.get("projection_head.0.weight") {
+        let hidden = w[0];
+        expect_shape(shapes, "projection_head.0.weight", &[hidden, features])?;
         let out = shapes.get("projection_head.3.weight").ok_or_else(|| {
             anyhow!("`projection_head.0.weight` without `projection_head.3.weight`")
         })?;
-        (w[0], out[0])
+        expect_shape(shapes, "projection_head.3.weight", &[out[0], hidden])?;
+        (hidden, out[0])
     } else if let Some(w) = shapes.get("projection_head.weight") {
+        expect_shape(shapes, "projection_head.weight", &[w[0], features])?;
         (0, w[0])
     } else {
         (2048, 128)
     };
-    let prototypes = shapes.get("prototypes.weight").map_or(0, |w| w[0]);
+    let prototypes = match shapes.get("prototypes.weight") {
+        Some(w) => {
+            expect_shape(shapes, "prototypes.weight", &[w[0], output_dim])?;
+            w[0]
+        }
+        None => 0,
+    };
     Ok(SwavConfig {
-        trunk: TrunkConfig {
-            arch,
-            width: 1,
-            base_width: channels,
-            small_stem: k == 3,
-        },
+        trunk,
         hidden_dim,
         output_dim,
         prototypes,
     })
+}
+
+/// Fails unless tensor `key` exists with exactly `shape` and holds at least one value.
+fn expect_shape(shapes: &BTreeMap<String, Vec<usize>>, key: &str, shape: &[usize]) -> Result<()> {
+    match shapes.get(key) {
+        Some(found) if found == shape && !shape.contains(&0) => Ok(()),
+        Some(found) => bail!("`{key}` has shape {found:?}, expected {shape:?}"),
+        None => bail!("no `{key}`: not a ResNet state dict"),
+    }
 }

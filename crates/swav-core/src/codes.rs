@@ -83,6 +83,11 @@ impl<B> AssignmentWorkspace<B> {
 /// Computes the codes of every assignment crop of `inputs` into `codes[i]`
 /// (`batch × prototypes`), with the official queue semantics, and updates the queue.
 /// Returns the Sinkhorn path taken for each crop.
+///
+/// Scores that are NaN or infinite stop it with [`SinkhornError::NonFinite`] (see
+/// [`sinkhorn`] for what the check costs). Its `row` counts the rows of the matrix Sinkhorn
+/// ran on: the crop's `batch` rows of `inputs.scores`, preceded by the queue's rows when the
+/// queue is in use for that crop; its `column` is the prototype.
 pub fn assign_codes<T, O, C>(
     ops: &mut O,
     comm: &C,

@@ -22,7 +22,18 @@
 //! When the spread of `scores / ε` is so wide that some exponentials would fall below the
 //! normal `f32` range (small ε, unnormalised inputs), the same iterations run in the log
 //! domain instead, which represents them exactly; both paths compute the same mathematical
-//! iterates. [`Stabilization::Plain`] is the official code as it is today (no guard at all).
+//! iterates. [`Stabilization::Plain`] is the official code as it is today (no guard against
+//! overflow).
+//!
+//! **Non-finite scores.** The first normalisation sums over every sample, so a single NaN or
+//! infinite score would reach every code. [`sinkhorn`] therefore refuses such scores with
+//! [`SinkhornError::NonFinite`] (the first bad row and column on this rank) before computing
+//! anything, and every rank of the collective refuses together
+//! ([`SinkhornError::NonFiniteOnAnotherRank`] on the ranks whose own scores are finite).
+//! The check reads the global maximum and minimum that [`Stabilization::Stable`] computes
+//! anyway (a NaN-propagating [`HeadOps::max_into`]/[`HeadOps::min_into`] turns any bad value
+//! into a non-finite extreme), so on one rank it costs nothing more than the stable path
+//! already pays; see [`sinkhorn`] for the full cost.
 
 use crate::{Collective, HeadOps, Real, ScaledScores};
 
@@ -71,13 +82,30 @@ pub enum SinkhornPath {
     LogDomain,
 }
 
-/// A failure of [`sinkhorn`]: the device's or the collective's.
+/// A failure of [`sinkhorn`]: the device's, the collective's, or scores that are not finite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkhornError<D, C> {
     /// The device failed.
     Device(D),
     /// An all-reduce failed.
     Collective(C),
+    /// This rank's scores hold NaN or infinite values; no code was computed.
+    NonFinite {
+        /// The row (sample) of the first non-finite score, counted in the matrix passed
+        /// to [`sinkhorn`].
+        row: usize,
+        /// Its column (prototype).
+        column: usize,
+        /// How many of this rank's scores are non-finite.
+        count: usize,
+    },
+    /// Another rank's scores hold NaN or infinite values (this rank's are finite); no code
+    /// was computed.
+    NonFiniteOnAnotherRank,
+    /// Under [`Stabilization::Stable`]: the scores are finite but some `score / ε`
+    /// overflows the float type (e.g. `|score| > 1.7e37` with ε = 0.05 in `f32`), which no
+    /// stabilisation can represent; no code was computed.
+    ScaledScoresOverflow,
 }
 
 impl<D: core::fmt::Display, C: core::fmt::Display> core::fmt::Display for SinkhornError<D, C> {
@@ -85,6 +113,19 @@ impl<D: core::fmt::Display, C: core::fmt::Display> core::fmt::Display for Sinkho
         match self {
             Self::Device(e) => write!(f, "sinkhorn: device error: {e}"),
             Self::Collective(e) => write!(f, "sinkhorn: all-reduce failed: {e}"),
+            Self::NonFinite { row, column, count } => write!(
+                f,
+                "sinkhorn: {count} score(s) are NaN or infinite, the first at row {row}, \
+                 column {column}"
+            ),
+            Self::NonFiniteOnAnotherRank => {
+                write!(f, "sinkhorn: another rank's scores are NaN or infinite")
+            }
+            Self::ScaledScoresOverflow => write!(
+                f,
+                "sinkhorn: the scores divided by epsilon overflow the float range \
+                 (normalise the embeddings, or use a larger epsilon)"
+            ),
         }
     }
 }
@@ -144,6 +185,29 @@ impl<B> SinkhornWorkspace<B> {
 /// number of samples `N` is `rows × world size`, as in the official code (which relies on
 /// `drop_last`). Scores are not modified; no gradient flows through the codes.
 ///
+/// # Non-finite scores
+///
+/// A NaN or infinite score is refused with [`SinkhornError::NonFinite`] (the first bad row
+/// and column in row-major order, and how many there are on this rank) and `codes` is left
+/// untouched; the other ranks return [`SinkhornError::NonFiniteOnAnotherRank`], so no rank
+/// is left waiting in an all-reduce. What the check costs:
+///
+/// * [`Stabilization::Stable`] on one rank: nothing beyond the stable path itself, which
+///   already reduces the scores to their maximum and minimum and reads both back to the
+///   host; the check is a test of those two numbers.
+/// * With several ranks: one more read-back of the two local extremes before they are
+///   all-reduced (a rank whose scores are bad replaces them by `+inf`, since an all-reduce
+///   need not propagate NaN).
+/// * [`Stabilization::Plain`]: the two reductions and the read-back, which the plain path
+///   otherwise skips.
+///
+/// Only once a bad value is known to exist are the scores read back (in small blocks) to find
+/// the first and count them.
+///
+/// Under [`Stabilization::Stable`], finite scores so large that `score / ε` overflows are
+/// refused too ([`SinkhornError::ScaledScoresOverflow`]), from the same two extremes, so the
+/// stable path never turns the scores it accepts into NaN codes.
+///
 /// # Example
 ///
 /// Balanced soft clustering of six 2-D embeddings onto three prototypes, on plain slices:
@@ -193,19 +257,17 @@ where
     let eps = config.epsilon;
     let ws = workspace;
 
+    // `ws.scalar` = max, `ws.second_scalar` = -min, over all ranks.
+    let extremes = global_extremes(ops, comm, scores, ws)?;
+    if !(extremes[0].is_finite() && extremes[1].is_finite()) {
+        return Err(locate_non_finite(ops, scores, cols)?);
+    }
     let shift = match config.stabilization {
         Stabilization::Plain => None,
         Stabilization::Stable => {
-            ops.max_into(scores, &mut ws.scalar).map_err(dev)?;
-            comm.all_reduce_max(&mut ws.scalar).map_err(col)?;
-            ops.min_into(scores, &mut ws.second_scalar).map_err(dev)?;
-            ops.scale(&mut ws.second_scalar, -T::one()).map_err(dev)?;
-            comm.all_reduce_max(&mut ws.second_scalar).map_err(col)?;
-            let mut extremes = [T::zero(); 2];
-            ops.download(&ws.scalar, 0, &mut extremes[..1])
-                .map_err(dev)?;
-            ops.download(&ws.second_scalar, 0, &mut extremes[1..])
-                .map_err(dev)?;
+            if !(extremes[0] / eps).is_finite() || !(extremes[1] / eps).is_finite() {
+                return Err(SinkhornError::ScaledScoresOverflow);
+            }
             let spread = (extremes[0] + extremes[1]) / eps;
             if spread.to_f64_lossless() > LINEAR_DOMAIN_SPREAD {
                 log_domain(ops, comm, scores, config, ws, codes)?;
@@ -235,6 +297,92 @@ where
     ops.scale(codes, n_global).map_err(dev)?;
     Ok(SinkhornPath::Linear)
 }
+
+/// Reduces `scores` to `[max, -min]` over all ranks, left in `ws.scalar` and
+/// `ws.second_scalar` and returned to the host. Both are finite exactly when every rank's
+/// scores are: the device reductions propagate NaN, and a rank that sees a non-finite local
+/// extreme contributes `+inf` to the all-reduce.
+fn global_extremes<T, O, C>(
+    ops: &mut O,
+    comm: &C,
+    scores: &O::Buf,
+    ws: &mut SinkhornWorkspace<O::Buf>,
+) -> Result<[T; 2], SinkhornError<O::Error, C::Error>>
+where
+    T: Real,
+    O: HeadOps<T>,
+    C: Collective<O::Buf>,
+{
+    let dev = SinkhornError::Device;
+    let col = SinkhornError::Collective;
+    ops.max_into(scores, &mut ws.scalar).map_err(dev)?;
+    ops.min_into(scores, &mut ws.second_scalar).map_err(dev)?;
+    ops.scale(&mut ws.second_scalar, -T::one()).map_err(dev)?;
+    if comm.world_size() > 1 {
+        let local = read_scalars(ops, &ws.scalar, &ws.second_scalar).map_err(dev)?;
+        if !(local[0].is_finite() && local[1].is_finite()) {
+            ops.fill(&mut ws.scalar, T::infinity()).map_err(dev)?;
+            ops.fill(&mut ws.second_scalar, T::infinity())
+                .map_err(dev)?;
+        }
+        comm.all_reduce_max(&mut ws.scalar).map_err(col)?;
+        comm.all_reduce_max(&mut ws.second_scalar).map_err(col)?;
+    }
+    read_scalars(ops, &ws.scalar, &ws.second_scalar).map_err(dev)
+}
+
+/// The first elements of two device buffers, on the host.
+fn read_scalars<T: Real, O: HeadOps<T>>(
+    ops: &mut O,
+    first: &O::Buf,
+    second: &O::Buf,
+) -> Result<[T; 2], O::Error> {
+    let mut values = [T::zero(); 2];
+    ops.download(first, 0, &mut values[..1])?;
+    ops.download(second, 0, &mut values[1..])?;
+    Ok(values)
+}
+
+/// The error for scores some rank found non-finite: where this rank's first bad value is and
+/// how many there are, or that the bad values are another rank's. Reads the scores back in
+/// blocks of [`SCAN_BLOCK`] (no heap needed); runs only once a bad value is known to exist.
+fn locate_non_finite<T, O, C>(
+    ops: &mut O,
+    scores: &O::Buf,
+    cols: usize,
+) -> Result<SinkhornError<O::Error, C>, SinkhornError<O::Error, C>>
+where
+    T: Real,
+    O: HeadOps<T>,
+{
+    let len = ops.buf_len(scores);
+    let mut block = [T::zero(); SCAN_BLOCK];
+    let (mut first, mut count) = (None, 0);
+    let mut offset = 0;
+    while offset < len {
+        let n = (len - offset).min(SCAN_BLOCK);
+        ops.download(scores, offset, &mut block[..n])
+            .map_err(SinkhornError::Device)?;
+        for (i, v) in block[..n].iter().enumerate() {
+            if !v.is_finite() {
+                first = first.or(Some(offset + i));
+                count += 1;
+            }
+        }
+        offset += n;
+    }
+    Ok(match first {
+        Some(at) => SinkhornError::NonFinite {
+            row: at / cols,
+            column: at % cols,
+            count,
+        },
+        None => SinkhornError::NonFiniteOnAnotherRank,
+    })
+}
+
+/// The host block [`locate_non_finite`] reads the scores through.
+const SCAN_BLOCK: usize = 256;
 
 /// The same iterations as the linear path, with `Q = exp(s/ε + a_k + b_n)` represented by
 /// the log-scalings `a` (per prototype) and `b` (per sample):

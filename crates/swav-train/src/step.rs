@@ -72,6 +72,38 @@ pub enum StepFailure {
         /// The value.
         loss: f64,
     },
+    /// The scores handed to Sinkhorn hold NaN or infinite values; no update was applied.
+    #[error(
+        "the scores became NaN or infinite at iteration {iteration} ({count} on this rank, \
+         the first at Sinkhorn row {row}, prototype {column}); no update was applied"
+    )]
+    NonFiniteScores {
+        /// The global iteration.
+        iteration: u64,
+        /// The first bad value's row in the Sinkhorn input ([`swav_core::assign_codes`]).
+        row: usize,
+        /// Its prototype.
+        column: usize,
+        /// How many scores on this rank are non-finite.
+        count: usize,
+    },
+    /// Another rank's scores hold NaN or infinite values; no update was applied.
+    #[error(
+        "another rank's scores became NaN or infinite at iteration {iteration}; \
+         no update was applied"
+    )]
+    NonFiniteScoresOnAnotherRank {
+        /// The global iteration.
+        iteration: u64,
+    },
+    /// The scores divided by ε overflow the float range; no update was applied.
+    #[error(
+        "the scores divided by epsilon overflow at iteration {iteration}; no update was applied"
+    )]
+    ScaledScoresOverflow {
+        /// The global iteration.
+        iteration: u64,
+    },
 }
 
 /// The per-step buffers, allocated once.
@@ -193,6 +225,20 @@ impl<B: Backend> SwavStep<B> {
             .map_err(|e| match e {
                 swav_core::SinkhornError::Device(e) => device(e),
                 swav_core::SinkhornError::Collective(e) => StepFailure::Collective(e.to_string()),
+                swav_core::SinkhornError::NonFinite { row, column, count } => {
+                    StepFailure::NonFiniteScores {
+                        iteration,
+                        row,
+                        column,
+                        count,
+                    }
+                }
+                swav_core::SinkhornError::NonFiniteOnAnotherRank => {
+                    StepFailure::NonFiniteScoresOnAnotherRank { iteration }
+                }
+                swav_core::SinkhornError::ScaledScoresOverflow => {
+                    StepFailure::ScaledScoresOverflow { iteration }
+                }
             })?
         };
         let queue_in_use = queue.as_ref().is_some_and(|q| q.in_use());

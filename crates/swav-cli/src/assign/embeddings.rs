@@ -9,7 +9,7 @@ use swav_core::{
     HeadOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, SliceOps, Stabilization, sinkhorn,
 };
 
-use crate::npy::{expect_cols, read_matrix, write_indices, write_matrix};
+use crate::npy::{expect_cols, expect_finite_rows, read_matrix, write_indices, write_matrix};
 
 /// The Sinkhorn settings of an assignment.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,10 @@ pub fn run(
     let z = read_matrix(embeddings)?;
     let w = read_matrix(prototypes)?;
     expect_cols(prototypes, &w, z.ncols(), "the prototype matrix")?;
+    // Sinkhorn's first normalisation sums over every sample: one bad row would reach every
+    // code, so bad rows are refused with their place, before any work.
+    expect_finite_rows(embeddings, &z, "the embeddings")?;
+    expect_finite_rows(prototypes, &w, "the prototypes")?;
     if z.nrows() == 0 || w.nrows() == 0 {
         bail!(
             "nothing to assign: {} embeddings, {} prototypes",

@@ -11,7 +11,7 @@ use crate::config::Device;
 use crate::device::{BackendJob, on_device};
 use crate::eval::features::{extract, write_row_paths};
 use crate::model_loading::load_model;
-use crate::npy::{write_indices, write_matrix};
+use crate::npy::{non_finite_rows, write_indices, write_matrix};
 use crate::skipped_files::report_skipped;
 use crate::train::data::open_folder;
 use crate::weights_source::WeightsSource;
@@ -77,6 +77,26 @@ impl BackendJob for Job<'_> {
         b.download(prototypes, 0, &mut w).map_err(dev)?;
         let z = Array2::from_shape_vec((rows, config.output_dim), z)?.mapv(f64::from);
         let w = Array2::from_shape_vec((config.prototypes, config.output_dim), w)?.mapv(f64::from);
+        if let Some(bad) = non_finite_rows(&w) {
+            bail!(
+                "{}: {} of the {} prototypes hold NaN or infinite values (the first is row {}); \
+                 nothing was assigned",
+                r.weights.display(),
+                bad.count,
+                w.nrows(),
+                bad.first
+            );
+        }
+        if let Some(bad) = non_finite_rows(&z) {
+            bail!(
+                "{}: the model's embeddings of {} of {rows} images are NaN or infinite (the \
+                 first is row {}, {}); nothing was assigned",
+                r.weights.display(),
+                bad.count,
+                bad.first,
+                dataset.sample_name(features.indices[bad.first])
+            );
+        }
         let codes = assign(&z, &w, r.settings)?;
         if r.settings.hard {
             write_indices(r.output, &hard_clusters(&codes))?;

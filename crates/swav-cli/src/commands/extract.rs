@@ -2,7 +2,7 @@
 //! path of every row beside it and, for an ImageFolder layout, the labels.
 
 use crate::eval::data::folder_transform;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use ndarray::Array1;
 use swav_nn::Backend;
 
@@ -11,7 +11,7 @@ use crate::config::Device;
 use crate::device::{BackendJob, on_device};
 use crate::eval::features::{extract, write_row_paths};
 use crate::model_loading::load_model;
-use crate::npy::{write_indices, write_matrix};
+use crate::npy::{non_finite_rows, write_indices, write_matrix};
 use crate::skipped_files::report_skipped;
 use crate::train::data::open_folder;
 use crate::weights_source::WeightsSource;
@@ -43,6 +43,17 @@ impl BackendJob for Extract<'_> {
             args.batch_size,
             args.workers,
         )?;
+        if let Some(bad) = non_finite_rows(&features.values) {
+            bail!(
+                "{}: the features of {} of {} images are NaN or infinite (the first is row {}, \
+                 {}); nothing was written",
+                args.weights.display(),
+                bad.count,
+                features.indices.len(),
+                bad.first,
+                dataset.sample_name(features.indices[bad.first])
+            );
+        }
         write_matrix(&args.output, &features.values)?;
         let paths = write_row_paths(&args.output, &*dataset, &features)?;
         let labels_path = args.output.with_extension("labels.npy");
