@@ -3,7 +3,7 @@
 use swav_core::Collective;
 use swav_nn::Backend;
 
-use crate::step::StepFailure;
+use crate::step_failure::StepFailure;
 
 /// Sums gradient buckets over all ranks for a [`SwavStep`](crate::SwavStep).
 ///

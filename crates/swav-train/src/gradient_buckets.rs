@@ -7,7 +7,7 @@ use swav_nn::{Backend, GradReady, ParamMut};
 
 use crate::bucket_layout::{BucketLayout, DEFAULT_BUCKET_CAP_MB};
 use crate::bucket_transport::BucketTransport;
-use crate::step::StepFailure;
+use crate::step_failure::StepFailure;
 
 /// How a [`SwavStep`](crate::SwavStep) averages gradients over more than one rank.
 pub struct GradientCommunication<B: Backend> {

@@ -69,6 +69,7 @@ mod optimizer;
 mod param_group;
 mod plan;
 mod step;
+mod step_failure;
 mod training_state;
 mod update_sizes;
 
@@ -78,6 +79,7 @@ pub use diagnostics::Diagnostics;
 pub use gradient_buckets::GradientCommunication;
 pub use optimizer::Optimizer;
 pub use plan::StepPlan;
-pub use step::{Collectives, Iteration, StepFailure, StepReport, SwavStep};
+pub use step::{Collectives, Iteration, StepReport, SwavStep};
+pub use step_failure::StepFailure;
 pub use training_state::TrainingState;
 pub use update_sizes::UpdateSizes;

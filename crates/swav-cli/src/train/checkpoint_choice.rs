@@ -11,7 +11,6 @@ use anyhow::{Result, anyhow};
 
 use super::checkpoint_state::LoadedCheckpoint;
 use super::run_folder::files;
-use crate::app::one_line;
 use crate::metrics::StepRecord;
 
 /// The checkpoint chosen and, when it is not the latest, what the fallback costs.
@@ -40,11 +39,7 @@ pub fn choose(output: &Path) -> Result<ChosenCheckpoint> {
         }
         Err(e) => e,
     };
-    let mut tried = vec![format!(
-        "{} ({})",
-        latest.display(),
-        one_line(&latest_error)
-    )];
+    let mut tried = vec![format!("{} ({latest_error:#})", latest.display())];
     for (_, copy) in numbered_copies(output).into_iter().rev() {
         match verified(&copy) {
             Ok(checkpoint) => {
@@ -54,7 +49,7 @@ pub fn choose(output: &Path) -> Result<ChosenCheckpoint> {
                     fallback_notice: Some(notice),
                 });
             }
-            Err(e) => tried.push(format!("{} ({})", copy.display(), one_line(&e))),
+            Err(e) => tried.push(format!("{} ({e:#})", copy.display())),
         }
     }
     Err(anyhow!(
@@ -115,9 +110,8 @@ fn fallback_notice(
         _ => "whatever ran after it is lost and will run again".to_string(),
     };
     Ok(format!(
-        "warning: {} cannot be used ({}); resuming from the newest intact copy {} instead: {lost}",
+        "warning: {} cannot be used ({latest_error:#}); resuming from the newest intact copy {} instead: {lost}",
         output.join(files::CHECKPOINT).display(),
-        one_line(latest_error),
         chosen.path.display(),
     ))
 }
