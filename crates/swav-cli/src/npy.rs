@@ -31,6 +31,11 @@ pub enum NpyMatrixError {
         /// The bytes after the header.
         available: usize,
     },
+    /// The header dictionary nests brackets a .npy header never has (a flat dict with one
+    /// shape tuple); refused before the reader's parser, whose time grows steeply with
+    /// nesting (libFuzzer: 139 bytes took seconds).
+    #[error("the header is not a flat .npy dictionary (nested brackets)")]
+    NestedHeader,
     /// The .npy reader refused the bytes.
     #[error("{source}{}", hint(source))]
     Parse {
@@ -84,6 +89,16 @@ fn check_sizes(bytes: &[u8]) -> Result<&[u8], NpyMatrixError> {
         let available = bytes.len() - 8 - length_field;
         if claimed > available {
             return Err(NpyMatrixError::HeaderPastEnd { claimed, available });
+        }
+        let dict = &bytes[8 + length_field..8 + length_field + claimed];
+        let count = |c: u8| dict.iter().filter(|&&b| b == c).count();
+        if count(b'{') > 1
+            || count(b'}') > 1
+            || count(b'(') > 1
+            || count(b')') > 1
+            || count(b'[') > 0
+        {
+            return Err(NpyMatrixError::NestedHeader);
         }
     }
     let mut rest = bytes;
@@ -198,6 +213,18 @@ mod tests {
         bytes.extend(header.as_bytes());
         bytes.extend(data);
         bytes
+    }
+
+    #[test]
+    fn a_nested_header_is_refused_before_the_slow_parser() {
+        // libFuzzer's input: 139 bytes whose nested brackets kept the dictionary parser busy
+        // for seconds.
+        let bytes = include_bytes!("../tests/regressions/npy/timeout-nested-header.npy");
+        let err = parse_matrix(bytes).unwrap_err();
+        assert!(matches!(err, NpyMatrixError::NestedHeader), "{err}");
+        let list_descr = "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2, 2), }";
+        let err = parse_matrix(&npy_with_header(list_descr, &[0u8; 16])).unwrap_err();
+        assert!(matches!(err, NpyMatrixError::NestedHeader), "{err}");
     }
 
     #[test]
