@@ -142,7 +142,7 @@ fn write_timeline(timeline: &mut Option<GradientTimeline>) {
     if let Some(t) = timeline
         && let Err(e) = t.write()
     {
-        eprintln!("warning: {e:#}; no more gradient timelines are written");
+        crate::say!("warning: {e:#}; no more gradient timelines are written");
         *timeline = None;
     }
 }
@@ -218,7 +218,7 @@ pub fn cpu_gradient_communication(
         Box::new(MpiGradientThread::start(world, timeline)?)
     } else {
         if overlap && rank == 0 {
-            eprintln!(
+            crate::say!(
                 "the MPI library does not provide MPI_THREAD_MULTIPLE: gradient buckets are summed on the main thread, without overlapping backward"
             );
         }

@@ -165,7 +165,7 @@ pub fn training_loader(
     let started = Instant::now();
     let dataset = training_dataset(config)?;
     if let (Some(dir), 0) = (&config.data, rank) {
-        eprintln!(
+        crate::say!(
             "training set: {} from {}, read in {:.2} s",
             describe(dataset.as_ref()),
             dir.display(),
@@ -261,7 +261,7 @@ pub fn knn_datasets(config: &PretrainConfig) -> Result<Option<TrainValSplit>> {
                 "--eval-images-per-class",
                 &val_dir,
             )?;
-            eprintln!(
+            crate::say!(
                 "k-NN sets: {} against {}, read in {:.2} s",
                 describe(train.as_ref()),
                 describe(val.as_ref()),

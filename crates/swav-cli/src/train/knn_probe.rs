@@ -159,13 +159,13 @@ impl KnnProbe {
         let random_init = self.evaluate(b, &mut random)?;
         let rows = [(name, trained), ("random init", random_init)];
         let classes = self.classes();
-        eprintln!("k-NN top-1 on the validation split ({classes} classes):");
+        crate::say!("k-NN top-1 on the validation split ({classes} classes):");
         for (name, acc) in &rows {
             let cells: Vec<String> = acc
                 .iter()
                 .map(|a| format!("k={}: {:5.1}%", a.k, 100.0 * a.top1))
                 .collect();
-            eprintln!("  {name:<12} {}", cells.join("   "));
+            crate::say!("  {name:<12} {}", cells.join("   "));
         }
         let json = serde_json::json!({
             "classes": classes,
