@@ -1,5 +1,6 @@
 //! The recipe-search tools end to end: `swav supervised` (the labelled yardstick), crop
-//! rotations and the synthetic dataset's seed.
+//! rotations, the synthetic dataset's seed, and the label-free recipe probes of
+//! `--preset small-data`.
 
 mod common;
 
@@ -157,8 +158,110 @@ fn the_imagenet_recipe_on_small_data_names_the_small_data_preset() {
     let run = dir.path().join("small");
     let mut args = vec!["pretrain", "--output", s(&run), "--preset", "small-data"];
     args.extend(small_net);
+    args.extend(["--recipe-probe-iterations", "0"]);
     let text = stderr(&swav_ok(&args));
     assert!(!text.contains("note:"), "{text}");
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(config.contains("on_collapse = \"adapt\""), "{config}");
+}
+
+fn recipe_choice(run: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("recipe-choice.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn the_probes_score_every_candidate_without_labels_and_train_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, again) = (dir.path().join("choice"), dir.path().join("again"));
+    let probes = ["--recipe-probe-iterations", "3"];
+    let text = stderr(&swav_ok(&tiny_pretrain_args(s(&run), &probes)));
+    assert!(text.contains("probe 1/4: plain (nothing)"), "{text}");
+    assert!(text.contains("<- chosen"), "{text}");
+    let choice = recipe_choice(&run);
+    let entries = choice["probes"].as_array().unwrap();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|p| p["candidate"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["plain", "grey-crops", "large-crops", "rotated-crops"]
+    );
+    // Healthy before collapsed, then the highest effective rank, the earlier on a tie.
+    let key = |p: &serde_json::Value| {
+        (
+            p["collapse"].as_str() == Some("none"),
+            p["effective_rank"].as_f64().unwrap(),
+        )
+    };
+    let mut best = &entries[0];
+    for p in entries {
+        assert_eq!(p["iterations"].as_u64(), Some(3), "{p}");
+        let rank = p["effective_rank"].as_f64().unwrap();
+        assert!((1.0..=16.0).contains(&rank), "rank of 16-d features: {p}");
+        let folder = run.join("probes").join(p["candidate"].as_str().unwrap());
+        assert!(folder.join("trunk.safetensors").exists());
+        assert_eq!(metrics(&folder).len(), 3);
+        if key(p) > key(best) {
+            best = p;
+        }
+    }
+    let chosen = choice["chosen"].as_str().unwrap();
+    assert_eq!(chosen, best["candidate"].as_str().unwrap());
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains(&format!("chosen_recipe = \"{chosen}\""))
+            && config.contains("recipe_probe_iterations = 0"),
+        "{config}"
+    );
+    // Seeded: the same command makes the same choice with the same scores.
+    swav_ok(&tiny_pretrain_args(s(&again), &probes));
+    let repeat = recipe_choice(&again);
+    assert_eq!(repeat["chosen"], choice["chosen"]);
+    for (p, q) in entries.iter().zip(repeat["probes"].as_array().unwrap()) {
+        for field in ["effective_rank", "last_loss", "collapse"] {
+            assert_eq!(p[field], q[field], "{field}");
+        }
+    }
+    // A resume keeps the chosen recipe and probes nothing again.
+    let text = stderr(&swav_ok(&["pretrain", "--resume", "--output", s(&run)]));
+    assert!(
+        text.contains("already finished") && !text.contains("probe"),
+        "{text}"
+    );
+    let resumed = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(resumed.contains(&format!("chosen_recipe = \"{chosen}\"")));
+}
+
+#[test]
+fn a_named_recipe_skips_the_probes_and_cannot_be_combined_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("named");
+    let text = stderr(&swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &["--recipe", "rotated-crops"],
+    )));
+    assert!(!text.contains("probe"), "{text}");
+    assert!(!run.join("recipe-choice.json").exists());
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("chosen_recipe = \"rotated-crops\"")
+            && config.contains("rotation_probability = 1.0"),
+        "{config}"
+    );
+    let err = swav_error(&tiny_pretrain_args(
+        s(&dir.path().join("both")),
+        &["--recipe", "plain", "--recipe-probe-iterations", "5"],
+    ));
+    assert!(err.contains("recipe_probe_iterations"), "{err}");
+    let out = swav(&tiny_pretrain_args(
+        s(&dir.path().join("unknown")),
+        &["--recipe", "sharp"],
+    ));
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--recipe") && err.contains("rotated-crops"),
+        "the error lists the candidates: {err}"
+    );
 }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ArchName, Device, OnCollapse, SinkhornMode, SyncBn};
 use crate::presets::Preset;
+use crate::train::recipe_candidates::RecipeCandidate;
 
 /// SwAV self-supervised pretraining, evaluation and export.
 #[derive(Debug, Parser)]
@@ -264,6 +265,16 @@ pub struct Overrides {
     /// at most 3 times [warn].
     #[arg(long, value_enum, value_name = "WHAT")]
     pub on_collapse: Option<OnCollapse>,
+    /// Before training, probe each candidate recipe (plain, grey-crops, large-crops,
+    /// rotated-crops) for N iterations and train the one whose features have the highest
+    /// effective rank without collapse; the scores go to recipe-choice.json. One process only
+    /// [small-data: 200, else 0 = off].
+    #[arg(long, value_name = "N")]
+    pub recipe_probe_iterations: Option<u64>,
+    /// Apply this candidate recipe without probing (the flags given beside it still win)
+    /// [none].
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub recipe: Option<RecipeCandidate>,
     /// Synthetic dataset: classes [10].
     #[arg(long, value_name = "N")]
     pub synthetic_classes: Option<usize>,

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use swav_core::{Lars, LrSchedule};
 
+use crate::train::recipe_candidates::RecipeCandidate;
+
 /// The architecture to pretrain under its official name (`resnet50w2`, ...), as the
 /// command line and configuration files spell it: a [`swav_nn::Arch`] and a width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -248,6 +250,17 @@ pub struct PretrainConfig {
     /// (`epsilon 0.05 -> 0.025`); empty when none was needed. Not a setting: a record.
     #[serde(default)]
     pub collapse_adaptations: Vec<String>,
+
+    // ----- recipe choice -----
+    /// Before training, probe every candidate recipe for this many iterations each and train
+    /// the one with the best label-free score (`crate::train::recipe_choice`); 0: train this
+    /// configuration as it is. One process only. Absent from older configurations: 0.
+    #[serde(default)]
+    pub recipe_probe_iterations: u64,
+    /// The candidate recipe applied to this configuration (chosen by the probes or by
+    /// `--recipe`); empty when none was. Not a setting: a record.
+    #[serde(default)]
+    pub chosen_recipe: String,
 }
 
 /// A configuration problem, naming the key.
@@ -485,6 +498,23 @@ impl PretrainConfig {
         }
         if self.log_every == 0 {
             return Err(invalid("log_every", "must be positive"));
+        }
+        if !self.chosen_recipe.is_empty() {
+            if RecipeCandidate::from_name(&self.chosen_recipe).is_none() {
+                return Err(invalid(
+                    "chosen_recipe",
+                    format!("`{}` is not a candidate recipe", self.chosen_recipe),
+                ));
+            }
+            if self.recipe_probe_iterations > 0 {
+                return Err(invalid(
+                    "recipe_probe_iterations",
+                    format!(
+                        "probes the candidate recipes, but the recipe is already chosen (`{}`); give --recipe or --recipe-probe-iterations, not both",
+                        self.chosen_recipe
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -43,8 +43,10 @@ pub enum Preset {
     /// Your own small dataset (thousands of images, 28-96 px): the demo's narrow ResNet-18
     /// with a plain two-crop recipe (2×32 crops of 20-100 % of the image, mild colour jitter,
     /// no blur or rotation, τ 0.1, 30 prototypes, lr 0.3 → 0.0003, 80 epochs) that learns on
-    /// Fashion-MNIST, and `--on-collapse adapt`, so a dataset on which it collapses escapes
-    /// instead of training on at ln K (docs/collapse.md, docs/demo-recipe.md).
+    /// Fashion-MNIST. It first probes four variants of it for 200 iterations each and trains
+    /// the one whose features have the highest effective rank, without labels
+    /// (docs/recipe-choice.md), and it adapts on collapse, so a dataset on which the recipe
+    /// collapses escapes instead of training on at ln K (docs/collapse.md).
     #[value(name = "small-data")]
     SmallData,
 }
@@ -163,6 +165,7 @@ impl Preset {
                 freeze_prototypes_niters: 100,
                 epochs: 80,
                 on_collapse: OnCollapse::Adapt,
+                recipe_probe_iterations: 200,
                 ..Self::Demo.config()
             },
         }
@@ -229,6 +232,8 @@ fn official_defaults() -> PretrainConfig {
         eval_knn_every: 0,
         on_collapse: OnCollapse::Warn,
         collapse_adaptations: Vec::new(),
+        recipe_probe_iterations: 0,
+        chosen_recipe: String::new(),
     }
 }
 
@@ -328,6 +333,10 @@ mod tests {
         );
         assert_eq!((c.base_lr, c.final_lr, c.epochs), (0.3, 0.0003, 80));
         assert_eq!(c.on_collapse, OnCollapse::Adapt);
+        assert_eq!(
+            (c.recipe_probe_iterations, c.chosen_recipe.as_str()),
+            (200, "")
+        );
         c.validate().expect("valid");
     }
 

@@ -8,6 +8,9 @@ use crate::presets::Preset;
 impl Overrides {
     /// Writes every flag that was given into `config`.
     pub fn apply_to(&self, config: &mut PretrainConfig) {
+        if let Some(recipe) = self.recipe {
+            recipe.apply(config);
+        }
         macro_rules! set {
             ($($field:ident),* $(,)?) => {
                 $(if let Some(v) = &self.$field { config.$field = v.clone(); })*
@@ -59,6 +62,7 @@ impl Overrides {
             eval_knn,
             eval_knn_every,
             on_collapse,
+            recipe_probe_iterations,
             synthetic_classes,
             synthetic_images_per_class,
             synthetic_image_size,

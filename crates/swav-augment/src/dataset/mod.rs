@@ -7,10 +7,12 @@
 //! * [`SyntheticDataset`]: procedural shapes generated on the fly, labelled, no files.
 //!
 //! All implement [`Dataset`], which is what the loaders and the trainer use;
-//! [`BalancedSubset`] takes the first N images of every class of any labelled one.
+//! [`BalancedSubset`] takes the first N images of every class of any labelled one, and
+//! [`EvenlySpaced`] at most N images spread over any one, without labels.
 
 pub mod balanced_subset;
 pub mod decode;
+pub mod evenly_spaced;
 pub mod export;
 pub mod flat_folder;
 pub mod idx;
@@ -20,6 +22,7 @@ pub mod scan;
 pub mod synthetic;
 
 pub use balanced_subset::BalancedSubset;
+pub use evenly_spaced::EvenlySpaced;
 pub use flat_folder::FlatFolder;
 pub use idx::{IdxDataset, IdxSplit, is_idx_folder};
 pub use image_folder::ImageFolder;

@@ -9,11 +9,13 @@
 //! `train.log-<rank>` in the run folder ([`crate::run_log`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use swav_augment::dataset::Dataset;
 use swav_core::{Collective, SingleProcess};
-use swav_nn::{Backend, ExportOptions, SwavModel, export_safetensors};
+use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
 
 use crate::cli::{PretrainArgs, ResumeMode};
@@ -32,12 +34,14 @@ use crate::train::checkpoint_choice;
 use crate::train::checkpoint_state::LoadedCheckpoint;
 use crate::train::collapse_escape::{MAX_ADAPTATIONS, Remedy};
 use crate::train::collapse_watch::CollapseKind;
-use crate::train::data::training_loader;
+use crate::train::data::{loader_over, training_loader};
 use crate::train::knn_probe::KnnProbe;
 use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
+use crate::train::recipe_candidates::RecipeCandidate;
+use crate::train::recipe_choice::choose_recipe;
 use crate::train::run::{CollapseEnd, RunRequest, RunSummary, train};
-use crate::train::run_folder::{files, prepare_output};
+use crate::train::run_folder::{files, prepare_output, write_trunk};
 use crate::train::scale_hint::scale_hint;
 use crate::train::startup_guard::StartupGuard;
 use crate::weights_source::WeightsSource;
@@ -90,7 +94,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         .as_deref()
         .map(|p| WeightsSource::read(p).context("--init-weights"))
         .transpose()?;
-    let loader = training_loader(&config, env.rank, env.world_size)?;
+    let mut loader = training_loader(&config, env.rank, env.world_size)?;
     if let (0, None, Some(hint)) = (
         env.rank,
         &resume,
@@ -125,6 +129,14 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         )
     })?;
     crate::train::preemption::install();
+    let config = if resume.is_none() && config.recipe_probe_iterations > 0 {
+        let chosen = probe_recipes(&config, loader.dataset().clone(), &args.output, &env)?;
+        prepare_output(&args.output, &chosen)?;
+        loader = loader_over(loader.dataset().clone(), &chosen, env.rank, env.world_size)?;
+        chosen
+    } else {
+        config
+    };
     let request = RunRequest {
         config: &config,
         loader: &loader,
@@ -147,6 +159,26 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     match config.device {
         Device::Cpu => run_cpu(&env, &request, args.bucket_cap_mb, &mut startup),
         Device::Cuda => run_cuda(&env, &request, args, &mut startup),
+    }
+}
+
+/// Runs the recipe probes ([`choose_recipe`]) on a backend of the run's device and returns
+/// the configuration with the chosen recipe.
+fn probe_recipes(
+    config: &PretrainConfig,
+    dataset: Arc<dyn Dataset>,
+    output: &Path,
+    env: &LaunchEnv,
+) -> Result<PretrainConfig> {
+    match config.device {
+        Device::Cpu => {
+            let mut b = swav_cpu::CpuBackend::new();
+            choose_recipe(&mut b, config, dataset, output, env.world_size)
+        }
+        Device::Cuda => {
+            let mut b = crate::device::open_cuda_for_rank(env.rank, env.local_rank)?;
+            choose_recipe(&mut b, config, dataset, output, env.world_size)
+        }
     }
 }
 
@@ -386,18 +418,8 @@ fn finish<B: Backend>(
     request: &RunRequest<'_>,
     summary: &RunSummary,
 ) -> Result<()> {
-    let trunk = export_safetensors(
-        model,
-        b,
-        &ExportOptions {
-            trunk_only: true,
-            ..ExportOptions::default()
-        },
-    )
-    .map_err(|e| anyhow!("exporting the trunk: {e}"))?;
     let path = request.output.join(files::TRUNK_EXPORT);
-    swav_nn::write_atomic(&path, &trunk)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_trunk(b, model, &path)?;
     crate::say!("trunk weights (torchvision names): {}", path.display());
     if let (true, Some(probe)) = (request.config.eval_knn, request.knn_probe) {
         compare_knn(b, model, request, probe, summary)?;
@@ -445,10 +467,16 @@ fn compare_knn<B: Backend>(
     probe.compare_with_random(b, "trained", trained_top1, request.config, request.output)
 }
 
-/// Carries the settings an adapting run changed to escape collapse (and their record) from
-/// the checkpoint's configuration into `config`, so a resume with the command line's
-/// `--preset` does not undo them.
+/// Carries the recipe the probes chose and the settings an adapting run changed to escape
+/// collapse (and their record) from the checkpoint's configuration into `config`, so a
+/// resume with the command line's `--preset` does not undo them.
 fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig) {
+    if let (true, Some(recipe)) = (
+        config.chosen_recipe.is_empty(),
+        RecipeCandidate::from_name(&stored.chosen_recipe),
+    ) {
+        recipe.apply(config);
+    }
     if stored.collapse_adaptations.is_empty() {
         return;
     }

@@ -1,6 +1,7 @@
 //! Evaluation of frozen features.
 
 pub mod data;
+pub mod effective_rank;
 pub mod features;
 pub mod knn;
 pub mod linear_probe;

@@ -172,6 +172,17 @@ pub fn training_loader(
             started.elapsed().as_secs_f64()
         );
     }
+    loader_over(dataset, config, rank, world)
+}
+
+/// The training loader of rank `rank` out of `world` over `dataset` (already read), with
+/// `config`'s crops and augmentations.
+pub fn loader_over(
+    dataset: Arc<dyn Dataset>,
+    config: &PretrainConfig,
+    rank: usize,
+    world: usize,
+) -> Result<MultiCropLoader> {
     let loader = MultiCropLoader::new(
         dataset,
         multi_crop(config)?,

@@ -12,6 +12,8 @@ pub mod model_spec;
 pub mod preemption;
 pub mod progress;
 pub mod rank_queues;
+pub mod recipe_candidates;
+pub mod recipe_choice;
 pub mod resume_notice;
 pub mod run;
 pub mod run_folder;

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
+use swav_nn::{Backend, ExportOptions, SwavModel, export_safetensors};
 
 use crate::config::PretrainConfig;
 
@@ -29,6 +30,10 @@ pub mod files {
     pub const TENSORBOARD_EVENTS: &str = "events.out.tfevents.swav";
     /// The trained trunk, exported at the end of a run (torchvision-compatible).
     pub const TRUNK_EXPORT: &str = "trunk.safetensors";
+    /// The recipe probes' runs, one sub-folder per candidate (`--recipe-probe-iterations`).
+    pub const PROBES_DIR: &str = "probes";
+    /// The recipe choice: every candidate's label-free score and the one trained.
+    pub const RECIPE_CHOICE: &str = "recipe-choice.json";
 }
 
 /// Creates the output folder and writes the resolved configuration (which also proves the
@@ -39,4 +44,18 @@ pub fn prepare_output(output: &Path, config: &PretrainConfig) -> Result<()> {
     let path = output.join(files::CONFIG);
     swav_nn::write_atomic(&path, config.to_toml().as_bytes())
         .with_context(|| format!("output folder {} is not writable", output.display()))
+}
+
+/// Writes the trunk of `model` to `path` as safetensors with torchvision's names.
+pub fn write_trunk<B: Backend>(b: &mut B, model: &mut SwavModel<B>, path: &Path) -> Result<()> {
+    let trunk = export_safetensors(
+        model,
+        b,
+        &ExportOptions {
+            trunk_only: true,
+            ..ExportOptions::default()
+        },
+    )
+    .map_err(|e| anyhow!("exporting the trunk: {e}"))?;
+    swav_nn::write_atomic(path, &trunk).with_context(|| format!("cannot write {}", path.display()))
 }

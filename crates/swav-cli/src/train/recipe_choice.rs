@@ -1,0 +1,313 @@
+//! Picking a recipe on the user's own data without labels (`--recipe-probe-iterations`, on
+//! by default in `--preset small-data`).
+//!
+//! Every [candidate](RecipeCandidate) trains from the same seed for the same number of
+//! iterations, each in its own folder under `probes/`. Each probe is then scored without
+//! labels: the effective rank (RankMe) of the trunk's pooled features over at most
+//! [`SCORED_IMAGES`] training images, spread evenly over the dataset. A probe that ended
+//! collapsed (the loss at ln K, or few prototypes in use, for its last window) ranks below
+//! every healthy one, whatever its rank. The best candidate is then applied to the
+//! configuration, which trains from the start; the probes, their scores and the choice are
+//! written to `recipe-choice.json` in the run folder and printed as a table.
+//!
+//! The probes are seeded like any run, so the same data and flags make the same choice.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use swav_augment::dataset::{Dataset, EvenlySpaced};
+use swav_core::SingleProcess;
+use swav_nn::Backend;
+use swav_train::GradientCommunication;
+
+use super::collapse_watch::CollapseKind;
+use super::data::{eval_transform, loader_over};
+use super::progress::format_duration;
+use super::recipe_candidates::RecipeCandidate;
+use super::run::{RunRequest, train};
+use super::run_folder::{files, prepare_output, write_trunk};
+use crate::config::{OnCollapse, PretrainConfig};
+use crate::eval::effective_rank::effective_rank;
+use crate::eval::features::extract;
+
+/// Training images whose features score a probe.
+pub const SCORED_IMAGES: usize = 1024;
+
+/// Images per forward pass when scoring.
+const SCORE_BATCH: usize = 128;
+
+/// One probed candidate (an entry of `recipe-choice.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    /// The candidate's name.
+    pub candidate: &'static str,
+    /// What it changes.
+    pub change: &'static str,
+    /// Iterations trained.
+    pub iterations: u64,
+    /// Seconds the probe took, scoring included.
+    pub seconds: f64,
+    /// The loss of its last iteration.
+    pub last_loss: f64,
+    /// `total`, `partial` or `none`: the collapse the probe ended in.
+    pub collapse: &'static str,
+    /// RankMe of the trunk features of the scored images.
+    pub effective_rank: f64,
+}
+
+impl ProbeResult {
+    /// Whether the probe ended without collapse.
+    fn healthy(&self) -> bool {
+        self.collapse == "none"
+    }
+}
+
+/// The whole choice (`recipe-choice.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipeChoice {
+    /// Iterations each probe trained.
+    pub probe_iterations: u64,
+    /// Images whose features scored each probe.
+    pub scored_images: usize,
+    /// `ln K`, the loss of the uniform fixed point, for reading `last_loss`.
+    pub uniform_loss: f64,
+    /// Every probe, in the order they ran.
+    pub probes: Vec<ProbeResult>,
+    /// The candidate trained.
+    pub chosen: &'static str,
+}
+
+/// The index of the best probe: healthy before collapsed, then the highest effective rank;
+/// the earlier candidate on a tie. `None` for no probes.
+pub fn best_probe(probes: &[ProbeResult]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, p) in probes.iter().enumerate() {
+        let better = match best {
+            None => true,
+            Some(j) => {
+                let q = &probes[j];
+                (p.healthy(), p.effective_rank) > (q.healthy(), q.effective_rank)
+            }
+        };
+        if better {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// Probes every candidate on `dataset` from `base`, writes the probes under
+/// `output/probes/`, prints and writes the choice, and returns `base` with the chosen
+/// candidate applied. `world` must be 1.
+pub fn choose_recipe<B: Backend>(
+    b: &mut B,
+    base: &PretrainConfig,
+    dataset: Arc<dyn Dataset>,
+    output: &Path,
+    world: usize,
+) -> Result<PretrainConfig> {
+    if world > 1 {
+        bail!(
+            "the recipe probes (recipe_probe_iterations = {}) run on one process, not {world}: \
+             probe on one first, or name a recipe with --recipe (plain, grey-crops, large-crops, rotated-crops)",
+            base.recipe_probe_iterations
+        );
+    }
+    let iterations = base.recipe_probe_iterations;
+    let candidates = RecipeCandidate::ALL;
+    crate::say!(
+        "recipe choice: probing {} candidate recipes for {iterations} iterations each, scored without labels \
+         by the effective rank of the trunk features of {} training images (probes in {})",
+        candidates.len(),
+        SCORED_IMAGES.min(dataset.len()),
+        output.join(files::PROBES_DIR).display()
+    );
+    let mut probes = Vec::new();
+    for (i, &candidate) in candidates.iter().enumerate() {
+        crate::say!(
+            "probe {}/{}: {} ({})",
+            i + 1,
+            candidates.len(),
+            candidate.name(),
+            candidate.change()
+        );
+        probes.push(probe(b, base, candidate, dataset.clone(), output)?);
+    }
+    let best = best_probe(&probes).expect("there is always a candidate");
+    let chosen = candidates[best];
+    let choice = RecipeChoice {
+        probe_iterations: iterations,
+        scored_images: SCORED_IMAGES.min(dataset.len()),
+        uniform_loss: (base.nmb_prototypes as f64).ln(),
+        probes,
+        chosen: chosen.name(),
+    };
+    print_table(&choice);
+    let path = output.join(files::RECIPE_CHOICE);
+    swav_nn::write_atomic(
+        &path,
+        (serde_json::to_string_pretty(&choice)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut config = base.clone();
+    chosen.apply(&mut config);
+    crate::say!(
+        "chose `{}`; training it from the start for {} epochs ({})",
+        chosen.name(),
+        config.epochs,
+        path.display()
+    );
+    Ok(config)
+}
+
+/// Trains `candidate` for the probe's iterations in its own folder and scores it.
+fn probe<B: Backend>(
+    b: &mut B,
+    base: &PretrainConfig,
+    candidate: RecipeCandidate,
+    dataset: Arc<dyn Dataset>,
+    output: &Path,
+) -> Result<ProbeResult> {
+    let started = Instant::now();
+    let folder = output.join(files::PROBES_DIR).join(candidate.name());
+    if folder.exists() {
+        // A probe folder is this command's own scratch space: an earlier attempt's is redone.
+        std::fs::remove_dir_all(&folder)
+            .with_context(|| format!("cannot clear {}", folder.display()))?;
+    }
+    let mut config = base.clone();
+    candidate.apply(&mut config);
+    let loader = loader_over(dataset.clone(), &config, 0, 1)?;
+    let iters_per_epoch = loader.iters_per_epoch() as u64;
+    // The schedule spans the whole epochs the probe touches; it stops at its iteration count.
+    let epochs = base
+        .recipe_probe_iterations
+        .div_ceil(iters_per_epoch)
+        .max(1);
+    config.epochs = epochs;
+    config.warmup_epochs = config.warmup_epochs.min(epochs / 4);
+    config.checkpoint_freq = epochs;
+    config.eval_knn = false;
+    config.eval_knn_every = 0;
+    config.on_collapse = OnCollapse::Warn;
+    prepare_output(&folder, &config)?;
+    let request = RunRequest {
+        config: &config,
+        loader: &loader,
+        output: &folder,
+        resume: None,
+        init_weights: None,
+        max_iterations: Some(base.recipe_probe_iterations),
+        rank: 0,
+        world: 1,
+        stall_timeout: None,
+        knn_probe: None,
+        adaptation: None,
+    };
+    let mut gradients = GradientCommunication::default();
+    let (mut model, summary) = train(b, &SingleProcess, &SingleProcess, &request, &mut gradients)?;
+    if let Some(signal) = summary.preempted {
+        bail!(
+            "stopped by {signal} while probing `{}`; rerun the command (the probes start over)",
+            candidate.name()
+        );
+    }
+    write_trunk(b, &mut model, &folder.join(files::TRUNK_EXPORT))?;
+    let scored: Arc<dyn Dataset> = Arc::new(EvenlySpaced::new(dataset, SCORED_IMAGES));
+    let features = extract(
+        b,
+        &mut model,
+        scored,
+        eval_transform(&config),
+        SCORE_BATCH,
+        config.workers,
+    )?;
+    let rank = effective_rank(features.values.view());
+    let result = ProbeResult {
+        candidate: candidate.name(),
+        change: candidate.change(),
+        iterations: summary.iterations,
+        seconds: started.elapsed().as_secs_f64(),
+        last_loss: summary.last_loss,
+        collapse: match summary.ended_collapsed {
+            None => "none",
+            Some(CollapseKind::Total) => "total",
+            Some(CollapseKind::Partial) => "partial",
+        },
+        effective_rank: rank,
+    };
+    crate::say!(
+        "probe {}: effective rank {rank:.1}, last loss {:.3}, collapse {}, {}",
+        candidate.name(),
+        result.last_loss,
+        result.collapse,
+        format_duration(started.elapsed())
+    );
+    Ok(result)
+}
+
+fn print_table(choice: &RecipeChoice) {
+    crate::say!(
+        "recipe choice (loss at the uniform fixed point: ln K = {:.3}):",
+        choice.uniform_loss
+    );
+    crate::say!(
+        "  {:<14} {:>14} {:>10} {:>9} {:>8}",
+        "candidate",
+        "effective rank",
+        "last loss",
+        "collapse",
+        "time"
+    );
+    for p in &choice.probes {
+        let mark = if p.candidate == choice.chosen {
+            "  <- chosen"
+        } else {
+            ""
+        };
+        crate::say!(
+            "  {:<14} {:>14.1} {:>10.3} {:>9} {:>8}{mark}",
+            p.candidate,
+            p.effective_rank,
+            p.last_loss,
+            p.collapse,
+            format_duration(std::time::Duration::from_secs_f64(p.seconds))
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(candidate: &'static str, collapse: &'static str, rank: f64) -> ProbeResult {
+        ProbeResult {
+            candidate,
+            change: "",
+            iterations: 10,
+            seconds: 1.0,
+            last_loss: 1.0,
+            collapse,
+            effective_rank: rank,
+        }
+    }
+
+    #[test]
+    fn the_healthy_probe_with_the_highest_rank_wins_and_ties_keep_the_earlier() {
+        assert_eq!(best_probe(&[]), None);
+        let probes = [
+            probe("a", "none", 10.0),
+            probe("b", "total", 50.0),
+            probe("c", "none", 12.0),
+            probe("d", "partial", 40.0),
+            probe("e", "none", 12.0),
+        ];
+        assert_eq!(best_probe(&probes), Some(2));
+        // Every probe collapsed: the highest rank among them.
+        let collapsed = [probe("a", "total", 3.0), probe("b", "partial", 9.0)];
+        assert_eq!(best_probe(&collapsed), Some(1));
+    }
+}
