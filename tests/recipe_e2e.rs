@@ -206,6 +206,8 @@ fn the_probes_score_every_candidate_without_labels_and_train_the_best() {
             best = p;
         }
     }
+    let random = choice["random_effective_rank"].as_f64().unwrap();
+    assert!((1.0..=16.0).contains(&random), "{choice}");
     let chosen = choice["chosen"].as_str().unwrap();
     assert_eq!(chosen, best["candidate"].as_str().unwrap());
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();

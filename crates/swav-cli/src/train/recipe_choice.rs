@@ -16,15 +16,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use swav_augment::dataset::{Dataset, EvenlySpaced};
 use swav_core::SingleProcess;
-use swav_nn::Backend;
+use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
 
 use super::collapse_watch::CollapseKind;
 use super::data::{eval_transform, loader_over};
+use super::model_spec::model_config;
 use super::progress::format_duration;
 use super::recipe_candidates::RecipeCandidate;
 use super::run::{RunRequest, train};
@@ -74,6 +75,9 @@ pub struct RecipeChoice {
     pub scored_images: usize,
     /// `ln K`, the loss of the uniform fixed point, for reading `last_loss`.
     pub uniform_loss: f64,
+    /// The effective rank of a randomly initialised network of the same architecture on the
+    /// same images: the score before any training, for reference.
+    pub random_effective_rank: f64,
     /// Every probe, in the order they ran.
     pub probes: Vec<ProbeResult>,
     /// The candidate trained.
@@ -136,12 +140,16 @@ pub fn choose_recipe<B: Backend>(
         );
         probes.push(probe(b, base, candidate, dataset.clone(), output)?);
     }
+    let random = SwavModel::new(b, model_config(base), base.seed.wrapping_add(1))
+        .map_err(|e| anyhow!("building the random network: {e}"))?;
+    let random_effective_rank = score(b, random, base, dataset.clone())?;
     let best = best_probe(&probes).expect("there is always a candidate");
     let chosen = candidates[best];
     let choice = RecipeChoice {
         probe_iterations: iterations,
         scored_images: SCORED_IMAGES.min(dataset.len()),
         uniform_loss: (base.nmb_prototypes as f64).ln(),
+        random_effective_rank,
         probes,
         chosen: chosen.name(),
     };
@@ -216,16 +224,7 @@ fn probe<B: Backend>(
         );
     }
     write_trunk(b, &mut model, &folder.join(files::TRUNK_EXPORT))?;
-    let scored: Arc<dyn Dataset> = Arc::new(EvenlySpaced::new(dataset, SCORED_IMAGES));
-    let features = extract(
-        b,
-        &mut model,
-        scored,
-        eval_transform(&config),
-        SCORE_BATCH,
-        config.workers,
-    )?;
-    let rank = effective_rank(features.values.view());
+    let rank = score(b, model, &config, dataset)?;
     let result = ProbeResult {
         candidate: candidate.name(),
         change: candidate.change(),
@@ -249,10 +248,31 @@ fn probe<B: Backend>(
     Ok(result)
 }
 
+/// The effective rank of `model`'s trunk features of at most [`SCORED_IMAGES`] images of
+/// `dataset`, spread evenly over it.
+fn score<B: Backend>(
+    b: &mut B,
+    mut model: SwavModel<B>,
+    config: &PretrainConfig,
+    dataset: Arc<dyn Dataset>,
+) -> Result<f64> {
+    let scored: Arc<dyn Dataset> = Arc::new(EvenlySpaced::new(dataset, SCORED_IMAGES));
+    let features = extract(
+        b,
+        &mut model,
+        scored,
+        eval_transform(config),
+        SCORE_BATCH,
+        config.workers,
+    )?;
+    Ok(effective_rank(features.values.view()))
+}
+
 fn print_table(choice: &RecipeChoice) {
     crate::say!(
-        "recipe choice (loss at the uniform fixed point: ln K = {:.3}):",
-        choice.uniform_loss
+        "recipe choice (loss at the uniform fixed point: ln K = {:.3}; effective rank of a random network: {:.1}):",
+        choice.uniform_loss,
+        choice.random_effective_rank
     );
     crate::say!(
         "  {:<14} {:>14} {:>10} {:>9} {:>8}",
