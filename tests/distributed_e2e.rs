@@ -623,3 +623,25 @@ fn a_bad_overlap_setting_is_refused_in_one_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_recipe_probes_refuse_more_than_one_rank_in_one_line() {
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = mpirun_swav(&tiny_pretrain_args(
+        s(&run),
+        &["--batch-size", "4", "--recipe-probe-iterations", "2"],
+    ))
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run on one process, not 2") && stderr.contains("--recipe"),
+        "{stderr}"
+    );
+    assert!(!run.join("probes").exists(), "nothing was probed");
+}
