@@ -212,3 +212,22 @@ fn export_then_import_round_trips_the_weights() {
     // The trunk export alone evaluates too (head and prototypes come from nowhere).
     swav_ok(&["eval", "knn", "--weights", s(&trunk), "--k", "3"]);
 }
+
+#[test]
+fn pretraining_on_a_split_folder_trains_on_train_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = image_folder(dir.path());
+    let run = dir.path().join("run");
+    let text = stderr(&swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &["--data", s(&data), "--epochs", "1", "--batch-size", "6"],
+    )));
+    let train = data.join("train");
+    assert!(
+        text.contains(&format!(
+            "training set: 18 images, 3 classes (6 per class) from {}",
+            train.display()
+        )),
+        "the 9 validation images stay out of training: {text}"
+    );
+}

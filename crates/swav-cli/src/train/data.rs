@@ -104,17 +104,24 @@ fn train_val_folders(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     (train.is_dir() && val.is_dir()).then_some((train, val))
 }
 
-/// The training images of a run: the `--data` folder or the built-in dataset. With
-/// `data_images_per_class` set, the first images of each class of the folder, or of its
-/// `train/` split when it has `train/` and `val/` (whose classes are one level down).
+/// The folder a run trains on: `dir/train` when `dir` has `train/` and `val/` (and is not an
+/// IDX folder), else `dir`.
+fn training_folder(dir: &Path) -> PathBuf {
+    match train_val_folders(dir) {
+        Some((train, _)) if !is_idx_folder(dir) => train,
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// The training images of a run: the `--data` folder, its `train/` split when it has
+/// `train/` and `val/` (the validation images stay out of training, as k-NN evaluates on
+/// them), or the built-in dataset. With `data_images_per_class` set, the first images of
+/// each class of those.
 pub fn training_dataset(config: &PretrainConfig) -> Result<Arc<dyn Dataset>> {
     match &config.data {
         Some(dir) => {
             let per_class = config.data_images_per_class;
-            let source = match train_val_folders(dir) {
-                Some((train, _)) if per_class > 0 && !is_idx_folder(dir) => train,
-                _ => dir.clone(),
-            };
+            let source = training_folder(dir);
             first_per_class(
                 open_folder(&source)?,
                 per_class,
@@ -168,7 +175,7 @@ pub fn training_loader(
         crate::say!(
             "training set: {} from {}, read in {:.2} s",
             describe(dataset.as_ref()),
-            dir.display(),
+            training_folder(dir).display(),
             started.elapsed().as_secs_f64()
         );
     }
