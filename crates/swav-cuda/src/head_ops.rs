@@ -9,7 +9,10 @@
 //! are always f32) and panic, as for any shape mistake, when given a bf16 one.
 
 use cudarc::driver::DevicePtr;
-use swav_core::{BufAt, HeadOps, ScaledScores, SgdStep};
+use swav_core::{
+    BufAt, BufferOps, ElementWiseOps, LogDomainOps, MatrixOps, ReduceOps, ScaledScores, SgdOps,
+    SgdStep,
+};
 
 use crate::blas::{Operand as GemmOperand, RowMajorGemm};
 use crate::buffer::Storage;
@@ -99,7 +102,7 @@ impl CudaBackend {
     }
 }
 
-impl HeadOps<f32> for CudaBackend {
+impl BufferOps<f32> for CudaBackend {
     type Buf = CudaBuffer;
     type Error = CudaError;
 
@@ -239,7 +242,9 @@ impl HeadOps<f32> for CudaBackend {
         let ptr = buf.ptr_mut();
         self.launch_1d(&name, n, &[&ptr, &len_arg(n), &value])
     }
+}
 
+impl ReduceOps<f32> for CudaBackend {
     fn max_into(&mut self, x: &CudaBuffer, out: &mut CudaBuffer) -> Result<(), CudaError> {
         let _op = self.profile_op("max_into", OpCategory::Head);
         expect_f32(out, "max_into");
@@ -290,6 +295,50 @@ impl HeadOps<f32> for CudaBackend {
         Ok(host[0] as usize)
     }
 
+    fn dot_accumulate(
+        &mut self,
+        a: BufAt<'_, CudaBuffer>,
+        b: BufAt<'_, CudaBuffer>,
+        len: usize,
+        alpha: f32,
+        acc: &mut CudaBuffer,
+    ) -> Result<(), CudaError> {
+        let _op = self.profile_op("dot_accumulate", OpCategory::Head);
+        assert!(
+            a.offset + len <= a.buf.len() && b.offset + len <= b.buf.len(),
+            "dot out of bounds"
+        );
+        expect_f32(acc, "dot_accumulate");
+        let blocks = reduce_blocks(len);
+        let (partials, counters) =
+            self.reduction
+                .ensure(&self.device.stream, blocks as usize, 1)?;
+        let name = format!(
+            "dot_accumulate_{}_{}",
+            a.buf.dtype().suffix(),
+            b.buf.dtype().suffix()
+        );
+        let acc_ptr = acc.ptr_mut();
+        self.launch(
+            &name,
+            (blocks, 1, 1),
+            (REDUCE_THREADS, 1, 1),
+            &[
+                &a.buf.ptr(),
+                &len_arg(a.offset),
+                &b.buf.ptr(),
+                &len_arg(b.offset),
+                &len_arg(len),
+                &alpha,
+                &partials,
+                &counters,
+                &acc_ptr,
+            ],
+        )
+    }
+}
+
+impl ElementWiseOps<f32> for CudaBackend {
     fn scale(&mut self, x: &mut CudaBuffer, s: f32) -> Result<(), CudaError> {
         let _op = self.profile_op("scale", OpCategory::Head);
         let name = format!("scale_{}", x.dtype().suffix());
@@ -359,49 +408,9 @@ impl HeadOps<f32> for CudaBackend {
             ],
         )
     }
+}
 
-    fn dot_accumulate(
-        &mut self,
-        a: BufAt<'_, CudaBuffer>,
-        b: BufAt<'_, CudaBuffer>,
-        len: usize,
-        alpha: f32,
-        acc: &mut CudaBuffer,
-    ) -> Result<(), CudaError> {
-        let _op = self.profile_op("dot_accumulate", OpCategory::Head);
-        assert!(
-            a.offset + len <= a.buf.len() && b.offset + len <= b.buf.len(),
-            "dot out of bounds"
-        );
-        expect_f32(acc, "dot_accumulate");
-        let blocks = reduce_blocks(len);
-        let (partials, counters) =
-            self.reduction
-                .ensure(&self.device.stream, blocks as usize, 1)?;
-        let name = format!(
-            "dot_accumulate_{}_{}",
-            a.buf.dtype().suffix(),
-            b.buf.dtype().suffix()
-        );
-        let acc_ptr = acc.ptr_mut();
-        self.launch(
-            &name,
-            (blocks, 1, 1),
-            (REDUCE_THREADS, 1, 1),
-            &[
-                &a.buf.ptr(),
-                &len_arg(a.offset),
-                &b.buf.ptr(),
-                &len_arg(b.offset),
-                &len_arg(len),
-                &alpha,
-                &partials,
-                &counters,
-                &acc_ptr,
-            ],
-        )
-    }
-
+impl MatrixOps<f32> for CudaBackend {
     fn row_sums(
         &mut self,
         m: &CudaBuffer,
@@ -635,7 +644,9 @@ impl HeadOps<f32> for CudaBackend {
             ],
         )
     }
+}
 
+impl LogDomainOps<f32> for CudaBackend {
     fn col_max_biased(
         &mut self,
         x: ScaledScores<'_, CudaBuffer, f32>,
@@ -801,7 +812,9 @@ impl HeadOps<f32> for CudaBackend {
         let ptr = x.ptr_mut();
         self.launch_1d("negate_minus", n, &[&ptr, &len_arg(n), &c])
     }
+}
 
+impl SgdOps<f32> for CudaBackend {
     fn sgd_momentum_step(
         &mut self,
         p: &mut CudaBuffer,
