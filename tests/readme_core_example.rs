@@ -1,7 +1,7 @@
 //! The README's swav-core example, kept compiling and correct.
 
 use swav::swav_core::{
-    HeadOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, SliceOps, sinkhorn,
+    MatrixOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, SliceOps, sinkhorn,
 };
 
 #[test]

@@ -17,11 +17,16 @@
 //!   the same on every machine, for initialisation and test data.
 //!
 //! Everything is generic over the float type ([`Real`]: `f32`, `f64`) and over the device:
-//! the algorithms are written against the [`HeadOps`] trait, implemented here on plain host
-//! vectors by [`SliceOps`] and by the CPU and CUDA backends of the `swav` workspace.
+//! the algorithms are written against [`HeadOps`], six op families ([`BufferOps`],
+//! [`ReduceOps`], [`ElementWiseOps`], [`MatrixOps`], [`LogDomainOps`], [`SgdOps`]) that the
+//! CPU and CUDA backends of the `swav` workspace implement. Each family has a host half
+//! (`HostBufferOps`, …) whose default methods are the reference on plain vectors: a host
+//! backend overrides only what it does differently, and [`SliceOps`] overrides nothing.
+//! Code that calls operations on a concrete type imports the families it calls.
 //!
 //! ## Features
-//! * `alloc`: [`SliceOps`], the queue, code assignment and diagnostics (needs a heap).
+//! * `alloc`: [`SliceOps`] and the host halves of the op families, the queue, code
+//!   assignment and diagnostics (needs a heap).
 //! * `std` (default): `std::error::Error` impls and [`ThreadGroup`], a collective between
 //!   threads.
 //!
@@ -32,7 +37,7 @@
 //! ## Example: balanced soft clustering of your own embeddings
 //!
 //! ```
-//! use swav_core::{sinkhorn, HeadOps, SinkhornConfig, SinkhornWorkspace, SingleProcess, SliceOps};
+//! use swav_core::{sinkhorn, MatrixOps, SinkhornConfig, SinkhornWorkspace, SingleProcess, SliceOps};
 //!
 //! // 4 unit embeddings in 2-D and 2 unit prototypes.
 //! let z = vec![1.0f32, 0.0, 0.8, 0.6, 0.0, 1.0, 0.6, 0.8];
@@ -78,12 +83,16 @@ mod diagnostics;
 #[cfg(feature = "alloc")]
 mod queue;
 #[cfg(feature = "alloc")]
+mod slice_math;
+#[cfg(feature = "alloc")]
 mod slice_ops;
 #[cfg(feature = "std")]
 mod thread_group;
 
 pub use collective::{Collective, SingleProcess};
-pub use head_ops::HeadOps;
+pub use head_ops::{
+    BufferOps, ElementWiseOps, HeadOps, LogDomainOps, MatrixOps, ReduceOps, SgdOps,
+};
 pub use lars::{Lars, LarsParam, LarsScaling, MomentumState, ParamKind};
 pub use operands::{BufAt, ScaledScores, SgdStep};
 pub use prototypes::{NORMALIZE_EPS, PrototypeFreeze, normalize_prototypes};
@@ -100,6 +109,10 @@ pub use codes::{AssignmentInputs, AssignmentLayout, AssignmentWorkspace, assign_
 #[cfg(feature = "alloc")]
 pub use diagnostics::{
     CollapseReport, mean_code_entropy, mean_sample_entropy, prototypes_in_use, uniform_loss,
+};
+#[cfg(feature = "alloc")]
+pub use head_ops::{
+    HostBufferOps, HostElementWiseOps, HostLogDomainOps, HostMatrixOps, HostReduceOps, HostSgdOps,
 };
 #[cfg(feature = "alloc")]
 pub use queue::FeatureQueue;

@@ -4,28 +4,42 @@
 
 use crate::{LarsScaling, Real};
 
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
 /// The elements of `buf` from `offset` on: one operand of a strided operation.
 #[derive(Debug)]
-pub struct BufAt<'a, B> {
+pub struct BufAt<'a, B: ?Sized> {
     /// The buffer.
     pub buf: &'a B,
     /// The index of the first element used.
     pub offset: usize,
 }
 
-impl<B> Clone for BufAt<'_, B> {
+impl<B: ?Sized> Clone for BufAt<'_, B> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<B> Copy for BufAt<'_, B> {}
+impl<B: ?Sized> Copy for BufAt<'_, B> {}
+
+#[cfg(feature = "alloc")]
+impl<'a, T> BufAt<'a, Vec<T>> {
+    /// The same position in the vector's slice (for the host halves of the op families).
+    pub(crate) fn into_slice(self) -> BufAt<'a, [T]> {
+        BufAt {
+            buf: self.buf,
+            offset: self.offset,
+        }
+    }
+}
 
 /// `scores / eps`, the exponent of the Sinkhorn kernel: a row-major `rows × cols` score
 /// matrix (samples × prototypes) and the ε that divides it, as the log-domain operations
 /// read it.
 #[derive(Debug)]
-pub struct ScaledScores<'a, B, T> {
+pub struct ScaledScores<'a, B: ?Sized, T> {
     /// The `rows × cols` scores.
     pub scores: &'a B,
     /// Samples (rows of `scores`).
@@ -36,13 +50,26 @@ pub struct ScaledScores<'a, B, T> {
     pub eps: T,
 }
 
-impl<B, T: Copy> Clone for ScaledScores<'_, B, T> {
+impl<B: ?Sized, T: Copy> Clone for ScaledScores<'_, B, T> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<B, T: Copy> Copy for ScaledScores<'_, B, T> {}
+impl<B: ?Sized, T: Copy> Copy for ScaledScores<'_, B, T> {}
+
+#[cfg(feature = "alloc")]
+impl<'a, T> ScaledScores<'a, Vec<T>, T> {
+    /// The same matrix as a slice (for the host halves of the op families).
+    pub(crate) fn into_slice(self) -> ScaledScores<'a, [T], T> {
+        ScaledScores {
+            scores: self.scores,
+            rows: self.rows,
+            cols: self.cols,
+            eps: self.eps,
+        }
+    }
+}
 
 /// One SGD-with-momentum update of a tensor: its LARS gradient scaling, the learning rate,
 /// the momentum, and whether this is the step that creates the momentum buffer.

@@ -31,9 +31,12 @@
 //! anything, and every rank of the collective refuses together
 //! ([`SinkhornError::NonFiniteOnAnotherRank`] on the ranks whose own scores are finite).
 //! The check reads the global maximum and minimum that [`Stabilization::Stable`] computes
-//! anyway (a NaN-propagating [`HeadOps::max_into`]/[`HeadOps::min_into`] turns any bad value
-//! into a non-finite extreme), so on one rank it costs nothing more than the stable path
-//! already pays; see [`sinkhorn`] for the full cost.
+//! anyway (a NaN-propagating [`ReduceOps::max_into`]/[`ReduceOps::min_into`] turns any bad
+//! value into a non-finite extreme), so on one rank it costs nothing more than the stable
+//! path already pays; see [`sinkhorn`] for the full cost.
+//!
+//! [`ReduceOps::max_into`]: crate::ReduceOps::max_into
+//! [`ReduceOps::min_into`]: crate::ReduceOps::min_into
 
 use crate::{Collective, HeadOps, Real, ScaledScores};
 
@@ -213,7 +216,7 @@ impl<B> SinkhornWorkspace<B> {
 /// Balanced soft clustering of six 2-D embeddings onto three prototypes, on plain slices:
 ///
 /// ```
-/// use swav_core::{sinkhorn, HeadOps, SinkhornConfig, SinkhornWorkspace, SingleProcess, SliceOps};
+/// use swav_core::{sinkhorn, MatrixOps, SinkhornConfig, SinkhornWorkspace, SingleProcess, SliceOps};
 ///
 /// let embeddings = [1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9, -1.0, 0.0, -0.9, -0.1];
 /// let prototypes = [1.0f32, 0.0, 0.0, 1.0, -1.0, 0.0];

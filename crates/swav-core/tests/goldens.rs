@@ -224,7 +224,7 @@ fn queue_iterations_match_the_official_loop() {
     for (step_index, step) in case["steps"].as_array().unwrap().iter().enumerate() {
         let z = f32_exact(&step["embeddings"]);
         let mut scores = vec![0.0; crops * bs * k];
-        swav_core::HeadOps::matmul_nt(&mut ops, &z, &w, crops * bs, k, d, &mut scores).unwrap();
+        swav_core::MatrixOps::matmul_nt(&mut ops, &z, &w, crops * bs, k, d, &mut scores).unwrap();
         let mut codes = vec![vec![0.0; bs * k]; assign.len()];
         assign_codes(
             &mut ops,

@@ -156,7 +156,7 @@ fn assign_codes_stops_on_a_non_finite_embedding_instead_of_spreading_it() {
     embeddings[(bs + 5) * d + 1] = f32::NAN; // crop 1, sample 5
     let mut ops = SliceOps;
     let mut scores = vec![0.0f32; 2 * bs * k];
-    swav_core::HeadOps::matmul_nt(
+    swav_core::MatrixOps::matmul_nt(
         &mut ops,
         &embeddings,
         &prototypes,

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use swav_core::{
-    AssignmentInputs, AssignmentLayout, AssignmentWorkspace, FeatureQueue, HeadOps, SingleProcess,
-    SinkhornConfig, SliceOps, assign_codes,
+    AssignmentInputs, AssignmentLayout, AssignmentWorkspace, FeatureQueue, MatrixOps,
+    SingleProcess, SinkhornConfig, SliceOps, assign_codes,
 };
 
 #[test]

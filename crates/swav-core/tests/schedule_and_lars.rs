@@ -1,7 +1,8 @@
 //! The learning-rate schedule's endpoints and LARC's corner cases.
 
 use swav_core::{
-    HeadOps, Lars, LarsParam, LrSchedule, MomentumState, ParamKind, SliceOps, iterations_per_epoch,
+    Lars, LarsParam, LrSchedule, MomentumState, ParamKind, ReduceOps, SliceOps,
+    iterations_per_epoch,
 };
 
 #[test]

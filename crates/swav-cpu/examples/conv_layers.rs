@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use swav_core::HeadOps;
 use swav_cpu::CpuBackend;
 use swav_nn::prelude::*;
 use swav_nn::{Conv2dShape, StatsOutput, hashed_uniform};

@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use swav_core::{HeadOps, LarsScaling, SgdStep, SingleProcess};
+use swav_core::{LarsScaling, SgdStep, SingleProcess};
 use swav_cpu::{CpuBackend, Profile};
 use swav_nn::prelude::*;
 use swav_nn::{Arch, CropGroup, LinearShape, SwavConfig, SwavModel, TrunkConfig, hashed_uniform};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaStream};
 use cudarc::nccl::{Comm, ReduceOp};
-use swav_core::{Collective, HeadOps};
+use swav_core::{BufferOps, Collective};
 
 use crate::buffer::Storage;
 use crate::{CudaBackend, CudaBuffer, CudaError, NcclCollective, NcclId};

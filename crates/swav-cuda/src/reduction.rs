@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 
-use crate::CudaError;
+use crate::{CudaBackend, CudaError};
 
 /// Threads per block of the whole-buffer reductions (`reduction.cu`).
 pub(crate) const REDUCE_THREADS: u32 = 256;
@@ -106,6 +106,45 @@ impl ReductionScratch {
             self.partials.device_ptr(stream).0,
             self.counters.device_ptr(stream).0,
         ))
+    }
+}
+
+impl CudaBackend {
+    /// Scratch for a column reduction of `rows × cols` with `quantities` f32 sums per column.
+    pub(crate) fn column_scratch(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        quantities: usize,
+    ) -> Result<(ColumnPlan, u64, u64), CudaError> {
+        self.column_scratch_of(rows, cols, quantities, 1)
+    }
+
+    /// Scratch for a column reduction with `quantities` f64 sums per column.
+    pub(crate) fn column_scratch_f64(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        quantities: usize,
+    ) -> Result<(ColumnPlan, u64, u64), CudaError> {
+        self.column_scratch_of(rows, cols, quantities, 2)
+    }
+
+    /// Scratch for a column reduction whose partials are `floats_per_partial` f32 each.
+    fn column_scratch_of(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        quantities: usize,
+        floats_per_partial: usize,
+    ) -> Result<(ColumnPlan, u64, u64), CudaError> {
+        let plan = ColumnPlan::new(rows, cols);
+        let (partials, counters) = self.reduction.ensure(
+            &self.device.stream,
+            plan.partials(cols, quantities) * floats_per_partial,
+            plan.col_blocks as usize,
+        )?;
+        Ok((plan, partials, counters))
     }
 }
 

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Rng, download, gpu, upload};
-use swav_core::HeadOps;
+use swav_core::BufferOps;
 use swav_cuda::{CudaBackend, DType, Precision};
 
 fn backend() -> Option<CudaBackend> {

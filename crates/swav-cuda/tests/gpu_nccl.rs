@@ -6,7 +6,9 @@
 mod common;
 
 use common::{Rng, download, gpu, upload};
-use swav_core::{Collective, HeadOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, sinkhorn};
+use swav_core::{
+    BufferOps, Collective, MatrixOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, sinkhorn,
+};
 use swav_cuda::{DType, NcclCollective, NcclId, Precision};
 
 #[test]

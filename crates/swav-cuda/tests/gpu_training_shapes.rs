@@ -20,7 +20,6 @@
 mod common;
 
 use common::{Rng, bf16_round, download, gpu, upload};
-use swav_core::HeadOps;
 use swav_cuda::{Conv2dShape, ConvPolicy, CudaBackend, CudaBuffer, CudaConfig, Precision};
 use swav_nn::prelude::*;
 use swav_nn::{

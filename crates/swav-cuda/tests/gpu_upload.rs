@@ -11,7 +11,6 @@
 mod common;
 
 use common::{Rng, bf16_round, download, gpu, upload};
-use swav_core::HeadOps;
 use swav_cuda::{CudaBackend, CudaBuffer, Precision};
 use swav_nn::prelude::*;
 

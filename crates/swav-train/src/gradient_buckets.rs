@@ -163,7 +163,7 @@ mod tests {
     use std::thread::JoinHandle;
     use std::time::Duration;
 
-    use swav_core::{Collective, HeadOps, SingleProcess, ThreadGroup};
+    use swav_core::{Collective, ElementWiseOps, SingleProcess, ThreadGroup};
     use swav_cpu::CpuBackend;
     use swav_nn::{Arch, CropGroup, SwavConfig, SwavModel, TrunkConfig, hashed_uniform};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use ndarray::{Array1, Array2, Axis};
 use swav_core::{
-    HeadOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, SliceOps, Stabilization, sinkhorn,
+    MatrixOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, SliceOps, Stabilization, sinkhorn,
 };
 
 use crate::npy::{expect_cols, expect_finite_rows, read_matrix, write_indices, write_matrix};

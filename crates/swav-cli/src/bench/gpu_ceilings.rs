@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use swav_core::HeadOps;
 use swav_cuda::{CudaBackend, CudaError, DType};
 use swav_nn::prelude::*;
 use swav_nn::{LinearShape, hashed_uniform};

@@ -2,7 +2,7 @@
 //! comparisons.
 #![allow(dead_code)]
 
-use swav_core::{HeadOps, SplitMix64};
+use swav_core::{BufferOps, SplitMix64};
 use swav_cuda::{CudaBackend, CudaBuffer, CudaConfig, Precision};
 
 /// A backend on GPU 0 with `precision`, or `None` (after saying why) where this machine has

@@ -9,7 +9,8 @@ pub trait ActivationOps: HeadOps<f32> {
 
     /// Starts moving one input batch to the device: `groups[g]` (host values, NHWC) into
     /// the activation buffer `inputs[g]`. The host slices may be reused as soon as this
-    /// returns. The default uploads synchronously ([`HeadOps::upload`]).
+    /// returns. The default uploads synchronously
+    /// ([`BufferOps::upload`](swav_core::BufferOps::upload)).
     ///
     /// A backend may instead return while the copy is still in flight, so that it overlaps
     /// work already enqueued. The copy then waits for all work enqueued before this call

@@ -41,7 +41,7 @@ pub use pool::PoolOps;
 /// * a device failure is an `Err`; a shape mistake is a programming error and may panic.
 ///
 /// Parameters, gradients, optimiser state, batch-norm statistics and head scores live in
-/// [`HeadOps::zeros`](swav_core::HeadOps::zeros) buffers (always `f32`). Activations and
+/// [`BufferOps::zeros`](swav_core::BufferOps::zeros) buffers (always `f32`). Activations and
 /// their gradients come from [`ActivationOps::alloc_activation`], which a GPU backend may
 /// store in a narrower type; an operation may then receive both kinds (the pooled features
 /// the trunk writes, for one, are `f32` head inputs), so such a backend tags its buffers

@@ -15,9 +15,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use swav_core::{
-    BufAt, HeadOps, LarsScaling, LossWorkspace, ScaledScores, SgdStep, SingleProcess,
-    SinkhornConfig, SinkhornPath, SinkhornWorkspace, SliceOps, SwappedPrediction, sinkhorn,
-    swapped_prediction_loss,
+    BufAt, BufferOps, ElementWiseOps, HeadOps, LarsScaling, LogDomainOps, LossWorkspace, MatrixOps,
+    ReduceOps, ScaledScores, SgdOps, SgdStep, SingleProcess, SinkhornConfig, SinkhornPath,
+    SinkhornWorkspace, SliceOps, SwappedPrediction, sinkhorn, swapped_prediction_loss,
 };
 
 use super::harness::{assert_close, data, download, ok, upload};
