@@ -216,6 +216,17 @@ fn the_probes_score_every_candidate_without_labels_and_train_the_best() {
             && config.contains("recipe_probe_iterations = 0"),
         "{config}"
     );
+    // The winner goes on from its probe: the run is bit for bit the run of that recipe alone.
+    let alone = dir.path().join("alone");
+    swav_ok(&tiny_pretrain_args(s(&alone), &["--recipe", chosen]));
+    assert_eq!(first_losses(&run), first_losses(&alone));
+    assert_eq!(first_losses(&run).len(), 8, "2 epochs × 4 iterations");
+    let prototypes = |run: &std::path::Path| {
+        tensors(&run.join("checkpoint.safetensors"))
+            .remove("prototypes.weight")
+            .expect("prototypes.weight")
+    };
+    assert_eq!(prototypes(&run), prototypes(&alone));
     // Seeded: the same command makes the same choice with the same scores.
     swav_ok(&tiny_pretrain_args(s(&again), &probes));
     let repeat = recipe_choice(&again);

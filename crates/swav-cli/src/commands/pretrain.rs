@@ -129,13 +129,13 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         )
     })?;
     crate::train::preemption::install();
-    let config = if resume.is_none() && config.recipe_probe_iterations > 0 {
-        let chosen = probe_recipes(&config, loader.dataset().clone(), &args.output, &env)?;
+    let (config, resume) = if resume.is_none() && config.recipe_probe_iterations > 0 {
+        let (chosen, probe) = probe_recipes(&config, loader.dataset().clone(), &args.output, &env)?;
         prepare_output(&args.output, &chosen)?;
         loader = loader_over(loader.dataset().clone(), &chosen, env.rank, env.world_size)?;
-        chosen
+        (chosen, Some(probe))
     } else {
-        config
+        (config, resume)
     };
     let request = RunRequest {
         config: &config,
@@ -163,13 +163,13 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
 }
 
 /// Runs the recipe probes ([`choose_recipe`]) on a backend of the run's device and returns
-/// the configuration with the chosen recipe.
+/// the configuration with the chosen recipe and the checkpoint its probe ended with.
 fn probe_recipes(
     config: &PretrainConfig,
     dataset: Arc<dyn Dataset>,
     output: &Path,
     env: &LaunchEnv,
-) -> Result<PretrainConfig> {
+) -> Result<(PretrainConfig, LoadedCheckpoint)> {
     match config.device {
         Device::Cpu => {
             let mut b = swav_cpu::CpuBackend::new();

@@ -1,14 +1,16 @@
 //! Picking a recipe on the user's own data without labels (`--recipe-probe-iterations`, on
 //! by default in `--preset small-data`).
 //!
-//! Every [candidate](RecipeCandidate) trains from the same seed for the same number of
-//! iterations, each in its own folder under `probes/`. Each probe is then scored without
+//! Every [candidate](RecipeCandidate) runs the first iterations of the real run (the same
+//! seed, schedule and data order), each in its own folder under `probes/`. Each probe is
+//! then scored without
 //! labels: the effective rank (RankMe) of the trunk's pooled features over at most
 //! [`SCORED_IMAGES`] training images, spread evenly over the dataset. A probe that ended
 //! collapsed (the loss at ln K, or few prototypes in use, for its last window) ranks below
 //! every healthy one, whatever its rank. The best candidate is then applied to the
-//! configuration, which trains from the start; the probes, their scores and the choice are
-//! written to `recipe-choice.json` in the run folder and printed as a table.
+//! configuration, and the run goes on from its probe's checkpoint (its metrics and checkpoint
+//! copies become the run's); the probes, their scores and the choice are written to
+//! `recipe-choice.json` in the run folder and printed as a table.
 //!
 //! The probes are seeded like any run, so the same data and flags make the same choice.
 
@@ -23,6 +25,7 @@ use swav_core::SingleProcess;
 use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
 
+use super::checkpoint_state::LoadedCheckpoint;
 use super::collapse_watch::CollapseKind;
 use super::data::{eval_transform, loader_over};
 use super::model_spec::model_config;
@@ -105,14 +108,15 @@ pub fn best_probe(probes: &[ProbeResult]) -> Option<usize> {
 
 /// Probes every candidate on `dataset` from `base`, writes the probes under
 /// `output/probes/`, prints and writes the choice, and returns `base` with the chosen
-/// candidate applied. `world` must be 1.
+/// candidate applied, with the winning probe's checkpoint (now also the run's) to go on
+/// from. `world` must be 1.
 pub fn choose_recipe<B: Backend>(
     b: &mut B,
     base: &PretrainConfig,
     dataset: Arc<dyn Dataset>,
     output: &Path,
     world: usize,
-) -> Result<PretrainConfig> {
+) -> Result<(PretrainConfig, LoadedCheckpoint)> {
     if world > 1 {
         bail!(
             "the recipe probes (recipe_probe_iterations = {}) run on one process, not {world}: \
@@ -162,13 +166,41 @@ pub fn choose_recipe<B: Backend>(
     .with_context(|| format!("cannot write {}", path.display()))?;
     let mut config = base.clone();
     chosen.apply(&mut config);
+    let checkpoint = adopt_probe(&output.join(files::PROBES_DIR).join(chosen.name()), output)?;
     crate::say!(
-        "chose `{}`; training it from the start for {} epochs ({})",
+        "chose `{}`; it goes on from its probe's iteration {iterations} to the end of its {} epochs ({})",
         chosen.name(),
         config.epochs,
         path.display()
     );
-    Ok(config)
+    Ok((config, checkpoint))
+}
+
+/// Makes the probe in `folder` the start of the run in `output`: its checkpoint (also the
+/// numbered and last-good copies) and its metrics become the run's, and the checkpoint is
+/// returned to resume from.
+fn adopt_probe(folder: &Path, output: &Path) -> Result<LoadedCheckpoint> {
+    let copy = |from: &Path, to: &Path| -> Result<()> {
+        std::fs::copy(from, to)
+            .map(drop)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
+    };
+    copy(&folder.join(files::METRICS), &output.join(files::METRICS))?;
+    let copies = folder.join(files::CHECKPOINTS_DIR);
+    if copies.is_dir() {
+        let into = output.join(files::CHECKPOINTS_DIR);
+        std::fs::create_dir_all(&into)
+            .with_context(|| format!("cannot create {}", into.display()))?;
+        let entries = std::fs::read_dir(&copies)
+            .with_context(|| format!("cannot read {}", copies.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read {}", copies.display()))?;
+            copy(&entry.path(), &into.join(entry.file_name()))?;
+        }
+    }
+    let checkpoint = output.join(files::CHECKPOINT);
+    copy(&folder.join(files::CHECKPOINT), &checkpoint)?;
+    LoadedCheckpoint::read(&checkpoint)
 }
 
 /// Trains `candidate` for the probe's iterations in its own folder and scores it.
@@ -186,21 +218,20 @@ fn probe<B: Backend>(
         std::fs::remove_dir_all(&folder)
             .with_context(|| format!("cannot clear {}", folder.display()))?;
     }
+    // The probe is the first iterations of the real run with this candidate: the same
+    // schedule, seed and data order, so the winner can simply go on from where it stopped.
     let mut config = base.clone();
     candidate.apply(&mut config);
-    let loader = loader_over(dataset.clone(), &config, 0, 1)?;
-    let iters_per_epoch = loader.iters_per_epoch() as u64;
-    // The schedule spans the whole epochs the probe touches; it stops at its iteration count.
-    let epochs = base
-        .recipe_probe_iterations
-        .div_ceil(iters_per_epoch)
-        .max(1);
-    config.epochs = epochs;
-    config.warmup_epochs = config.warmup_epochs.min(epochs / 4);
-    config.checkpoint_freq = epochs;
     config.eval_knn = false;
     config.eval_knn_every = 0;
     config.on_collapse = OnCollapse::Warn;
+    let loader = loader_over(dataset.clone(), &config, 0, 1)?;
+    // A probe as long as the run would leave the winner nothing to go on with.
+    let total = config.epochs * loader.iters_per_epoch() as u64;
+    let iterations = base
+        .recipe_probe_iterations
+        .min(total.saturating_sub(1))
+        .max(1);
     prepare_output(&folder, &config)?;
     let request = RunRequest {
         config: &config,
@@ -208,7 +239,7 @@ fn probe<B: Backend>(
         output: &folder,
         resume: None,
         init_weights: None,
-        max_iterations: Some(base.recipe_probe_iterations),
+        max_iterations: Some(iterations),
         rank: 0,
         world: 1,
         stall_timeout: None,
