@@ -30,9 +30,9 @@ use crate::report::run_history::RunHistory;
 use crate::report::tensorboard::write_events;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
+use crate::train::adapting_run::{carry_adaptations, train_adapting};
 use crate::train::checkpoint_choice;
 use crate::train::checkpoint_state::LoadedCheckpoint;
-use crate::train::collapse_escape::{MAX_ADAPTATIONS, Remedy};
 use crate::train::collapse_watch::CollapseKind;
 use crate::train::data::{loader_over, training_loader};
 use crate::train::knn_probe::KnnProbe;
@@ -40,7 +40,7 @@ use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
 use crate::train::recipe_candidates::RecipeCandidate;
 use crate::train::recipe_choice::choose_recipe;
-use crate::train::run::{CollapseEnd, RunRequest, RunSummary, train};
+use crate::train::run::{RunRequest, RunSummary};
 use crate::train::run_folder::{files, prepare_output, write_trunk};
 use crate::train::scale_hint::scale_hint;
 use crate::train::startup_guard::StartupGuard;
@@ -278,7 +278,7 @@ where
             .map_err(|e| anyhow!("the first collective: {e}"))?;
     }
     startup.finish();
-    let (mut model, summary) = train_adapting(b, comm, bn_comm, request, &mut gradients)?;
+    let (mut model, summary, _) = train_adapting(b, comm, bn_comm, request, &mut gradients)?;
     let skipped = request.loader.bad_input_summary();
     let what = if request.world > 1 {
         "training data (this rank)"
@@ -330,85 +330,6 @@ where
         events.display()
     );
     Ok(())
-}
-
-/// Trains; with `--on-collapse adapt`, a run that collapses goes back to its last healthy
-/// epoch end (or its start), takes the remedy rank 0's diagnosis chose (or, when that setting
-/// is at its limit, a lower learning rate), and trains again, at most
-/// [`MAX_ADAPTATIONS`] times. `--on-collapse stop` ends here with an error.
-fn train_adapting<B, C, G>(
-    b: &mut B,
-    comm: &C,
-    bn_comm: &G,
-    request: &RunRequest<'_>,
-    gradients: &mut GradientCommunication<B>,
-) -> Result<(SwavModel<B>, RunSummary)>
-where
-    B: Backend,
-    C: Collective<B::Buf>,
-    G: Collective<B::Buf>,
-{
-    let (mut model, mut summary) = train(b, comm, bn_comm, request, gradients)?;
-    let mut config = request.config.clone();
-    let mut attempt_resume;
-    let mut note;
-    loop {
-        let remedy = match summary.collapse {
-            None => return Ok((model, summary)),
-            Some(CollapseEnd::Stopped) => bail!(
-                "stopped because the run collapsed (--on-collapse stop; the warning above says why); \
-                 the last checkpoint {} is from before",
-                request.output.join(files::CHECKPOINT).display()
-            ),
-            Some(CollapseEnd::Adapt(remedy)) => remedy,
-        };
-        let last_good = request
-            .output
-            .join(files::CHECKPOINTS_DIR)
-            .join(files::LAST_GOOD_CHECKPOINT);
-        attempt_resume = if last_good.exists() {
-            Some(LoadedCheckpoint::read(&last_good)?)
-        } else {
-            None
-        };
-        let restart_at = match &attempt_resume {
-            Some(ck) => ck.position()?.global_iteration,
-            None => 0,
-        };
-        let iters_per_epoch = request.loader.iters_per_epoch() as u64;
-        let change = remedy
-            .apply(&mut config, restart_at, iters_per_epoch)
-            .or_else(|| Remedy::LowerLearningRate.apply(&mut config, restart_at, iters_per_epoch))
-            .expect("halving the learning rate always changes it");
-        let from = match &attempt_resume {
-            Some(ck) => format!("its last healthy epoch end ({})", ck.path.display()),
-            None => "its start (no epoch end was healthy yet)".to_string(),
-        };
-        note = format!(
-            "collapse escape {} of {MAX_ADAPTATIONS}: {change}; restarting from {from}",
-            config.collapse_adaptations.len()
-        );
-        if request.rank == 0 {
-            crate::say!("{note}");
-            prepare_output(request.output, &config)?;
-            let latest = request.output.join(files::CHECKPOINT);
-            match &attempt_resume {
-                Some(ck) => swav_nn::write_atomic(&latest, &ck.bytes)
-                    .with_context(|| format!("cannot write {}", latest.display()))?,
-                None if latest.exists() => std::fs::remove_file(&latest)
-                    .with_context(|| format!("cannot remove {}", latest.display()))?,
-                None => {}
-            }
-        }
-        let attempt = RunRequest {
-            config: &config,
-            resume: attempt_resume.as_ref(),
-            init_weights: request.init_weights.filter(|_| attempt_resume.is_none()),
-            adaptation: Some(&note),
-            ..*request
-        };
-        (model, summary) = train(b, comm, bn_comm, &attempt, gradients)?;
-    }
 }
 
 /// The trunk export and the final k-NN comparison of a finished run.
@@ -468,8 +389,8 @@ fn compare_knn<B: Backend>(
 }
 
 /// Carries the recipe the probes chose and the settings an adapting run changed to escape
-/// collapse (and their record) from the checkpoint's configuration into `config`, so a
-/// resume with the command line's `--preset` does not undo them.
+/// collapse from the checkpoint's configuration into `config`, so a resume with the command
+/// line's `--preset` does not undo them.
 fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig) {
     if let (true, Some(recipe)) = (
         config.chosen_recipe.is_empty(),
@@ -477,15 +398,7 @@ fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig) {
     ) {
         recipe.apply(config);
     }
-    if stored.collapse_adaptations.is_empty() {
-        return;
-    }
-    config.epsilon = stored.epsilon;
-    config.temperature = stored.temperature;
-    config.base_lr = stored.base_lr;
-    config.final_lr = stored.final_lr;
-    config.freeze_prototypes_niters = stored.freeze_prototypes_niters;
-    config.collapse_adaptations = stored.collapse_adaptations.clone();
+    carry_adaptations(config, stored);
 }
 
 /// The configuration of a resumed run: with `--preset`, the command line resolved as for a

@@ -1,6 +1,7 @@
 //! Pretraining: the epoch loop around `swav_train`'s step, with its data, schedule,
 //! checkpoints, metrics and k-NN curve.
 
+pub mod adapting_run;
 pub mod checkpoint_choice;
 pub mod checkpoint_state;
 pub mod collapse_escape;

@@ -5,9 +5,11 @@
 //! seed, schedule and data order), each in its own folder under `probes/`. Each probe is
 //! then scored without
 //! labels: the effective rank (RankMe) of the trunk's pooled features over at most
-//! [`SCORED_IMAGES`] training images, spread evenly over the dataset. A probe that ended
-//! collapsed (the loss at ln K, or few prototypes in use, for its last window) ranks below
-//! every healthy one, whatever its rank. The best candidate is then applied to the
+//! [`SCORED_IMAGES`] training images, spread evenly over the dataset. A probe escapes
+//! collapse as its real run would (`--on-collapse adapt`: back to its last healthy epoch end
+//! with a remedy, then its iterations again); one that still ended collapsed (the loss at
+//! ln K, or few prototypes in use, for its last window) ranks below every healthy one,
+//! whatever its rank. The best candidate is then applied to the
 //! configuration, and the run goes on from its probe's checkpoint (its metrics and checkpoint
 //! copies become the run's); the probes, their scores and the choice are written to
 //! `recipe-choice.json` in the run folder and printed as a table.
@@ -25,15 +27,16 @@ use swav_core::SingleProcess;
 use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
 
+use super::adapting_run::{carry_adaptations, train_adapting};
 use super::checkpoint_state::LoadedCheckpoint;
 use super::collapse_watch::CollapseKind;
 use super::data::{eval_transform, loader_over};
 use super::model_spec::model_config;
 use super::progress::format_duration;
 use super::recipe_candidates::RecipeCandidate;
-use super::run::{RunRequest, train};
+use super::run::RunRequest;
 use super::run_folder::{files, prepare_output, write_trunk};
-use crate::config::{OnCollapse, PretrainConfig};
+use crate::config::PretrainConfig;
 use crate::eval::effective_rank::effective_rank;
 use crate::eval::features::extract;
 
@@ -60,6 +63,9 @@ pub struct ProbeResult {
     pub collapse: &'static str,
     /// RankMe of the trunk features of the scored images.
     pub effective_rank: f64,
+    /// The collapse escapes the probe made (`--on-collapse adapt`), oldest first; the run
+    /// of this candidate keeps them.
+    pub escapes: Vec<String>,
 }
 
 impl ProbeResult {
@@ -133,7 +139,7 @@ pub fn choose_recipe<B: Backend>(
         SCORED_IMAGES.min(dataset.len()),
         output.join(files::PROBES_DIR).display()
     );
-    let mut probes = Vec::new();
+    let (mut probes, mut adapted) = (Vec::new(), Vec::new());
     for (i, &candidate) in candidates.iter().enumerate() {
         crate::say!(
             "probe {}/{}: {} ({})",
@@ -142,7 +148,9 @@ pub fn choose_recipe<B: Backend>(
             candidate.name(),
             candidate.change()
         );
-        probes.push(probe(b, base, candidate, dataset.clone(), output)?);
+        let (result, config) = probe(b, base, candidate, dataset.clone(), output)?;
+        probes.push(result);
+        adapted.push(config);
     }
     let random = SwavModel::new(b, model_config(base), base.seed.wrapping_add(1))
         .map_err(|e| anyhow!("building the random network: {e}"))?;
@@ -166,10 +174,12 @@ pub fn choose_recipe<B: Backend>(
     .with_context(|| format!("cannot write {}", path.display()))?;
     let mut config = base.clone();
     chosen.apply(&mut config);
+    carry_adaptations(&mut config, &adapted[best]);
     let checkpoint = adopt_probe(&output.join(files::PROBES_DIR).join(chosen.name()), output)?;
     crate::say!(
-        "chose `{}`; it goes on from its probe's iteration {iterations} to the end of its {} epochs ({})",
+        "chose `{}`; it goes on from its probe's iteration {} to the end of its {} epochs ({})",
         chosen.name(),
+        checkpoint.position()?.global_iteration,
         config.epochs,
         path.display()
     );
@@ -210,7 +220,7 @@ fn probe<B: Backend>(
     candidate: RecipeCandidate,
     dataset: Arc<dyn Dataset>,
     output: &Path,
-) -> Result<ProbeResult> {
+) -> Result<(ProbeResult, PretrainConfig)> {
     let started = Instant::now();
     let folder = output.join(files::PROBES_DIR).join(candidate.name());
     if folder.exists() {
@@ -224,7 +234,6 @@ fn probe<B: Backend>(
     candidate.apply(&mut config);
     config.eval_knn = false;
     config.eval_knn_every = 0;
-    config.on_collapse = OnCollapse::Warn;
     let loader = loader_over(dataset.clone(), &config, 0, 1)?;
     // A probe as long as the run would leave the winner nothing to go on with.
     let total = config.epochs * loader.iters_per_epoch() as u64;
@@ -247,7 +256,8 @@ fn probe<B: Backend>(
         adaptation: None,
     };
     let mut gradients = GradientCommunication::default();
-    let (mut model, summary) = train(b, &SingleProcess, &SingleProcess, &request, &mut gradients)?;
+    let (mut model, summary, adapted) =
+        train_adapting(b, &SingleProcess, &SingleProcess, &request, &mut gradients)?;
     if let Some(signal) = summary.preempted {
         bail!(
             "stopped by {signal} while probing `{}`; rerun the command (the probes start over)",
@@ -268,15 +278,17 @@ fn probe<B: Backend>(
             Some(CollapseKind::Partial) => "partial",
         },
         effective_rank: rank,
+        escapes: adapted.collapse_adaptations.clone(),
     };
     crate::say!(
-        "probe {}: effective rank {rank:.1}, last loss {:.3}, collapse {}, {}",
+        "probe {}: effective rank {rank:.1}, last loss {:.3}, collapse {}, {} collapse escape(s), {}",
         candidate.name(),
         result.last_loss,
         result.collapse,
+        result.escapes.len(),
         format_duration(started.elapsed())
     );
-    Ok(result)
+    Ok((result, adapted))
 }
 
 /// The effective rank of `model`'s trunk features of at most [`SCORED_IMAGES`] images of
@@ -306,11 +318,12 @@ fn print_table(choice: &RecipeChoice) {
         choice.random_effective_rank
     );
     crate::say!(
-        "  {:<14} {:>14} {:>10} {:>9} {:>8}",
+        "  {:<14} {:>14} {:>10} {:>9} {:>8} {:>8}",
         "candidate",
         "effective rank",
         "last loss",
         "collapse",
+        "escapes",
         "time"
     );
     for p in &choice.probes {
@@ -320,11 +333,12 @@ fn print_table(choice: &RecipeChoice) {
             ""
         };
         crate::say!(
-            "  {:<14} {:>14.1} {:>10.3} {:>9} {:>8}{mark}",
+            "  {:<14} {:>14.1} {:>10.3} {:>9} {:>8} {:>8}{mark}",
             p.candidate,
             p.effective_rank,
             p.last_loss,
             p.collapse,
+            p.escapes.len(),
             format_duration(std::time::Duration::from_secs_f64(p.seconds))
         );
     }
@@ -343,6 +357,7 @@ mod tests {
             last_loss: 1.0,
             collapse,
             effective_rank: rank,
+            escapes: Vec::new(),
         }
     }
 
