@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use swav_core::{Lars, LrSchedule};
 
-use crate::train::recipe_candidates::RecipeCandidate;
-
 /// The architecture to pretrain under its official name (`resnet50w2`, ...), as the
 /// command line and configuration files spell it: a [`swav_nn::Arch`] and a width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -499,22 +497,14 @@ impl PretrainConfig {
         if self.log_every == 0 {
             return Err(invalid("log_every", "must be positive"));
         }
-        if !self.chosen_recipe.is_empty() {
-            if RecipeCandidate::from_name(&self.chosen_recipe).is_none() {
-                return Err(invalid(
-                    "chosen_recipe",
-                    format!("`{}` is not a candidate recipe", self.chosen_recipe),
-                ));
-            }
-            if self.recipe_probe_iterations > 0 {
-                return Err(invalid(
-                    "recipe_probe_iterations",
-                    format!(
-                        "probes the candidate recipes, but the recipe is already chosen (`{}`); give --recipe or --recipe-probe-iterations, not both",
-                        self.chosen_recipe
-                    ),
-                ));
-            }
+        if !self.chosen_recipe.is_empty() && self.recipe_probe_iterations > 0 {
+            return Err(invalid(
+                "recipe_probe_iterations",
+                format!(
+                    "probes the candidate recipes, but the recipe is already chosen (`{}`); give --recipe or --recipe-probe-iterations, not both",
+                    self.chosen_recipe
+                ),
+            ));
         }
         Ok(())
     }
