@@ -11,9 +11,7 @@ use common::TempDir;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use swav_augment::DatasetError;
-use swav_augment::dataset::{
-    BalancedSubset, Dataset, FlatFolder, IdxDataset, IdxSplit, is_idx_folder,
-};
+use swav_augment::dataset::{Dataset, FlatFolder, IdxDataset, IdxSplit, Subset, is_idx_folder};
 
 /// The bytes of an IDX file of unsigned bytes with dimensions `dims`.
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
@@ -308,7 +306,7 @@ fn a_balanced_subset_takes_the_first_images_of_each_class_in_file_order() {
     let dir = mnist_folder("idx-subset", true);
     // Labels of the 7 training images: 0 1 2 0 1 2 0.
     let train = Arc::new(IdxDataset::open(dir.path(), IdxSplit::Train).expect("open"));
-    let subset = BalancedSubset::first_per_class(train.clone(), 2).expect("subset");
+    let subset = Subset::first_per_class(train.clone(), 2).expect("subset");
     let picked: Vec<usize> = (0..subset.len())
         .map(|i| subset.source_index(i).expect("in range"))
         .collect();
@@ -320,13 +318,13 @@ fn a_balanced_subset_takes_the_first_images_of_each_class_in_file_order() {
     assert_eq!(subset.class_names(), train.class_names());
     assert!(subset.load(6).is_err());
 
-    let one = BalancedSubset::first_per_class(train.clone(), 1).expect("subset");
+    let one = Subset::first_per_class(train.clone(), 1).expect("subset");
     assert_eq!(one.len(), 3);
     assert_eq!(one.source_index(2), Some(2));
-    let all = BalancedSubset::first_per_class(train.clone(), 100).expect("subset");
+    let all = Subset::first_per_class(train.clone(), 100).expect("subset");
     assert_eq!((all.len(), &all.class_counts()[..3]), (7, &[3, 2, 2][..]));
 
-    let e = BalancedSubset::first_per_class(train, 0).expect_err("zero");
+    let e = Subset::first_per_class(train, 0).expect_err("zero");
     assert!(e.to_string().contains("at least 1"), "{e}");
 }
 
@@ -336,6 +334,6 @@ fn a_balanced_subset_needs_labels() {
     let png = common::goldens().join("texture.png");
     std::fs::copy(&png, dir.path().join("a.png")).expect("copy");
     let flat = FlatFolder::open(dir.path()).expect("flat folder");
-    let e = BalancedSubset::first_per_class(flat, 5).expect_err("unlabelled");
+    let e = Subset::first_per_class(flat, 5).expect_err("unlabelled");
     assert!(e.to_string().contains("needs labelled images"), "{e}");
 }

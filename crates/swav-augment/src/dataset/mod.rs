@@ -7,8 +7,9 @@
 //! * [`SyntheticDataset`]: procedural shapes generated on the fly, labelled, no files.
 //!
 //! All implement [`Dataset`], which is what the loaders and the trainer use;
-//! [`BalancedSubset`] takes the first N images of every class of any labelled one, and
-//! [`EvenlySpaced`] at most N images spread over any one, without labels.
+//! a [`Subset`] takes some of their samples: the first N images of every class of a
+//! labelled one ([`Subset::first_per_class`]), or at most N spread over any one, without
+//! labels ([`Subset::evenly_spaced`]).
 
 pub mod balanced_subset;
 pub mod decode;
@@ -19,13 +20,13 @@ pub mod idx;
 pub mod image_folder;
 pub mod jpeg_structure;
 pub mod scan;
+pub mod subset;
 pub mod synthetic;
 
-pub use balanced_subset::BalancedSubset;
-pub use evenly_spaced::EvenlySpaced;
 pub use flat_folder::FlatFolder;
 pub use idx::{IdxDataset, IdxSplit, is_idx_folder};
 pub use image_folder::ImageFolder;
+pub use subset::Subset;
 pub use synthetic::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
 
 use crate::error::DatasetError;

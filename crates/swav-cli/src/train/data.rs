@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use swav_augment::dataset::{
-    BalancedSubset, Dataset, FlatFolder, IdxDataset, IdxSplit, ImageFolder, SyntheticConfig,
+    Dataset, FlatFolder, IdxDataset, IdxSplit, ImageFolder, Subset, SyntheticConfig,
     SyntheticDataset, SyntheticSplit, is_idx_folder,
 };
 use swav_augment::loader::{BadInputPolicy, LoaderConfig, MultiCropLoader};
@@ -68,9 +68,7 @@ pub fn first_per_class(
             dir.display()
         );
     }
-    Ok(Arc::new(BalancedSubset::first_per_class(
-        dataset, per_class,
-    )?))
+    Ok(Arc::new(Subset::first_per_class(dataset, per_class)?))
 }
 
 /// `N images, C classes (n per class)`, or `N unlabelled images`: the size of a dataset
