@@ -5,3 +5,4 @@ pub mod effective_rank;
 pub mod features;
 pub mod knn;
 pub mod linear_probe;
+pub mod view_rank;

@@ -3,9 +3,9 @@
 //!
 //! Every [candidate](RecipeCandidate) runs the first iterations of the real run (the same
 //! seed, schedule and data order), each in its own folder under `probes/`. Each probe is
-//! then scored without
-//! labels: the effective rank (RankMe) of the trunk's pooled features over at most
-//! [`SCORED_IMAGES`] training images, spread evenly over the dataset. A probe escapes
+//! then scored without labels: the effective rank (RankMe) of the trunk's pooled features
+//! of two grey augmented views ([`view_rank`]) of each of at most [`SCORED_IMAGES`] training
+//! images, spread evenly over the dataset; every probe sees the same views. A probe escapes
 //! collapse as its real run would (`--on-collapse adapt`: back to its last healthy epoch end
 //! with a remedy, then its iterations again); one that still ended collapsed (the loss at
 //! ln K, or few prototypes in use, for its last window) ranks below every healthy one,
@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
-use swav_augment::dataset::{Dataset, EvenlySpaced};
+use swav_augment::dataset::{Dataset, Subset};
 use swav_core::SingleProcess;
 use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
@@ -30,21 +30,17 @@ use swav_train::GradientCommunication;
 use super::adapting_run::{carry_adaptations, train_adapting};
 use super::checkpoint_state::LoadedCheckpoint;
 use super::collapse_watch::CollapseKind;
-use super::data::{eval_transform, loader_over};
+use super::data::loader_over;
 use super::model_spec::model_config;
 use super::progress::format_duration;
 use super::recipe_candidates::RecipeCandidate;
 use super::run::RunRequest;
 use super::run_folder::{files, prepare_output, write_trunk};
 use crate::config::PretrainConfig;
-use crate::eval::effective_rank::effective_rank;
-use crate::eval::features::extract;
+use crate::eval::view_rank::view_rank;
 
 /// Training images whose features score a probe.
 pub const SCORED_IMAGES: usize = 1024;
-
-/// Images per forward pass when scoring.
-const SCORE_BATCH: usize = 128;
 
 /// One probed candidate (an entry of `recipe-choice.json`).
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +57,7 @@ pub struct ProbeResult {
     pub last_loss: f64,
     /// `total`, `partial` or `none`: the collapse the probe ended in.
     pub collapse: &'static str,
-    /// RankMe of the trunk features of the scored images.
+    /// RankMe of the trunk features of the grey augmented views of the scored images.
     pub effective_rank: f64,
     /// The collapse escapes the probe made (`--on-collapse adapt`), oldest first; the run
     /// of this candidate keeps them.
@@ -134,7 +130,7 @@ pub fn choose_recipe<B: Backend>(
     let candidates = RecipeCandidate::ALL;
     crate::say!(
         "recipe choice: probing {} candidate recipes for {iterations} iterations each, scored without labels \
-         by the effective rank of the trunk features of {} training images (probes in {})",
+         by the effective rank of the trunk features of grey augmented views of {} training images (probes in {})",
         candidates.len(),
         SCORED_IMAGES.min(dataset.len()),
         output.join(files::PROBES_DIR).display()
@@ -291,24 +287,23 @@ fn probe<B: Backend>(
     Ok((result, adapted))
 }
 
-/// The effective rank of `model`'s trunk features of at most [`SCORED_IMAGES`] images of
-/// `dataset`, spread evenly over it.
+/// The effective rank of `model`'s trunk features of grey augmented views of at most
+/// [`SCORED_IMAGES`] images of `dataset`, spread evenly over it ([`view_rank`]).
 fn score<B: Backend>(
     b: &mut B,
     mut model: SwavModel<B>,
     config: &PretrainConfig,
     dataset: Arc<dyn Dataset>,
 ) -> Result<f64> {
-    let scored: Arc<dyn Dataset> = Arc::new(EvenlySpaced::new(dataset, SCORED_IMAGES));
-    let features = extract(
+    let scored: Arc<dyn Dataset> = Arc::new(Subset::evenly_spaced(dataset, SCORED_IMAGES));
+    view_rank(
         b,
         &mut model,
         scored,
-        eval_transform(config),
-        SCORE_BATCH,
+        config.size_crops[0] as u32,
+        config.seed,
         config.workers,
-    )?;
-    Ok(effective_rank(features.values.view()))
+    )
 }
 
 fn print_table(choice: &RecipeChoice) {
