@@ -1,4 +1,5 @@
-//! The README's swav-core example, kept compiling and correct.
+//! The swav-core example of docs/usage.md ("swav-core on your own embeddings"), kept
+//! compiling and correct. (The file's name dates from when the example was in the README.)
 
 use swav::swav_core::{
     MatrixOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, SliceOps, sinkhorn,
