@@ -109,8 +109,9 @@ fn width_multiplier_scales_every_stage() {
     assert_eq!(shape("layer4.2.conv3.weight"), vec![4096, 1024, 1, 1]);
     assert_eq!(shape("projection_head.0.weight"), vec![2048, 4096]);
     assert_eq!(model.feature_dim(), 4096);
-    // The README's "94M" for RN50-w2: 4× the convolutions (2× the stem's, which reads 3
-    // channels) and 2× the batch-norm parameters of the 23.5M trunk.
+    // The official SwAV README's "94M" for RN50-w2 (its table of larger architectures): 4×
+    // the convolutions (2× the stem's, which reads 3 channels) and 2× the batch-norm
+    // parameters of the 23.5M trunk.
     let trunk: usize = model
         .params()
         .iter()
