@@ -130,7 +130,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     })?;
     crate::train::preemption::install();
     let (config, resume) = if resume.is_none() && config.recipe_probe_iterations > 0 {
-        let (chosen, probe) = probe_recipes(&config, loader.dataset().clone(), &args.output, &env)?;
+        let (chosen, probe) = probe_recipes(&config, args, loader.dataset().clone(), &env)?;
         prepare_output(&args.output, &chosen)?;
         loader = loader_over(loader.dataset().clone(), &chosen, env.rank, env.world_size)?;
         (chosen, Some(probe))
@@ -166,18 +166,20 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
 /// the configuration with the chosen recipe and the checkpoint its probe ended with.
 fn probe_recipes(
     config: &PretrainConfig,
+    args: &PretrainArgs,
     dataset: Arc<dyn Dataset>,
-    output: &Path,
     env: &LaunchEnv,
 ) -> Result<(PretrainConfig, LoadedCheckpoint)> {
+    let flags = |c: &mut PretrainConfig| args.overrides.apply_to(c);
+    let output = args.output.as_path();
     match config.device {
         Device::Cpu => {
             let mut b = swav_cpu::CpuBackend::new();
-            choose_recipe(&mut b, config, dataset, output, env.world_size)
+            choose_recipe(&mut b, config, &flags, dataset, output, env.world_size)
         }
         Device::Cuda => {
             let mut b = crate::device::open_cuda_for_rank(env.rank, env.local_rank)?;
-            choose_recipe(&mut b, config, dataset, output, env.world_size)
+            choose_recipe(&mut b, config, &flags, dataset, output, env.world_size)
         }
     }
 }

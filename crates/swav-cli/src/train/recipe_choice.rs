@@ -111,10 +111,12 @@ pub fn best_probe(probes: &[ProbeResult]) -> Option<usize> {
 /// Probes every candidate on `dataset` from `base`, writes the probes under
 /// `output/probes/`, prints and writes the choice, and returns `base` with the chosen
 /// candidate applied, with the winning probe's checkpoint (now also the run's) to go on
-/// from. `world` must be 1.
+/// from. `flags` writes the settings the user gave as flags, which win over a candidate's
+/// change as they do over `--recipe`'s. `world` must be 1.
 pub fn choose_recipe<B: Backend>(
     b: &mut B,
     base: &PretrainConfig,
+    flags: &dyn Fn(&mut PretrainConfig),
     dataset: Arc<dyn Dataset>,
     output: &Path,
     world: usize,
@@ -144,7 +146,7 @@ pub fn choose_recipe<B: Backend>(
             candidate.name(),
             candidate.change()
         );
-        let (result, config) = probe(b, base, candidate, dataset.clone(), output)?;
+        let (result, config) = probe(b, base, flags, candidate, dataset.clone(), output)?;
         probes.push(result);
         adapted.push(config);
     }
@@ -168,8 +170,7 @@ pub fn choose_recipe<B: Backend>(
         (serde_json::to_string_pretty(&choice)? + "\n").as_bytes(),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut config = base.clone();
-    chosen.apply(&mut config);
+    let mut config = with_candidate(base, chosen, flags);
     carry_adaptations(&mut config, &adapted[best]);
     let checkpoint = adopt_probe(&output.join(files::PROBES_DIR).join(chosen.name()), output)?;
     crate::say!(
@@ -180,6 +181,22 @@ pub fn choose_recipe<B: Backend>(
         path.display()
     );
     Ok((config, checkpoint))
+}
+
+/// `base` with `candidate` applied as `--recipe` applies it: the candidate's change, then
+/// the user's `flags` over it.
+fn with_candidate(
+    base: &PretrainConfig,
+    candidate: RecipeCandidate,
+    flags: &dyn Fn(&mut PretrainConfig),
+) -> PretrainConfig {
+    let mut config = base.clone();
+    candidate.apply(&mut config);
+    flags(&mut config);
+    // The flags also hold `--recipe-probe-iterations`: the candidate's run probes nothing.
+    config.chosen_recipe = candidate.name().to_string();
+    config.recipe_probe_iterations = 0;
+    config
 }
 
 /// Makes the probe in `folder` the start of the run in `output`: its checkpoint (also the
@@ -213,6 +230,7 @@ fn adopt_probe(folder: &Path, output: &Path) -> Result<LoadedCheckpoint> {
 fn probe<B: Backend>(
     b: &mut B,
     base: &PretrainConfig,
+    flags: &dyn Fn(&mut PretrainConfig),
     candidate: RecipeCandidate,
     dataset: Arc<dyn Dataset>,
     output: &Path,
@@ -226,8 +244,7 @@ fn probe<B: Backend>(
     }
     // The probe is the first iterations of the real run with this candidate: the same
     // schedule, seed and data order, so the winner can simply go on from where it stopped.
-    let mut config = base.clone();
-    candidate.apply(&mut config);
+    let mut config = with_candidate(base, candidate, flags);
     config.eval_knn = false;
     config.eval_knn_every = 0;
     let loader = loader_over(dataset.clone(), &config, 0, 1)?;
