@@ -10,7 +10,7 @@ use swav_nn::{Backend, SwavModel};
 use crate::cli::LinearArgs;
 use crate::device::{BackendJob, on_device};
 use crate::eval::data::{EvalData, eval_data, require_labels};
-use crate::eval::features::extract;
+use crate::eval::features::{TrunkEmbedder, extract};
 use crate::eval::linear_probe::{EpochFeatures, FixedFeatures, ProbeSettings, train_probe};
 use crate::model_loading::load_model;
 use crate::skipped_files::report_skipped;
@@ -147,27 +147,12 @@ impl<B: Backend> EpochFeatures for AugmentedFeatures<'_, B> {
             },
         )?;
         let dim = self.model.feature_dim();
-        let side = size as usize;
-        let dev = |e: B::Error| anyhow!("device error: {e}");
-        let mut images = self
-            .b
-            .alloc_activation(batch * side * side * 3)
-            .map_err(dev)?;
-        let mut out = self.b.zeros(batch * dim).map_err(dev)?;
-        let mut host = vec![0.0f32; batch * dim];
+        let mut embedder = TrunkEmbedder::new(self.b, self.model, batch, size as usize)?;
         let (mut values, mut labels) = (Vec::new(), Vec::new());
         for batch in loader.epoch(epoch as u64)? {
             let batch = batch?;
             let group = batch.group(0).expect("one crop group");
-            let n = group.batch();
-            self.b.upload(group.data(), &mut images, 0).map_err(dev)?;
-            self.model
-                .forward_eval_features(self.b, &images, n, side, side, &mut out)
-                .map_err(dev)?;
-            self.b
-                .download(&out, 0, &mut host[..n * dim])
-                .map_err(dev)?;
-            values.extend_from_slice(&host[..n * dim]);
+            embedder.embed(self.b, self.model, group.data(), group.batch(), &mut values)?;
             let batch_labels = batch.labels().ok_or_else(|| {
                 anyhow!("the linear probe needs labelled images (an ImageFolder layout)")
             })?;

@@ -43,12 +43,7 @@ pub fn extract<B: Backend>(
             ..EvalLoaderConfig::default()
         },
     )?;
-    let dim = model.feature_dim();
-    let mut images = b
-        .alloc_activation(batch_size * size * size * 3)
-        .map_err(|e| anyhow!("{e}"))?;
-    let mut features = b.zeros(batch_size * dim).map_err(|e| anyhow!("{e}"))?;
-    let mut host = vec![0.0f32; batch_size * dim];
+    let mut embedder = TrunkEmbedder::new(b, model, batch_size, size)?;
     let mut values = Vec::new();
     let (mut labels, mut indices) = (Vec::new(), Vec::new());
     for batch in loader.batches()? {
@@ -59,14 +54,7 @@ pub fn extract<B: Backend>(
             // Every image of this batch was unreadable.
             continue;
         }
-        b.upload(group.data(), &mut images, 0)
-            .map_err(|e| anyhow!("{e}"))?;
-        model
-            .forward_eval_features(b, &images, n, size, size, &mut features)
-            .map_err(|e| anyhow!("{e}"))?;
-        b.download(&features, 0, &mut host[..n * dim])
-            .map_err(|e| anyhow!("{e}"))?;
-        values.extend_from_slice(&host[..n * dim]);
+        embedder.embed(b, model, group.data(), n, &mut values)?;
         match batch.labels() {
             Some(l) => labels.extend(l.iter().map(|&c| Some(c))),
             None => labels.extend(std::iter::repeat_n(None, n)),
@@ -82,11 +70,62 @@ pub fn extract<B: Backend>(
         );
     }
     Ok(Features {
-        values: Array2::from_shape_vec((rows, dim), values).expect("rows × dim"),
+        values: Array2::from_shape_vec((rows, model.feature_dim()), values).expect("rows × dim"),
         labels,
         indices,
         skipped,
     })
+}
+
+/// Device buffers that run batches of at most `batch` square `size`-pixel images (NHWC)
+/// through a trunk in evaluation mode and bring their pooled features back to the host.
+pub struct TrunkEmbedder<B: Backend> {
+    images: B::Buf,
+    features: B::Buf,
+    host: Vec<f32>,
+    side: usize,
+    dim: usize,
+}
+
+impl<B: Backend> TrunkEmbedder<B> {
+    /// Buffers for `model`'s features of `batch` images of `size` pixels.
+    pub fn new(b: &mut B, model: &SwavModel<B>, batch: usize, size: usize) -> Result<Self> {
+        let dim = model.feature_dim();
+        Ok(Self {
+            images: b
+                .alloc_activation(batch * size * size * 3)
+                .map_err(device_error)?,
+            features: b.zeros(batch * dim).map_err(device_error)?,
+            host: vec![0.0; batch * dim],
+            side: size,
+            dim,
+        })
+    }
+
+    /// Appends the features of the `n` images in `data` (`n × size × size × 3` values), one
+    /// row of [`SwavModel::feature_dim`] values each, to `out`.
+    pub fn embed(
+        &mut self,
+        b: &mut B,
+        model: &mut SwavModel<B>,
+        data: &[f32],
+        n: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let (side, rows) = (self.side, n * self.dim);
+        b.upload(data, &mut self.images, 0).map_err(device_error)?;
+        model
+            .forward_eval_features(b, &self.images, n, side, side, &mut self.features)
+            .map_err(device_error)?;
+        b.download(&self.features, 0, &mut self.host[..rows])
+            .map_err(device_error)?;
+        out.extend_from_slice(&self.host[..rows]);
+        Ok(())
+    }
+}
+
+fn device_error(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("device error: {e}")
 }
 
 /// The file beside `output` that lists the source of each row: `features.npy` →

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use swav_augment::dataset::Dataset;
 use swav_augment::loader::{BadInputPolicy, LoaderConfig, MultiCropLoader};
 use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
@@ -20,6 +20,7 @@ use swav_augment::transform::multi_crop::MultiCropTransform;
 use swav_nn::{Backend, SwavModel};
 
 use super::effective_rank::effective_rank;
+use super::features::TrunkEmbedder;
 
 /// Views drawn of each image.
 pub const VIEWS_PER_IMAGE: usize = 2;
@@ -76,26 +77,19 @@ pub fn view_rank<B: Backend>(
     )?;
     let side = size as usize;
     let dim = model.feature_dim();
-    let mut images = b
-        .alloc_activation(BATCH * side * side * 3)
-        .map_err(|e| anyhow!("{e}"))?;
-    let mut features = b.zeros(BATCH * dim).map_err(|e| anyhow!("{e}"))?;
-    let mut host = vec![0.0f32; BATCH * dim];
+    let mut embedder = TrunkEmbedder::new(b, model, BATCH, side)?;
     let mut values = Vec::new();
     for batch in loader.epoch(0)? {
         let batch = batch?;
         let group = batch.group(0).expect("one resolution group");
         let n = group.batch();
+        if n == 0 {
+            // Every image of this batch was unreadable.
+            continue;
+        }
         let per_view = n * side * side * 3;
-        for view in 0..VIEWS_PER_IMAGE {
-            let data = &group.data()[view * per_view..(view + 1) * per_view];
-            b.upload(data, &mut images, 0).map_err(|e| anyhow!("{e}"))?;
-            model
-                .forward_eval_features(b, &images, n, side, side, &mut features)
-                .map_err(|e| anyhow!("{e}"))?;
-            b.download(&features, 0, &mut host[..n * dim])
-                .map_err(|e| anyhow!("{e}"))?;
-            values.extend_from_slice(&host[..n * dim]);
+        for view in group.data().chunks_exact(per_view).take(VIEWS_PER_IMAGE) {
+            embedder.embed(b, model, view, n, &mut values)?;
         }
     }
     let rows = values.len() / dim;
