@@ -142,30 +142,57 @@ def queue_case(rng):
             "prototype_weights": flat(w), "steps": steps}
 
 
+class LARC:
+    """apex.parallel.LARC (clip=False by default), around a torch optimiser."""
+
+    def __init__(self, optimizer, trust_coefficient=0.001, clip=False, eps=1e-8):
+        self.optim = optimizer
+        self.trust_coefficient = trust_coefficient
+        self.clip = clip
+        self.eps = eps
+
+    @property
+    def param_groups(self):
+        return self.optim.param_groups
+
+    def zero_grad(self):
+        self.optim.zero_grad()
+
+    def step(self):
+        with torch.no_grad():
+            weight_decays = []
+            for group in self.optim.param_groups:
+                weight_decay = group.get("weight_decay", 0)
+                weight_decays.append(weight_decay)
+                group["weight_decay"] = 0
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    param_norm = torch.norm(p.data)
+                    grad_norm = torch.norm(p.grad.data)
+                    if param_norm != 0 and grad_norm != 0:
+                        adaptive_lr = self.trust_coefficient * param_norm / (
+                            grad_norm + param_norm * weight_decay + self.eps)
+                        if self.clip:
+                            adaptive_lr = min(adaptive_lr / group["lr"], 1)
+                        p.grad.data += weight_decay * p.data
+                        p.grad.data *= adaptive_lr
+        self.optim.step()
+        for i, group in enumerate(self.optim.param_groups):
+            group["weight_decay"] = weight_decays[i]
+
+
 def larc_sgd_steps(params, grads_per_step, lrs, wd, momentum=0.9, trust=0.001, eps=1e-8):
     """apex LARC (clip=False) around torch.optim.SGD, one param group."""
     ps = [torch.nn.Parameter(torch.tensor(p, dtype=torch.float64)) for p in params]
-    opt = torch.optim.SGD(ps, lr=lrs[0], momentum=momentum, weight_decay=wd)
+    opt = LARC(torch.optim.SGD(ps, lr=lrs[0], momentum=momentum, weight_decay=wd),
+               trust_coefficient=trust, eps=eps)
     history = []
     for grads, lr in zip(grads_per_step, lrs):
         for p, g in zip(ps, grads):
             p.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
         opt.param_groups[0]["lr"] = lr
-        with torch.no_grad():
-            group = opt.param_groups[0]
-            weight_decay = group["weight_decay"]
-            group["weight_decay"] = 0
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param_norm = torch.norm(p.data)
-                grad_norm = torch.norm(p.grad.data)
-                if param_norm != 0 and grad_norm != 0:
-                    adaptive_lr = trust * param_norm / (grad_norm + param_norm * weight_decay + eps)
-                    p.grad.data += weight_decay * p.data
-                    p.grad.data *= adaptive_lr
         opt.step()
-        opt.param_groups[0]["weight_decay"] = weight_decay
         history.append([flat(p) for p in ps])
     return history
 

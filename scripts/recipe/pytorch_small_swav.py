@@ -67,7 +67,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "goldens"))
-from core_goldens import sinkhorn  # noqa: E402
+from core_goldens import LARC, sinkhorn  # noqa: E402
 
 # The official code's normalisation (std 0.228, not torchvision's 0.229), also used for eval.
 MEAN = [0.485, 0.456, 0.406]
@@ -216,46 +216,6 @@ class SwavResNet18(nn.Module):
 
 
 # ----------------------------------------------------------------------------- optimiser
-
-class LARC:
-    """apex.parallel.LARC (clip=False by default), around a torch optimiser."""
-
-    def __init__(self, optimizer, trust_coefficient=0.001, clip=False, eps=1e-8):
-        self.optim = optimizer
-        self.trust_coefficient = trust_coefficient
-        self.clip = clip
-        self.eps = eps
-
-    @property
-    def param_groups(self):
-        return self.optim.param_groups
-
-    def zero_grad(self):
-        self.optim.zero_grad()
-
-    def step(self):
-        with torch.no_grad():
-            weight_decays = []
-            for group in self.optim.param_groups:
-                weight_decay = group.get("weight_decay", 0)
-                weight_decays.append(weight_decay)
-                group["weight_decay"] = 0
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    param_norm = torch.norm(p.data)
-                    grad_norm = torch.norm(p.grad.data)
-                    if param_norm != 0 and grad_norm != 0:
-                        adaptive_lr = self.trust_coefficient * param_norm / (
-                            grad_norm + param_norm * weight_decay + self.eps)
-                        if self.clip:
-                            adaptive_lr = min(adaptive_lr / group["lr"], 1)
-                        p.grad.data += weight_decay * p.data
-                        p.grad.data *= adaptive_lr
-        self.optim.step()
-        for i, group in enumerate(self.optim.param_groups):
-            group["weight_decay"] = weight_decays[i]
-
 
 def lr_schedule(iters_per_epoch, epochs, warmup_epochs, base_lr, final_lr, start_warmup=0.0):
     warmup = np.linspace(start_warmup, base_lr, iters_per_epoch * warmup_epochs)
