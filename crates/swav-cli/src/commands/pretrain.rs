@@ -390,15 +390,16 @@ fn compare_knn<B: Backend>(
     probe.compare_with_random(b, "trained", trained_top1, request.config, request.output)
 }
 
-/// Carries the recipe the probes chose and the settings an adapting run changed to escape
-/// collapse from the checkpoint's configuration into `config`, so a resume with the command
-/// line's `--preset` does not undo them.
-fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig) {
+/// Carries the recipe the probes chose (under the command line's flags, as `--recipe` would
+/// apply it) and the settings an adapting run changed to escape collapse from the
+/// checkpoint's configuration into `config`, so a resume with the command line's `--preset`
+/// does not undo them.
+fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig, args: &PretrainArgs) {
     if let (true, Some(recipe)) = (
         config.chosen_recipe.is_empty(),
         RecipeCandidate::from_name(&stored.chosen_recipe),
     ) {
-        recipe.apply(config);
+        recipe.apply_under_flags(config, &|c| args.overrides.apply_to(c));
     }
     carry_adaptations(config, stored);
 }
@@ -410,7 +411,7 @@ fn resolve_for_resume(args: &PretrainArgs, ck: &LoadedCheckpoint) -> Result<Pret
     let stored = ck.config()?;
     let config = if args.preset.is_some() {
         let mut config = resolve_pretrain_config(args)?;
-        keep_adaptations(&mut config, &stored);
+        keep_adaptations(&mut config, &stored, args);
         config
     } else {
         overlay_args(stored.clone(), args)?

@@ -81,6 +81,21 @@ impl RecipeCandidate {
         config.chosen_recipe = self.name().to_string();
         config.recipe_probe_iterations = 0;
     }
+
+    /// Applies the candidate as `--recipe NAME` does: its change, then `flags` (the settings
+    /// the user gave as flags), which win over it. The probes and a resume that re-applies
+    /// the chosen recipe both go through here, so each gives the run of `--recipe NAME`.
+    pub fn apply_under_flags(
+        self,
+        config: &mut PretrainConfig,
+        flags: &dyn Fn(&mut PretrainConfig),
+    ) {
+        self.apply(config);
+        flags(config);
+        // The flags also hold `--recipe-probe-iterations`: the candidate's run probes nothing.
+        config.chosen_recipe = self.name().to_string();
+        config.recipe_probe_iterations = 0;
+    }
 }
 
 #[cfg(test)]
@@ -112,5 +127,24 @@ mod tests {
         RecipeCandidate::LargeCrops.apply(&mut c);
         assert_eq!((c.min_scale_crops[0], c.max_scale_crops[0]), (0.5, 1.0));
         assert_eq!(RecipeCandidate::from_name("nope"), None);
+    }
+
+    #[test]
+    fn flags_win_over_the_candidate_and_it_still_probes_nothing() {
+        let mut c = Preset::SmallData.config();
+        let flags = |c: &mut PretrainConfig| {
+            c.min_scale_crops = vec![0.3];
+            c.recipe_probe_iterations = 3;
+        };
+        RecipeCandidate::LargeCrops.apply_under_flags(&mut c, &flags);
+        assert_eq!(c.min_scale_crops, [0.3]);
+        assert_eq!(c.max_scale_crops[0], 1.0);
+        assert_eq!(
+            (c.chosen_recipe.as_str(), c.recipe_probe_iterations),
+            ("large-crops", 0)
+        );
+        let mut grey = Preset::SmallData.config();
+        RecipeCandidate::GreyCrops.apply_under_flags(&mut grey, &flags);
+        assert_eq!(grey.grayscale_probability, 0.9);
     }
 }

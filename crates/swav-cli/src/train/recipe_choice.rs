@@ -170,7 +170,8 @@ pub fn choose_recipe<B: Backend>(
         (serde_json::to_string_pretty(&choice)? + "\n").as_bytes(),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut config = with_candidate(base, chosen, flags);
+    let mut config = base.clone();
+    chosen.apply_under_flags(&mut config, flags);
     carry_adaptations(&mut config, &adapted[best]);
     let checkpoint = adopt_probe(&output.join(files::PROBES_DIR).join(chosen.name()), output)?;
     crate::say!(
@@ -181,22 +182,6 @@ pub fn choose_recipe<B: Backend>(
         path.display()
     );
     Ok((config, checkpoint))
-}
-
-/// `base` with `candidate` applied as `--recipe` applies it: the candidate's change, then
-/// the user's `flags` over it.
-fn with_candidate(
-    base: &PretrainConfig,
-    candidate: RecipeCandidate,
-    flags: &dyn Fn(&mut PretrainConfig),
-) -> PretrainConfig {
-    let mut config = base.clone();
-    candidate.apply(&mut config);
-    flags(&mut config);
-    // The flags also hold `--recipe-probe-iterations`: the candidate's run probes nothing.
-    config.chosen_recipe = candidate.name().to_string();
-    config.recipe_probe_iterations = 0;
-    config
 }
 
 /// Makes the probe in `folder` the start of the run in `output`: its checkpoint (also the
@@ -244,7 +229,8 @@ fn probe<B: Backend>(
     }
     // The probe is the first iterations of the real run with this candidate: the same
     // schedule, seed and data order, so the winner can simply go on from where it stopped.
-    let mut config = with_candidate(base, candidate, flags);
+    let mut config = base.clone();
+    candidate.apply_under_flags(&mut config, flags);
     config.eval_knn = false;
     config.eval_knn_every = 0;
     let loader = loader_over(dataset.clone(), &config, 0, 1)?;
