@@ -25,7 +25,6 @@ from safetensors.numpy import load_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_small_swav as ps  # noqa: E402
 
-MEAN, STD = [0.485, 0.456, 0.406], [0.228, 0.224, 0.225]
 CANDIDATES = ["plain", "grey-crops", "large-crops", "rotated-crops"]
 
 
@@ -64,9 +63,9 @@ def main():
     torch.set_num_threads(2)
     images = training_images(data, per_class)
     picked = [images[i * len(images) // min(1024, len(images))] for i in range(min(1024, len(images)))]
-    clean = T.Compose([T.Resize((32, 32)), T.ToTensor(), T.Normalize(MEAN, STD)])
+    clean = T.Compose([T.Resize((32, 32)), T.ToTensor(), T.Normalize(ps.MEAN, ps.STD)])
     grey_view = T.Compose([T.RandomResizedCrop(32, scale=(0.2, 1.0)), T.RandomHorizontalFlip(),
-                           ps.color_distortion(1.0), T.Grayscale(3), T.ToTensor(), T.Normalize(MEAN, STD)])
+                           ps.color_distortion(1.0), T.Grayscale(3), T.ToTensor(), T.Normalize(ps.MEAN, ps.STD)])
     torch.manual_seed(seed)
     base = torch.stack([clean(im) for im in picked])
     v0 = torch.stack([grey_view(im) for im in picked])
