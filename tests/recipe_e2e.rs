@@ -279,3 +279,52 @@ fn a_named_recipe_skips_the_probes_and_cannot_be_combined_with_them() {
         "the error lists the candidates: {err}"
     );
 }
+
+#[test]
+fn a_time_budget_sets_the_epochs_from_the_probes_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("budget");
+    // Four seconds: the probes take some, the winner trains what fits of the rest.
+    let text = stderr(&swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &["--recipe-probe-iterations", "3", "--time-budget", "0.07"],
+    )));
+    let choice = recipe_choice(&run);
+    let plan = &choice["time_budget"];
+    let epochs = plan["epochs"].as_u64().expect("the plan's epochs");
+    assert!(epochs >= 1, "{plan}");
+    assert!(
+        plan["seconds_per_iteration"].as_f64().unwrap() > 0.0,
+        "{plan}"
+    );
+    assert!(
+        text.contains("time budget 4s:") && text.contains(&format!("trains {epochs} epochs")),
+        "{text}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains(&format!("\nepochs = {epochs}\n")),
+        "{config}"
+    );
+    assert_eq!(
+        metrics(&run).len() as u64,
+        epochs * 4,
+        "4 iterations per epoch"
+    );
+    // Without probes there is no measured speed: the budget is not applied, and it says so.
+    let named = dir.path().join("named");
+    let text = stderr(&swav_ok(&tiny_pretrain_args(
+        s(&named),
+        &["--recipe", "plain", "--time-budget", "0.07"],
+    )));
+    assert!(
+        text.contains("time budget (0.07 min) not applied"),
+        "{text}"
+    );
+    assert_eq!(metrics(&named).len(), 8, "its 2 epochs");
+    let err = swav_error(&tiny_pretrain_args(
+        s(&dir.path().join("bad")),
+        &["--time-budget", "-1"],
+    ));
+    assert!(err.contains("time_budget_minutes"), "{err}");
+}

@@ -275,6 +275,16 @@ pub struct Overrides {
     /// [none].
     #[arg(long, value_enum, value_name = "NAME")]
     pub recipe: Option<RecipeCandidate>,
+    /// With the recipe probes: the whole run's wall time in minutes; after the probes the
+    /// winner trains as many epochs as fit in what is left (k-NN evaluations set aside),
+    /// replacing --epochs. Giving --epochs alone turns a preset's budget off. 0 = no budget
+    /// [small-data: 15, else 0].
+    #[arg(
+        long = "time-budget",
+        value_name = "MINUTES",
+        allow_negative_numbers = true
+    )]
+    pub time_budget_minutes: Option<f64>,
     /// Synthetic dataset: classes [10].
     #[arg(long, value_name = "N")]
     pub synthetic_classes: Option<usize>,

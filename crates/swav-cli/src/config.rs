@@ -259,6 +259,11 @@ pub struct PretrainConfig {
     /// `--recipe`); empty when none was. Not a setting: a record.
     #[serde(default)]
     pub chosen_recipe: String,
+    /// With the recipe probes: minutes of wall time, from the command's start, for the whole
+    /// run; the probes' measured speed then sets `epochs` to what fits
+    /// (`crate::train::time_budget`). 0: train `epochs`. Absent from older configurations: 0.
+    #[serde(default)]
+    pub time_budget_minutes: f64,
 }
 
 /// A configuration problem, naming the key.
@@ -496,6 +501,12 @@ impl PretrainConfig {
         }
         if self.log_every == 0 {
             return Err(invalid("log_every", "must be positive"));
+        }
+        if !(self.time_budget_minutes.is_finite() && self.time_budget_minutes >= 0.0) {
+            return Err(invalid(
+                "time_budget_minutes",
+                "must be a number of minutes, 0 or more (0: no budget)",
+            ));
         }
         if !self.chosen_recipe.is_empty() && self.recipe_probe_iterations > 0 {
             return Err(invalid(

@@ -166,6 +166,7 @@ impl Preset {
                 epochs: 80,
                 on_collapse: OnCollapse::Adapt,
                 recipe_probe_iterations: 200,
+                time_budget_minutes: 15.0,
                 ..Self::Demo.config()
             },
         }
@@ -234,6 +235,7 @@ fn official_defaults() -> PretrainConfig {
         collapse_adaptations: Vec::new(),
         recipe_probe_iterations: 0,
         chosen_recipe: String::new(),
+        time_budget_minutes: 0.0,
     }
 }
 

@@ -63,6 +63,7 @@ impl Overrides {
             eval_knn_every,
             on_collapse,
             recipe_probe_iterations,
+            time_budget_minutes,
             synthetic_classes,
             synthetic_images_per_class,
             synthetic_image_size,
@@ -73,6 +74,10 @@ impl Overrides {
             data_images_per_class,
             eval_images_per_class,
         );
+        if self.epochs.is_some() && self.time_budget_minutes.is_none() {
+            // Epochs asked for on the command line are trained, not replaced by a budget.
+            config.time_budget_minutes = 0.0;
+        }
         if self.strict_data {
             config.strict_data = true;
         }
@@ -164,6 +169,21 @@ mod tests {
             (vec![2, 4], vec![160, 96])
         );
         assert_eq!(c.epochs, 800);
+    }
+
+    #[test]
+    fn epochs_on_the_command_line_turn_a_presets_time_budget_off() {
+        let budget = |argv: &[&str]| {
+            let c = resolve_pretrain_config(&pretrain_args(
+                &[&["--preset", "small-data"], argv].concat(),
+            ))
+            .unwrap();
+            (c.epochs, c.time_budget_minutes)
+        };
+        assert_eq!(budget(&[]), (80, 15.0));
+        assert_eq!(budget(&["--epochs", "30"]), (30, 0.0));
+        assert_eq!(budget(&["--epochs", "30", "--time-budget", "5"]), (30, 5.0));
+        assert_eq!(budget(&["--time-budget", "0"]), (80, 0.0));
     }
 
     #[test]

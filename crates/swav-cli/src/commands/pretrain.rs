@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use swav_augment::dataset::Dataset;
@@ -39,7 +39,7 @@ use crate::train::knn_probe::KnnProbe;
 use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
 use crate::train::recipe_candidates::RecipeCandidate;
-use crate::train::recipe_choice::choose_recipe;
+use crate::train::recipe_choice::{RunClock, choose_recipe};
 use crate::train::run::{RunRequest, RunSummary};
 use crate::train::run_folder::{files, prepare_output, write_trunk};
 use crate::train::scale_hint::scale_hint;
@@ -48,6 +48,7 @@ use crate::weights_source::WeightsSource;
 
 /// Runs `swav pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
+    let started = Instant::now();
     let env = LaunchEnv::from_process_env()?;
     crate::run_log::set_rank(env.rank, env.world_size);
     let checkpoint_path = args.output.join(files::CHECKPOINT);
@@ -129,8 +130,20 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         )
     })?;
     crate::train::preemption::install();
+    if resume.is_none() && config.recipe_probe_iterations == 0 && config.time_budget_minutes > 0.0 {
+        crate::say!(
+            "time budget ({} min) not applied: it sets the epochs from the speed the recipe probes measure, \
+             and this run probes nothing (--recipe or --recipe-probe-iterations 0); it trains its {} epochs",
+            config.time_budget_minutes,
+            config.epochs
+        );
+    }
     let (config, resume) = if resume.is_none() && config.recipe_probe_iterations > 0 {
-        let (chosen, probe) = probe_recipes(&config, args, loader.dataset().clone(), &env)?;
+        let clock = RunClock {
+            started,
+            evaluated_images: knn_probe.as_ref().map_or(0, KnnProbe::images),
+        };
+        let (chosen, probe) = probe_recipes(&config, args, loader.dataset().clone(), &env, clock)?;
         prepare_output(&args.output, &chosen)?;
         loader = loader_over(loader.dataset().clone(), &chosen, env.rank, env.world_size)?;
         (chosen, Some(probe))
@@ -169,17 +182,34 @@ fn probe_recipes(
     args: &PretrainArgs,
     dataset: Arc<dyn Dataset>,
     env: &LaunchEnv,
+    clock: RunClock,
 ) -> Result<(PretrainConfig, LoadedCheckpoint)> {
     let flags = |c: &mut PretrainConfig| args.overrides.apply_to(c);
     let output = args.output.as_path();
     match config.device {
         Device::Cpu => {
             let mut b = swav_cpu::CpuBackend::new();
-            choose_recipe(&mut b, config, &flags, dataset, output, env.world_size)
+            choose_recipe(
+                &mut b,
+                config,
+                &flags,
+                dataset,
+                output,
+                env.world_size,
+                clock,
+            )
         }
         Device::Cuda => {
             let mut b = crate::device::open_cuda_for_rank(env.rank, env.local_rank)?;
-            choose_recipe(&mut b, config, &flags, dataset, output, env.world_size)
+            choose_recipe(
+                &mut b,
+                config,
+                &flags,
+                dataset,
+                output,
+                env.world_size,
+                clock,
+            )
         }
     }
 }
@@ -393,13 +423,17 @@ fn compare_knn<B: Backend>(
 /// Carries the recipe the probes chose (under the command line's flags, as `--recipe` would
 /// apply it) and the settings an adapting run changed to escape collapse from the
 /// checkpoint's configuration into `config`, so a resume with the command line's `--preset`
-/// does not undo them.
+/// does not undo them; so are the epochs a time budget gave the run.
 fn keep_adaptations(config: &mut PretrainConfig, stored: &PretrainConfig, args: &PretrainArgs) {
     if let (true, Some(recipe)) = (
         config.chosen_recipe.is_empty(),
         RecipeCandidate::from_name(&stored.chosen_recipe),
     ) {
         recipe.apply_under_flags(config, &|c| args.overrides.apply_to(c));
+    }
+    if config.time_budget_minutes > 0.0 && stored.time_budget_minutes > 0.0 {
+        // The budget set the interrupted run's epochs from its probes' speed: keep them.
+        config.epochs = stored.epochs;
     }
     carry_adaptations(config, stored);
 }

@@ -67,6 +67,11 @@ impl KnnProbe {
         }))
     }
 
+    /// Images one evaluation reads: the train and val splits together.
+    pub fn images(&self) -> usize {
+        self.split.0.len() + self.split.1.len()
+    }
+
     /// The number of classes of the training split.
     pub fn classes(&self) -> usize {
         self.split.0.num_classes().max(1)

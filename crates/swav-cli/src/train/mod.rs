@@ -21,4 +21,5 @@ pub mod run_folder;
 pub mod scale_hint;
 pub mod startup_guard;
 pub mod step_plan;
+pub mod time_budget;
 pub mod watchdog;

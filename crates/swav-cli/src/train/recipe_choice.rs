@@ -15,6 +15,8 @@
 //! `recipe-choice.json` in the run folder and printed as a table.
 //!
 //! The probes are seeded like any run, so the same data and flags make the same choice.
+//! With a time budget (`--time-budget`) the probes' measured speed then sets the run's
+//! epochs ([`super::time_budget`]); the choice itself does not depend on it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use super::progress::format_duration;
 use super::recipe_candidates::RecipeCandidate;
 use super::run::RunRequest;
 use super::run_folder::{files, prepare_output, write_trunk};
+use super::time_budget::{BudgetInput, BudgetPlan};
 use crate::config::PretrainConfig;
 use crate::eval::view_rank::view_rank;
 
@@ -53,6 +56,8 @@ pub struct ProbeResult {
     pub iterations: u64,
     /// Seconds the probe took, scoring included.
     pub seconds: f64,
+    /// Seconds per training iteration (the probe's last attempt).
+    pub seconds_per_iteration: f64,
     /// The loss of its last iteration.
     pub last_loss: f64,
     /// `total`, `partial` or `none`: the collapse the probe ended in.
@@ -87,6 +92,18 @@ pub struct RecipeChoice {
     pub probes: Vec<ProbeResult>,
     /// The candidate trained.
     pub chosen: &'static str,
+    /// The epochs the time budget gave the run (`--time-budget`), when it has one.
+    pub time_budget: Option<BudgetPlan>,
+}
+
+/// When the command started and what its k-NN evaluations read: what a time budget needs
+/// besides the probes' speed.
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    /// The command's start.
+    pub started: Instant,
+    /// Images one k-NN evaluation of the run reads (train and val; 0 without k-NN).
+    pub evaluated_images: usize,
 }
 
 /// The index of the best probe: healthy before collapsed, then the highest effective rank;
@@ -112,7 +129,8 @@ pub fn best_probe(probes: &[ProbeResult]) -> Option<usize> {
 /// `output/probes/`, prints and writes the choice, and returns `base` with the chosen
 /// candidate applied, with the winning probe's checkpoint (now also the run's) to go on
 /// from. `flags` writes the settings the user gave as flags, which win over a candidate's
-/// change as they do over `--recipe`'s. `world` must be 1.
+/// change as they do over `--recipe`'s. `world` must be 1. With a time budget the returned
+/// configuration's epochs are those that fit in the rest of it (`clock`).
 pub fn choose_recipe<B: Backend>(
     b: &mut B,
     base: &PretrainConfig,
@@ -120,6 +138,7 @@ pub fn choose_recipe<B: Backend>(
     dataset: Arc<dyn Dataset>,
     output: &Path,
     world: usize,
+    clock: RunClock,
 ) -> Result<(PretrainConfig, LoadedCheckpoint)> {
     if world > 1 {
         bail!(
@@ -152,9 +171,35 @@ pub fn choose_recipe<B: Backend>(
     }
     let random = SwavModel::new(b, model_config(base), base.seed.wrapping_add(1))
         .map_err(|e| anyhow!("building the random network: {e}"))?;
+    let scoring = Instant::now();
     let random_effective_rank = score(b, random, base, dataset.clone())?;
+    // The random network's score is forward passes only: two views of each scored image.
+    let seconds_per_image =
+        scoring.elapsed().as_secs_f64() / (2 * SCORED_IMAGES.min(dataset.len())).max(1) as f64;
     let best = best_probe(&probes).expect("there is always a candidate");
     let chosen = candidates[best];
+    let mut config = base.clone();
+    chosen.apply_under_flags(&mut config, flags);
+    carry_adaptations(&mut config, &adapted[best]);
+    let checkpoint = adopt_probe(&output.join(files::PROBES_DIR).join(chosen.name()), output)?;
+    let mut time_budget = None;
+    if config.time_budget_minutes > 0.0 {
+        let iters_per_epoch = loader_over(dataset.clone(), &config, 0, 1)?.iters_per_epoch() as u64;
+        let plan = BudgetInput {
+            budget_seconds: config.time_budget_minutes * 60.0,
+            spent_seconds: clock.started.elapsed().as_secs_f64(),
+            seconds_per_iteration: probes.iter().map(|p| p.seconds_per_iteration).sum::<f64>()
+                / probes.len() as f64,
+            seconds_per_evaluation: seconds_per_image * clock.evaluated_images as f64,
+            iters_per_epoch,
+            done_iterations: probes[best].iterations,
+            eval_every: config.eval_knn_every,
+            final_comparison: config.eval_knn && clock.evaluated_images > 0,
+        }
+        .plan();
+        config.epochs = plan.epochs;
+        time_budget = Some(plan);
+    }
     let choice = RecipeChoice {
         probe_iterations: iterations,
         scored_images: SCORED_IMAGES.min(dataset.len()),
@@ -162,18 +207,18 @@ pub fn choose_recipe<B: Backend>(
         random_effective_rank,
         probes,
         chosen: chosen.name(),
+        time_budget,
     };
     print_table(&choice);
+    if let Some(plan) = &time_budget {
+        say_budget(plan, base.epochs);
+    }
     let path = output.join(files::RECIPE_CHOICE);
     swav_nn::write_atomic(
         &path,
         (serde_json::to_string_pretty(&choice)? + "\n").as_bytes(),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut config = base.clone();
-    chosen.apply_under_flags(&mut config, flags);
-    carry_adaptations(&mut config, &adapted[best]);
-    let checkpoint = adopt_probe(&output.join(files::PROBES_DIR).join(chosen.name()), output)?;
     crate::say!(
         "chose `{}`; it goes on from its probe's iteration {} to the end of its {} epochs ({})",
         chosen.name(),
@@ -270,6 +315,7 @@ fn probe<B: Backend>(
         change: candidate.change(),
         iterations: summary.iterations,
         seconds: started.elapsed().as_secs_f64(),
+        seconds_per_iteration: summary.seconds / summary.iterations.max(1) as f64,
         last_loss: summary.last_loss,
         collapse: match summary.ended_collapsed {
             None => "none",
@@ -307,6 +353,30 @@ fn score<B: Backend>(
         config.seed,
         config.workers,
     )
+}
+
+/// One line on what the time budget gave the run.
+fn say_budget(plan: &BudgetPlan, planned_epochs: u64) {
+    let duration = |s: f64| format_duration(std::time::Duration::from_secs_f64(s.max(0.0)));
+    let input = &plan.input;
+    let line = format!(
+        "time budget {}: {} spent on start-up and probes; at {:.3} s/iteration ({} per k-NN evaluation) \
+         the run trains {} epochs (the configuration said {planned_epochs}) and should end after about {}",
+        duration(input.budget_seconds),
+        duration(input.spent_seconds),
+        input.seconds_per_iteration,
+        duration(input.seconds_per_evaluation),
+        plan.epochs,
+        duration(plan.expected_seconds),
+    );
+    if plan.overrun {
+        crate::say!(
+            "{line}; that overruns the budget (the probes took most of it): give a larger --time-budget, \
+             or --epochs N to train a fixed length"
+        );
+    } else {
+        crate::say!("{line}");
+    }
 }
 
 fn print_table(choice: &RecipeChoice) {
@@ -352,6 +422,7 @@ mod tests {
             change: "",
             iterations: 10,
             seconds: 1.0,
+            seconds_per_iteration: 0.1,
             last_loss: 1.0,
             collapse,
             effective_rank: rank,
