@@ -60,6 +60,12 @@
 #![no_std]
 #![warn(missing_docs)]
 
+/// The crate README's examples, compiled and run as doctests so the page crates.io shows
+/// stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
