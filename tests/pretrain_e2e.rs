@@ -154,3 +154,82 @@ fn an_existing_run_is_not_overwritten_without_resume() {
         "{error}"
     );
 }
+
+/// The official `scripts/swav_800ep_pretrain.sh` after `python -u main_swav.py`, word for word.
+#[rustfmt::skip]
+const OFFICIAL_800EP: &[&str] = &[
+    "--data_path", "/path/to/imagenet/train",
+    "--nmb_crops", "2", "6",
+    "--size_crops", "224", "96",
+    "--min_scale_crops", "0.14", "0.05",
+    "--max_scale_crops", "1.", "0.14",
+    "--crops_for_assign", "0", "1",
+    "--temperature", "0.1",
+    "--epsilon", "0.05",
+    "--sinkhorn_iterations", "3",
+    "--feat_dim", "128",
+    "--nmb_prototypes", "3000",
+    "--queue_length", "3840",
+    "--epoch_queue_starts", "15",
+    "--epochs", "800",
+    "--batch_size", "64",
+    "--base_lr", "4.8",
+    "--final_lr", "0.0048",
+    "--freeze_prototypes_niters", "5005",
+    "--wd", "0.000001",
+    "--warmup_epochs", "10",
+    "--start_warmup", "0.3",
+    "--dist_url", "tcp://learnfair0001:40000",
+    "--arch", "resnet50",
+    "--use_fp16", "true",
+    "--sync_bn", "pytorch",
+    "--dump_path", "./experiments/swav_800ep_pretrain",
+];
+
+#[test]
+fn the_official_scripts_command_line_runs_as_it_is() {
+    let mut args = vec!["pretrain"];
+    args.extend_from_slice(OFFICIAL_800EP);
+    args.push("--print-config");
+    let out = swav_ok(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "data = \"/path/to/imagenet/train\"",
+        "nmb_crops = [2, 6]",
+        "max_scale_crops = [1.0, 0.14]",
+        "queue_length = 3840",
+        "epochs = 800",
+        "wd = 0.000001",
+        "arch = \"resnet50\"",
+        "sync_bn = \"global\"",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    // The apex spelling of group-wise sync BN, and the two flags that are not settings.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("official");
+    let text = stderr(&swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &[
+            "--use_fp16",
+            "true",
+            "--dist_url",
+            "env://",
+            "--sync_bn",
+            "apex",
+            "--max-iterations",
+            "1",
+        ],
+    )));
+    assert!(
+        text.contains("--use_fp16 true: the CPU backend trains in f32 throughout"),
+        "{text}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("sync_bn = \"groups\""), "{config}");
+    let err = swav_error(&tiny_pretrain_args(
+        s(&dir.path().join("bad")),
+        &["--dist_url", "file:///shared/init"],
+    ));
+    assert!(err.contains("--dist_url \"file:///shared/init\""), "{err}");
+}

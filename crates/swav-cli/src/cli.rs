@@ -67,11 +67,16 @@ pub struct PretrainArgs {
     pub config: Option<PathBuf>,
     /// Training images: an ImageFolder-style or flat folder, or an MNIST-format IDX folder
     /// (train-images-idx3-ubyte[.gz], ...; docs/datasets.md) [default: the built-in
-    /// synthetic dataset].
-    #[arg(long, value_name = "DIR")]
+    /// synthetic dataset]. Also `--data_path`.
+    #[arg(long, alias = "data_path", value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Where checkpoints, metrics and the resolved config go.
-    #[arg(long, value_name = "DIR", default_value = "runs/swav")]
+    /// Where checkpoints, metrics and the resolved config go. Also `--dump_path`.
+    #[arg(
+        long,
+        alias = "dump_path",
+        value_name = "DIR",
+        default_value = "runs/swav"
+    )]
     pub output: PathBuf,
     /// Continue the run in --output from its last checkpoint. `--resume` alone requires one;
     /// `--resume auto` continues when one exists and starts a new run otherwise, so one
@@ -103,6 +108,19 @@ pub struct PretrainArgs {
     /// each sent as soon as backward completes it (as PyTorch DDP); 0: one per tensor.
     #[arg(long, value_name = "MB", default_value_t = swav_train::DEFAULT_BUCKET_CAP_MB)]
     pub bucket_cap_mb: usize,
+    /// The official scripts' rendezvous: `env://` (the launcher's variables, the default) or
+    /// `tcp://HOST:PORT`, rank 0's host and port (the NCCL id then goes over PORT + 1).
+    #[arg(long, alias = "dist_url", value_name = "URL")]
+    pub dist_url: Option<String>,
+    /// This process's rank on its node, as `python -m torch.distributed.launch` passes it
+    /// (it picks the GPU, like LOCAL_RANK) [the launcher's LOCAL_RANK, else 0].
+    #[arg(long, alias = "local_rank", value_name = "N")]
+    pub local_rank: Option<usize>,
+    /// The official scripts' mixed precision, accepted so their command lines run: the CUDA
+    /// backend always trains the trunk in bf16 (head, Sinkhorn and loss in f32), the CPU
+    /// backend in f32; the run says which in one line.
+    #[arg(long, alias = "use_fp16", value_name = "BOOL")]
+    pub use_fp16: Option<bool>,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

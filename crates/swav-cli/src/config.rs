@@ -79,9 +79,15 @@ pub enum OnCollapse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncBn {
-    /// Statistics over all ranks (PyTorch `SyncBatchNorm`, the official default).
+    /// Statistics over all ranks (PyTorch `SyncBatchNorm`, the official default; the
+    /// official name `pytorch` is accepted).
+    #[value(alias = "pytorch")]
+    #[serde(alias = "pytorch")]
     Global,
-    /// Statistics over groups of `syncbn_process_group_size` ranks (apex SyncBN).
+    /// Statistics over groups of `syncbn_process_group_size` ranks (apex SyncBN; the
+    /// official name `apex` is accepted).
+    #[value(alias = "apex")]
+    #[serde(alias = "apex")]
     Groups,
     /// Per-rank statistics.
     Off,

@@ -94,6 +94,14 @@ pub enum LaunchError {
         /// What contradicts what.
         detail: String,
     },
+    /// `--dist_url` is not a form swav reads.
+    #[error(
+        "--dist_url {url:?}: swav reads `env://` (the launcher's variables) or `tcp://HOST:PORT` (rank 0's host and port)"
+    )]
+    DistUrl {
+        /// The URL given.
+        url: String,
+    },
 }
 
 /// The default rendezvous port (torchrun's).
@@ -116,6 +124,46 @@ impl LaunchEnv {
     /// Reads the process environment.
     pub fn from_process_env() -> Result<Self, LaunchError> {
         Self::detect(|name| std::env::var(name).ok())
+    }
+
+    /// Applies the official scripts' `--dist_url`: `env://` keeps what the launcher set;
+    /// `tcp://HOST:PORT` names rank 0's host and port, as PyTorch's `init_process_group`
+    /// reads it (the rendezvous then listens on PORT + 1, as with MASTER_PORT).
+    pub fn with_dist_url(mut self, url: &str) -> Result<Self, LaunchError> {
+        if url == "env://" {
+            return Ok(self);
+        }
+        let bad = || LaunchError::DistUrl {
+            url: url.to_string(),
+        };
+        let (host, port) = url
+            .strip_prefix("tcp://")
+            .and_then(|rest| rest.rsplit_once(':'))
+            .ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == u16::MAX {
+            return Err(bad());
+        }
+        self.master_addr = Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        );
+        self.master_port = port;
+        Ok(self)
+    }
+
+    /// Applies `--local_rank N`, which `python -m torch.distributed.launch` passes as an
+    /// argument instead of setting LOCAL_RANK: it picks the device.
+    pub fn with_local_rank(mut self, local_rank: usize) -> Result<Self, LaunchError> {
+        if local_rank > self.rank {
+            return Err(LaunchError::Inconsistent {
+                launcher: self.launcher,
+                detail: format!("--local_rank {local_rank} exceeds the rank {}", self.rank),
+            });
+        }
+        self.local_rank = local_rank;
+        Ok(self)
     }
 
     /// Reads the variables through `var` (so tests can supply their own).
@@ -415,5 +463,44 @@ mod tests {
             "pmi master -:29500 world 3"
         );
         assert_eq!(token(&[]), "single process");
+    }
+
+    #[test]
+    fn the_official_dist_url_names_the_master_or_defers_to_the_launcher() {
+        let slurm =
+            LaunchEnv::detect(env(&[("SLURM_PROCID", "1"), ("SLURM_NTASKS", "4")])).unwrap();
+        let same = slurm.clone().with_dist_url("env://").unwrap();
+        assert_eq!(same, slurm);
+        let tcp = slurm.clone().with_dist_url("tcp://node-17:40000").unwrap();
+        assert_eq!(
+            (
+                tcp.master_addr.as_deref(),
+                tcp.master_port,
+                tcp.rank,
+                tcp.world_size
+            ),
+            (Some("node-17"), 40000, 1, 4)
+        );
+        let v6 = slurm
+            .clone()
+            .with_dist_url("tcp://[fe80::1]:40000")
+            .unwrap();
+        assert_eq!(v6.master_addr.as_deref(), Some("fe80::1"));
+        assert_eq!(slurm.clone().with_local_rank(1).unwrap().local_rank, 1);
+        let err = slurm.clone().with_local_rank(2).unwrap_err().to_string();
+        assert!(err.contains("--local_rank 2 exceeds the rank 1"), "{err}");
+        for bad in [
+            "file:///tmp/x",
+            "tcp://node",
+            "tcp://:40000",
+            "tcp://node:port",
+            "node:1",
+        ] {
+            let err = slurm.clone().with_dist_url(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--dist_url") && err.contains("tcp://HOST:PORT"),
+                "{err}"
+            );
+        }
     }
 }

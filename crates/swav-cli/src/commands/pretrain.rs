@@ -49,7 +49,13 @@ use crate::weights_source::WeightsSource;
 /// Runs `swav pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
     let started = Instant::now();
-    let env = LaunchEnv::from_process_env()?;
+    let mut env = LaunchEnv::from_process_env()?;
+    if let Some(url) = &args.dist_url {
+        env = env.with_dist_url(url)?;
+    }
+    if let Some(local_rank) = args.local_rank {
+        env = env.with_local_rank(local_rank)?;
+    }
     crate::run_log::set_rank(env.rank, env.world_size);
     let checkpoint_path = args.output.join(files::CHECKPOINT);
     let chosen = match args.resume {
@@ -83,6 +89,9 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     if args.print_config {
         print!("{}", config.to_toml());
         return Ok(());
+    }
+    if let (0, Some(fp16)) = (env.rank, args.use_fp16) {
+        crate::say!("{}", precision_note(fp16, config.device));
     }
     if resume.is_none() && checkpoint_path.exists() {
         bail!(
@@ -474,4 +483,19 @@ fn resolve_for_resume(args: &PretrainArgs, ck: &LoadedCheckpoint) -> Result<Pret
         );
     }
     Ok(config)
+}
+
+/// What `--use_fp16` (the official scripts' mixed precision) means here, in one line.
+pub fn precision_note(fp16: bool, device: Device) -> String {
+    match (fp16, device) {
+        (true, Device::Cuda) => "--use_fp16 true: the CUDA backend trains the trunk in bf16 with the head, Sinkhorn and loss in f32 \
+             (the official fp16 with apex needs loss scaling; bf16 does not)"
+            .to_string(),
+        (false, Device::Cuda) => "--use_fp16 false: the CUDA backend has no f32 trunk; it trains the trunk in bf16 with the head, \
+             Sinkhorn and loss in f32"
+            .to_string(),
+        (_, Device::Cpu) => format!(
+            "--use_fp16 {fp16}: the CPU backend trains in f32 throughout"
+        ),
+    }
 }

@@ -27,15 +27,23 @@ use swav_augment::loader::MultiCropLoader;
 
 /// Runs `swav supervised`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
-    if args.resume.is_some() || args.init_weights.is_some() || args.rendezvous_file.is_some() {
+    if args.resume.is_some()
+        || args.init_weights.is_some()
+        || args.rendezvous_file.is_some()
+        || args.dist_url.is_some()
+        || args.local_rank.is_some()
+    {
         bail!(
-            "`swav supervised` trains one process from scratch: --resume, --init-weights and --rendezvous-file belong to `swav pretrain`"
+            "`swav supervised` trains one process from scratch: --resume, --init-weights, --rendezvous-file, --dist_url and --local_rank belong to `swav pretrain`"
         );
     }
     let config = resolve_pretrain_config(args)?;
     if args.print_config {
         print!("{}", config.to_toml());
         return Ok(());
+    }
+    if let Some(fp16) = args.use_fp16 {
+        crate::say!("{}", super::pretrain::precision_note(fp16, config.device));
     }
     let loader = training_loader(&config, 0, 1)?;
     prepare_output(&args.output, &config)?;
