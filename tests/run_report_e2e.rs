@@ -355,3 +355,58 @@ fn report_draws_the_curves_and_says_where_the_run_stands() {
         "{e}"
     );
 }
+
+/// The event file's records (TFRecord framing: length, its CRC, data, the data's CRC).
+fn event_records(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (mut records, mut at) = (Vec::new(), 0);
+    while at < bytes.len() {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        records.push(bytes[at + 12..at + 12 + len].to_vec());
+        at += 12 + len + 4;
+    }
+    assert_eq!(at, bytes.len(), "whole records only");
+    records
+}
+
+#[test]
+fn the_tensorboard_file_grows_while_the_run_trains_and_a_resume_starts_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let events = run.join("events.out.tfevents.swav");
+    swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &["--max-iterations", "3", "--eval-knn-every", "1"],
+    ));
+    // Stopped after 3 of 8 iterations: the file already holds them, stamped with the time
+    // of day (seconds since 1970), not seconds since the start.
+    let records = event_records(&events);
+    assert!(records[0].ends_with(b"brain.Event:2"));
+    let has = |r: &[u8], tag: &[u8]| r.windows(tag.len()).any(|w| w == tag);
+    let losses: Vec<&Vec<u8>> = records.iter().filter(|r| has(r, b"train/loss")).collect();
+    assert_eq!(losses.len(), metrics(&run).len());
+    assert_eq!(losses.len(), 3);
+    for r in &losses {
+        assert_eq!(r[0], 0x09, "wall_time first");
+        let wall = f64::from_le_bytes(r[1..9].try_into().unwrap());
+        assert!(wall > 1.6e9, "absolute wall time: {wall}");
+    }
+    swav_ok(&["pretrain", "--resume", "--output", s(&run)]);
+    let records = event_records(&events);
+    // A session start at step 4 (iteration 3, the first the resumed run logs), then the
+    // rest of the run.
+    let start = records
+        .iter()
+        .position(|r| r.ends_with(&[0x3a, 2, 0x08, 0x01]))
+        .expect("a session start record");
+    assert!(records[start][9..].starts_with(&[0x10, 4]), "at step 4");
+    let after = records[start..]
+        .iter()
+        .filter(|r| has(r, b"train/loss"))
+        .count();
+    assert_eq!(after, 5, "iterations 3..8");
+    assert_eq!(metrics(&run).len(), 8);
+    // Both epochs' k-NN points, appended beside the steps without overwriting them.
+    let knn = records.iter().filter(|r| has(r, b"knn/top1_k20")).count();
+    assert_eq!(knn, 2);
+}

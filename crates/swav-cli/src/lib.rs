@@ -13,7 +13,8 @@
 //!   [`swav_train::Diagnostics`] and their [`train::collapse_watch`]), progress,
 //!   checkpoints ([`train::checkpoint_state`] over [`checkpoint_file`]), exact resume and the k-NN
 //!   curve ([`train::knn_probe`]).
-//! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`).
+//! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`);
+//!   [`event_file`] is the TensorBoard file a run writes while it trains.
 //! * [`commands::supervised`] trains the same network with labels for the same steps: the
 //!   yardstick a SwAV recipe's k-NN is read against.
 //! * [`logging`] prints the libraries' `tracing` warnings (skipped images) on stderr;
@@ -39,6 +40,7 @@ pub mod config_file;
 pub mod device;
 pub mod distributed;
 pub mod eval;
+pub mod event_file;
 pub mod launcher;
 pub mod logging;
 pub mod metrics;

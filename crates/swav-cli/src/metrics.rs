@@ -32,6 +32,10 @@ pub struct StepRecord {
     pub queue_in_use: bool,
     /// Seconds since the run (or its resumption) started.
     pub elapsed_s: f64,
+    /// When the record was written, in seconds since 1970 (TensorBoard's wall time).
+    /// Absent from older logs: 0.
+    #[serde(default)]
+    pub unix_time: f64,
     /// Unreadable training images the loaders of all ranks have skipped so far (each
     /// replaced by the next readable one). Absent from older logs: 0.
     #[serde(default)]

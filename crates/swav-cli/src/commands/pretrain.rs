@@ -27,7 +27,7 @@ use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
 use crate::report::curves::write_curves;
 use crate::report::run_history::RunHistory;
-use crate::report::tensorboard::write_events;
+use crate::report::tensorboard::write_events_if_missing;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
 use crate::train::adapting_run::{carry_adaptations, train_adapting};
@@ -364,7 +364,7 @@ where
     }
     let history = RunHistory::read(request.output)?;
     let curves = write_curves(&history)?;
-    let events = write_events(&history)?;
+    let (events, _) = write_events_if_missing(&history)?;
     crate::say!(
         "training curves: {} (TensorBoard: {})",
         curves.display(),

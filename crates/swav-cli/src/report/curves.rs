@@ -263,6 +263,7 @@ mod tests {
             samples_per_sec: 1.0,
             queue_in_use: false,
             elapsed_s: 0.0,
+            unix_time: 0.0,
             skipped_files: 0,
             data_ms: 0.0,
             adaptation: None,

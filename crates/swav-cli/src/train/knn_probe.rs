@@ -21,6 +21,7 @@ use crate::config::PretrainConfig;
 use crate::eval::data::require_labels;
 use crate::eval::features::extract;
 use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, KnnAccuracy, knn_accuracy};
+use crate::event_file::{LiveEvents, knn_tag};
 use crate::skipped_files::report_skipped;
 
 /// Images per forward pass of the evaluation.
@@ -118,7 +119,7 @@ impl KnnProbe {
     }
 
     /// [`Self::evaluate`] as a curve point after `epoch` epochs and `iteration` iterations,
-    /// appended to `log` (`knn.jsonl`).
+    /// appended to `log` (`knn.jsonl`) and to the TensorBoard file beside it.
     pub fn point<B: Backend>(
         &self,
         b: &mut B,
@@ -147,6 +148,13 @@ impl KnnProbe {
             .with_context(|| format!("cannot write {}", log.display()))?;
         writeln!(file, "{}", serde_json::to_string(&point)?)
             .with_context(|| format!("cannot write {}", log.display()))?;
+        let scalars: Vec<(String, f64)> = point
+            .top1
+            .iter()
+            .map(|t| (knn_tag(t.k), 100.0 * t.top1))
+            .collect();
+        LiveEvents::append(&log.with_file_name(files::TENSORBOARD_EVENTS))?
+            .scalars(iteration as i64, &scalars)?;
         Ok(point)
     }
     /// Prints `trained` (the top-1 of the network called `name`) beside a randomly

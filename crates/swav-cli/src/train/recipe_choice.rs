@@ -230,8 +230,8 @@ pub fn choose_recipe<B: Backend>(
 }
 
 /// Makes the probe in `folder` the start of the run in `output`: its checkpoint (also the
-/// numbered and last-good copies) and its metrics become the run's, and the checkpoint is
-/// returned to resume from.
+/// numbered and last-good copies), its metrics and its TensorBoard file become the run's,
+/// and the checkpoint is returned to resume from.
 fn adopt_probe(folder: &Path, output: &Path) -> Result<LoadedCheckpoint> {
     let copy = |from: &Path, to: &Path| -> Result<()> {
         std::fs::copy(from, to)
@@ -239,6 +239,10 @@ fn adopt_probe(folder: &Path, output: &Path) -> Result<LoadedCheckpoint> {
             .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
     };
     copy(&folder.join(files::METRICS), &output.join(files::METRICS))?;
+    copy(
+        &folder.join(files::TENSORBOARD_EVENTS),
+        &output.join(files::TENSORBOARD_EVENTS),
+    )?;
     let copies = folder.join(files::CHECKPOINTS_DIR);
     if copies.is_dir() {
         let into = output.join(files::CHECKPOINTS_DIR);

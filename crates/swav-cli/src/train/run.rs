@@ -36,6 +36,7 @@ use super::resume_notice::{ResumedQueue, resume_notice};
 use super::run_folder::files;
 use super::watchdog::StallWatchdog;
 use crate::config::{OnCollapse, PretrainConfig};
+use crate::event_file::{LiveEvents, unix_time};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
@@ -227,6 +228,17 @@ where
     } else {
         None
     };
+    // TensorBoard's file grows with the metrics log; a resumed run starts a new session at
+    // its first step, which drops the interrupted run's later points.
+    let mut events = if main_rank {
+        let resumed_at = req.resume.map(|_| position.global_iteration as i64 + 1);
+        Some(LiveEvents::open(
+            &req.output.join(files::TENSORBOARD_EVENTS),
+            resumed_at,
+        )?)
+    } else {
+        None
+    };
 
     let total = schedule.len();
     let progress = Progress::new(position.global_iteration, total, main_rank);
@@ -343,7 +355,7 @@ where
                 None
             };
             if let (Some(m), Some(c), Some(totals)) = (metrics.as_mut(), report.collapse, totals) {
-                m.write(&StepRecord {
+                let record = StepRecord {
                     epoch,
                     iteration: global,
                     loss: c.loss,
@@ -354,11 +366,16 @@ where
                     samples_per_sec: images_per_sec,
                     queue_in_use: report.queue_in_use,
                     elapsed_s: started.elapsed().as_secs_f64(),
+                    unix_time: unix_time(),
                     skipped_files: totals.skipped_files,
                     data_ms: totals.data_ms,
                     adaptation: adaptation.take(),
                     diagnostics: report.diagnostics,
-                })?;
+                };
+                m.write(&record)?;
+                if let Some(events) = events.as_mut() {
+                    events.step(&record)?;
+                }
                 let signals = CollapseSignals {
                     iteration: global,
                     loss: c.loss,
