@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use swav_cli::model_loading::load_model;
-use swav_cli::weights_source::WeightsSource;
+use swav_cli::train::weights_source::WeightsSource;
 
 fuzz_target!(|data: &[u8]| {
     let path = std::env::temp_dir().join(format!("swav-fuzz-{}-weights", std::process::id()));

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ArchName, Device, OnCollapse, SinkhornMode, SyncBn};
 use crate::presets::Preset;
-use crate::train::recipe_candidates::RecipeCandidate;
+use crate::recipe_candidates::RecipeCandidate;
 
 /// SwAV self-supervised pretraining, evaluation and export.
 #[derive(Debug, Parser)]

@@ -13,13 +13,16 @@
 //!   [`swav_train::Diagnostics`] and their [`train::collapse_watch`]), progress,
 //!   checkpoints ([`train::checkpoint_state`] over [`checkpoint_file`]), exact resume and the k-NN
 //!   curve ([`train::knn_probe`]).
+//! * [`datasets`] opens the datasets and loaders a configuration asks for (training, k-NN,
+//!   evaluation); [`recipe_candidates`] are the variants of a configuration that
+//!   `--preset small-data` probes ([`train::recipe_choice`]) and `--recipe` names.
 //! * [`report`] reads a run folder back and draws its curves (`curves.svg`, `swav report`);
 //!   [`event_file`] is the TensorBoard file a run writes while it trains.
 //! * [`commands::supervised`] trains the same network with labels for the same steps: the
 //!   yardstick a SwAV recipe's k-NN is read against.
 //! * [`logging`] prints the libraries' `tracing` warnings (skipped images) on stderr;
 //!   [`skipped_files`] is the end-of-command count every image-reading command prints.
-//! * [`eval`] holds k-NN and the linear probe on frozen features; [`weights_source`] reads
+//! * [`eval`] holds k-NN and the linear probe on frozen features; [`train::weights_source`] reads
 //!   swav checkpoints and torchvision / official SwAV safetensors alike, and
 //!   [`model_loading`] builds the network they describe.
 //! * [`bench`](mod@bench) is the workload and the reports of `swav bench`; [`assign`] the two halves of
@@ -37,6 +40,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod config_file;
+pub mod datasets;
 pub mod device;
 pub mod distributed;
 pub mod eval;
@@ -47,9 +51,9 @@ pub mod metrics;
 pub mod model_loading;
 pub mod npy;
 pub mod presets;
+pub mod recipe_candidates;
 pub mod report;
 pub mod resolve;
 pub mod run_log;
 pub mod skipped_files;
 pub mod train;
-pub mod weights_source;

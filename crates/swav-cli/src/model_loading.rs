@@ -3,7 +3,7 @@
 use anyhow::{Result, anyhow};
 use swav_nn::{Backend, SwavModel};
 
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// The network `weights` describes, on `b`, with the weights loaded.
 pub fn load_model<B: Backend>(b: &mut B, weights: &WeightsSource) -> Result<SwavModel<B>> {

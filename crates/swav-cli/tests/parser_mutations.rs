@@ -27,7 +27,7 @@ use swav_cli::config_file::overlay_file;
 use swav_cli::model_loading::load_model;
 use swav_cli::npy::parse_matrix;
 use swav_cli::presets::Preset;
-use swav_cli::weights_source::WeightsSource;
+use swav_cli::train::weights_source::WeightsSource;
 
 #[global_allocator]
 static ALLOCATOR: MeasuringAllocator = MeasuringAllocator;

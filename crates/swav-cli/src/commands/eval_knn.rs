@@ -10,7 +10,7 @@ use crate::eval::features::extract;
 use crate::eval::knn::knn_accuracy;
 use crate::model_loading::load_model;
 use crate::skipped_files::report_skipped;
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav eval knn`.
 pub fn run(args: &KnnArgs) -> Result<()> {

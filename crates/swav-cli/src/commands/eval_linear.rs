@@ -14,7 +14,7 @@ use crate::eval::features::{TrunkEmbedder, extract};
 use crate::eval::linear_probe::{EpochFeatures, FixedFeatures, ProbeSettings, train_probe};
 use crate::model_loading::load_model;
 use crate::skipped_files::report_skipped;
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav eval linear`.
 pub fn run(args: &LinearArgs) -> Result<()> {

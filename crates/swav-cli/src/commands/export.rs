@@ -5,7 +5,7 @@ use swav_nn::{ExportOptions, export_safetensors};
 
 use crate::cli::ExportArgs;
 use crate::model_loading::load_model;
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav export`.
 pub fn run(args: &ExportArgs) -> Result<()> {

@@ -8,13 +8,13 @@ use swav_nn::Backend;
 
 use crate::cli::ExtractArgs;
 use crate::config::Device;
+use crate::datasets::open_folder;
 use crate::device::{BackendJob, on_device};
 use crate::eval::features::{extract, write_row_paths};
 use crate::model_loading::load_model;
 use crate::npy::{non_finite_rows, write_indices, write_matrix};
 use crate::skipped_files::report_skipped;
-use crate::train::data::open_folder;
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav extract`.
 pub fn run(args: &ExtractArgs) -> Result<()> {

@@ -11,7 +11,7 @@ use crate::config::{ArchName, PretrainConfig};
 use crate::model_loading::load_model;
 use crate::presets::Preset;
 use crate::train::checkpoint_state::{RunPosition, RunRecord, save_run};
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav import`.
 pub fn run(args: &ImportArgs) -> Result<()> {

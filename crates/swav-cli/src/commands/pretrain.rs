@@ -20,11 +20,13 @@ use swav_train::GradientCommunication;
 
 use crate::cli::{PretrainArgs, ResumeMode};
 use crate::config::{Device, PretrainConfig, SyncBn};
+use crate::datasets::{loader_over, training_loader};
 use crate::distributed::gradient_thread::cpu_gradient_communication;
 use crate::distributed::mpi::MpiCollective;
 use crate::distributed::nccl_gradient_stream::cuda_gradient_communication;
 use crate::eval::knn::KnnAccuracy;
 use crate::launcher::{LaunchEnv, Launcher};
+use crate::recipe_candidates::RecipeCandidate;
 use crate::report::curves::write_curves;
 use crate::report::run_history::RunHistory;
 use crate::report::tensorboard::write_events_if_missing;
@@ -34,17 +36,15 @@ use crate::train::adapting_run::{carry_adaptations, train_adapting};
 use crate::train::checkpoint_choice;
 use crate::train::checkpoint_state::LoadedCheckpoint;
 use crate::train::collapse_watch::CollapseKind;
-use crate::train::data::{loader_over, training_loader};
 use crate::train::knn_probe::KnnProbe;
 use crate::train::preemption::Preempted;
 use crate::train::progress::format_duration;
-use crate::train::recipe_candidates::RecipeCandidate;
 use crate::train::recipe_choice::{RunClock, choose_recipe};
 use crate::train::run::{RunRequest, RunSummary};
 use crate::train::run_folder::{files, prepare_output, write_trunk};
 use crate::train::scale_hint::scale_hint;
 use crate::train::startup_guard::StartupGuard;
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {

@@ -13,11 +13,11 @@ use swav_train::Optimizer;
 
 use crate::cli::PretrainArgs;
 use crate::config::PretrainConfig;
+use crate::datasets::training_loader;
 use crate::device::{BackendJob, on_device};
 use crate::eval::linear_probe::{cross_entropy_backward, init_classifier};
 use crate::resolve::resolve_pretrain_config;
 use crate::skipped_files::report_skipped;
-use crate::train::data::training_loader;
 use crate::train::input_feed::crop_groups;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::model_spec::model_config;

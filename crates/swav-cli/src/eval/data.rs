@@ -9,8 +9,8 @@ use swav_augment::transform::eval::{EvalConfig, EvalMode};
 
 use crate::cli::ModelAndData;
 use crate::config::PretrainConfig;
+use crate::datasets::{first_per_class, open_folder, synthetic_config};
 use crate::presets::Preset;
-use crate::train::data::{first_per_class, open_folder, synthetic_config};
 
 /// Train and validation images with their evaluation transform.
 pub struct EvalData {

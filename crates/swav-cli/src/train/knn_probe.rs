@@ -14,10 +14,10 @@ use swav_augment::dataset::Dataset;
 use swav_augment::transform::eval::EvalConfig;
 use swav_nn::{Backend, SwavModel};
 
-use super::data::{TrainValSplit, eval_transform, knn_datasets};
 use super::model_spec::model_config;
 use super::run_folder::files;
 use crate::config::PretrainConfig;
+use crate::datasets::{TrainValSplit, eval_transform, knn_datasets};
 use crate::eval::data::require_labels;
 use crate::eval::features::extract;
 use crate::eval::knn::{DEFAULT_KS, DEFAULT_TEMPERATURE, KnnAccuracy, knn_accuracy};

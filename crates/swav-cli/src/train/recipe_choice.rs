@@ -32,15 +32,15 @@ use swav_train::GradientCommunication;
 use super::adapting_run::{carry_adaptations, train_adapting};
 use super::checkpoint_state::LoadedCheckpoint;
 use super::collapse_watch::CollapseKind;
-use super::data::loader_over;
 use super::model_spec::model_config;
 use super::progress::format_duration;
-use super::recipe_candidates::RecipeCandidate;
 use super::run::RunRequest;
 use super::run_folder::{files, prepare_output, write_trunk};
 use super::time_budget::{BudgetInput, BudgetPlan};
 use crate::config::PretrainConfig;
+use crate::datasets::loader_over;
 use crate::eval::view_rank::view_rank;
+use crate::recipe_candidates::RecipeCandidate;
 
 /// Training images whose features score a probe.
 pub const SCORED_IMAGES: usize = 1024;

@@ -38,7 +38,7 @@ use super::watchdog::StallWatchdog;
 use crate::config::{OnCollapse, PretrainConfig};
 use crate::event_file::{LiveEvents, unix_time};
 use crate::metrics::{MetricsLog, StepRecord};
-use crate::weights_source::WeightsSource;
+use crate::train::weights_source::WeightsSource;
 use swav_augment::loader::MultiCropLoader;
 
 /// What to run.

@@ -11,9 +11,9 @@ use swav_nn::{
     import_safetensors,
 };
 
+use super::checkpoint_state::LoadedCheckpoint;
+use super::model_spec::model_config;
 use crate::config::PretrainConfig;
-use crate::train::checkpoint_state::LoadedCheckpoint;
-use crate::train::model_spec::model_config;
 
 /// Weights to load into a model.
 pub enum WeightsSource {
