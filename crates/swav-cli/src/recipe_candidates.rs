@@ -1,5 +1,5 @@
 //! The candidate recipes `--preset small-data` probes before it trains
-//! ([`super::recipe_choice`]): each is one change to the augmentations of the configuration
+//! ([`crate::train::recipe_choice`]): each is one change to the augmentations of the configuration
 //! it starts from, aimed at one way a recipe fails on data it was not tuned on.
 
 use crate::config::PretrainConfig;
