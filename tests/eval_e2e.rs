@@ -231,3 +231,55 @@ fn pretraining_on_a_split_folder_trains_on_train_only() {
         "the 9 validation images stay out of training: {text}"
     );
 }
+
+#[test]
+fn semisup_fine_tunes_on_a_share_of_the_labels_and_reports_top1_and_top5() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = trained(dir.path());
+    let images = image_folder(dir.path());
+    let base = [
+        "eval",
+        "semisup",
+        "--weights",
+        s(&ckpt),
+        "--data",
+        s(&images),
+        "--image-size",
+        "16",
+        "--batch-size",
+        "4",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--labels-percent",
+        "50",
+        "--epochs",
+        "3",
+        "--decay-epochs",
+        "1",
+        "2",
+    ]);
+    let out = swav_ok(&args);
+    let err = stderr(&out);
+    assert!(
+        err.contains("semi-supervised fine-tuning on 50% of the labels: 9 of 18 training images (3 classes), 3 epochs of 2 iterations"),
+        "{err}"
+    );
+    assert_eq!(err.matches(": train loss ").count(), 3, "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("semi-supervised (50% of the labels, 9 images): best val top-1 "))
+        .unwrap_or_else(|| panic!("{text}"));
+    // Three classes: the true class is always among the top five.
+    assert!(line.contains("top-5 100.00%"), "{line}");
+    for (flag, value) in [("--labels-percent", "0"), ("--labels-percent", "150")] {
+        let mut args = base.to_vec();
+        args.extend([flag, value]);
+        let e = swav_error(&args);
+        assert!(
+            e.contains("labels_percent") || e.contains("--labels-percent"),
+            "{e}"
+        );
+    }
+}

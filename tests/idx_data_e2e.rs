@@ -298,4 +298,24 @@ fn fashion_mnist_trains_briefly_and_reports_knn() {
     );
     let (classes, models) = knn_report(&run);
     assert_eq!((classes, models.len()), (10, 2));
+    // The semi-supervised protocol on 10 % of the 200 images' labels: two per class.
+    let out = swav_ok(&[
+        "eval",
+        "semisup",
+        "--weights",
+        s(&run.join("checkpoint.safetensors")),
+        "--data",
+        FASHION_MNIST,
+        "--images-per-class",
+        "20",
+        "--eval-images-per-class",
+        "10",
+        "--epochs",
+        "2",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("semi-supervised (10% of the labels, 20 images): best val top-1"),
+        "{text}"
+    );
 }

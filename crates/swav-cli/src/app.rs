@@ -5,7 +5,8 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, EvalCommand};
 use crate::commands::{
-    assign, bench, eval_knn, eval_linear, export, extract, import, pretrain, report, supervised,
+    assign, bench, eval_knn, eval_linear, eval_semisup, export, extract, import, pretrain, report,
+    supervised,
 };
 
 /// Runs one command line.
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Supervised(args) => supervised::run(&args),
         Command::Eval(EvalCommand::Knn(args)) => eval_knn::run(&args),
         Command::Eval(EvalCommand::Linear(args)) => eval_linear::run(&args),
+        Command::Eval(EvalCommand::Semisup(args)) => eval_semisup::run(&args),
         Command::Extract(args) => extract::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Import(args) => import::run(&args),

@@ -352,6 +352,9 @@ pub enum EvalCommand {
     /// A linear classifier on frozen features (SGD lr 0.3, cosine, wd 1e-6; shorter than
     /// the official 100 epochs by default).
     Linear(LinearArgs),
+    /// Fine-tune the whole network with a linear head on 1 % or 10 % of the labels (the
+    /// official `eval_semisup.py`: SGD, 20 epochs, step decay); top-1 and top-5 on val.
+    Semisup(SemisupArgs),
 }
 
 /// Where the evaluated weights and images come from.
@@ -421,6 +424,46 @@ pub struct LinearArgs {
     #[arg(long)]
     pub augment: bool,
     /// Seed of the classifier's initialisation and shuffles.
+    #[arg(long, default_value_t = 31, value_name = "N")]
+    pub seed: u64,
+}
+
+/// `swav eval semisup`: the official semi-supervised protocol (defaults: its 10 % recipe).
+#[derive(Debug, Args)]
+pub struct SemisupArgs {
+    /// Model and images (`--batch-size` is the fine-tuning batch; official 256 in all).
+    #[command(flatten)]
+    pub source: ModelAndData,
+    /// The share of each class's training images whose labels are used, in % (official: 1
+    /// or 10; a class-balanced, evenly spread subset).
+    #[arg(
+        long,
+        alias = "labels_perc",
+        default_value_t = 10.0,
+        value_name = "PERCENT"
+    )]
+    pub labels_percent: f64,
+    /// Epochs (official 20).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub epochs: usize,
+    /// The trunk's learning rate (official: 0.01 for 10 %, 0.02 for 1 %).
+    #[arg(long, default_value_t = 0.01, value_name = "LR")]
+    pub lr: f64,
+    /// The linear head's learning rate (official: 0.2 for 10 %, 5 for 1 %).
+    #[arg(
+        long,
+        alias = "lr_last_layer",
+        default_value_t = 0.2,
+        value_name = "LR"
+    )]
+    pub lr_last_layer: f64,
+    /// Epochs at which both rates are multiplied by --gamma (official 12 16).
+    #[arg(long, alias = "decay_epochs", num_args = 1.., default_values_t = [12, 16], value_name = "EPOCH")]
+    pub decay_epochs: Vec<usize>,
+    /// The decay factor (official 0.2).
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    pub gamma: f64,
+    /// Seed of the head's initialisation and the shuffles.
     #[arg(long, default_value_t = 31, value_name = "N")]
     pub seed: u64,
 }

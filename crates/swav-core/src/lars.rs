@@ -57,6 +57,22 @@ impl<T: Real> Default for Lars<T> {
     }
 }
 
+impl<T: Real> Lars<T> {
+    /// Plain SGD with momentum and weight decay, LARC off: an unbounded trust coefficient
+    /// with apex's clipping makes every adapted rate 1, so the step is PyTorch's
+    /// `torch.optim.SGD(momentum, weight_decay)` (the semi-supervised fine-tuning's
+    /// optimiser).
+    pub fn plain_sgd(momentum: T, weight_decay: T) -> Self {
+        Self {
+            trust_coefficient: T::infinity(),
+            weight_decay,
+            momentum,
+            clip: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// How one tensor's gradient is transformed before the SGD step: `scale · (g + decay · p)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LarsScaling<T> {

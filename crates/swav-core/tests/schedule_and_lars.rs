@@ -177,3 +177,32 @@ fn step_all_skips_tensors_without_gradient() {
     assert_ne!(p1, vec![1.0, 2.0]);
     assert_eq!((p2, m2), (vec![3.0], vec![0.0]));
 }
+
+#[test]
+fn plain_sgd_is_torch_sgd_with_momentum_and_decay() {
+    let lars = Lars::<f64>::plain_sgd(0.9, 0.01);
+    let mut ops = SliceOps;
+    let (mut p, mut buf, mut state) = (vec![3.0, 4.0], vec![0.0; 2], MomentumState::default());
+    let g = vec![0.5, -0.25];
+    // torch.optim.SGD: d = g + wd·p; buf = d (first step), then 0.9·buf + d; p -= lr·buf.
+    let (mut tp, mut tbuf) = (p.clone(), vec![0.0; 2]);
+    for (step, lr) in [0.1, 0.05, 0.0].into_iter().enumerate() {
+        let mut tensor = LarsParam {
+            param: &mut p,
+            grad: Some(&g),
+            momentum: &mut buf,
+            state: &mut state,
+            kind: ParamKind::Weight,
+        };
+        lars.step(&mut ops, &mut tensor, lr).unwrap();
+        for i in 0..2 {
+            let d = g[i] + 0.01 * tp[i];
+            tbuf[i] = if step == 0 { d } else { 0.9 * tbuf[i] + d };
+            tp[i] -= lr * tbuf[i];
+        }
+        for i in 0..2 {
+            assert!((p[i] - tp[i]).abs() < 1e-12, "step {step}: {p:?} vs {tp:?}");
+            assert!((buf[i] - tbuf[i]).abs() < 1e-12);
+        }
+    }
+}

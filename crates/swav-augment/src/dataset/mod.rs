@@ -19,6 +19,7 @@ pub mod flat_folder;
 pub mod idx;
 pub mod image_folder;
 pub mod jpeg_structure;
+pub mod percent_per_class;
 pub mod scan;
 pub mod subset;
 pub mod synthetic;

@@ -3,13 +3,11 @@
 use anyhow::{Result, anyhow};
 use ndarray::{Array2, ArrayView2};
 use swav_augment::loader::{LoaderConfig, MultiCropLoader};
-use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
-use swav_augment::transform::multi_crop::MultiCropTransform;
 use swav_nn::{Backend, SwavModel};
 
 use crate::cli::LinearArgs;
 use crate::device::{BackendJob, on_device};
-use crate::eval::data::{EvalData, eval_data, require_labels};
+use crate::eval::data::{EvalData, crop_and_flip, eval_data, require_labels};
 use crate::eval::features::{TrunkEmbedder, extract};
 use crate::eval::linear_probe::{EpochFeatures, FixedFeatures, ProbeSettings, train_probe};
 use crate::model_loading::load_model;
@@ -123,17 +121,7 @@ struct AugmentedFeatures<'a, B: Backend> {
 impl<B: Backend> EpochFeatures for AugmentedFeatures<'_, B> {
     fn features(&mut self, epoch: usize) -> Result<(ArrayView2<'_, f32>, &[usize])> {
         let size = self.data.transform.size;
-        let transform = MultiCropTransform::new(MultiCropConfig {
-            jitter_probability: 0.0,
-            grayscale_probability: 0.0,
-            blur_probability: 0.0,
-            ..MultiCropConfig::with_crops(vec![CropGroupConfig {
-                count: 1,
-                size,
-                min_scale: 0.08,
-                max_scale: 1.0,
-            }])
-        })?;
+        let transform = crop_and_flip(size)?;
         let batch = self.args.source.batch_size;
         let loader = MultiCropLoader::new(
             self.data.train.clone(),

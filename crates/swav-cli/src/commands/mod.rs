@@ -5,6 +5,7 @@ pub mod assign;
 pub mod bench;
 pub mod eval_knn;
 pub mod eval_linear;
+pub mod eval_semisup;
 pub mod export;
 pub mod extract;
 pub mod import;

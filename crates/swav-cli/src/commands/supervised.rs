@@ -6,8 +6,8 @@
 //! `(SwAV − random) / (supervised − random)`.
 
 use anyhow::{Context, Result, anyhow, bail};
-use ndarray::{Array2, ArrayView2};
-use swav_core::{Lars, LarsParam, MomentumState, ParamKind, SingleProcess, SliceOps};
+use ndarray::ArrayView2;
+use swav_core::SingleProcess;
 use swav_nn::{Backend, SwavModel};
 use swav_train::Optimizer;
 
@@ -15,7 +15,7 @@ use crate::cli::PretrainArgs;
 use crate::config::PretrainConfig;
 use crate::datasets::training_loader;
 use crate::device::{BackendJob, on_device};
-use crate::eval::linear_probe::{cross_entropy_backward, init_classifier};
+use crate::eval::classifier::Classifier;
 use crate::resolve::resolve_pretrain_config;
 use crate::skipped_files::report_skipped;
 use crate::train::input_feed::crop_groups;
@@ -193,86 +193,5 @@ impl BackendJob for SupervisedJob<'_> {
                 Ok(())
             }
         }
-    }
-}
-
-/// The linear classifier on the pooled features, stepped on the host with the run's LARC.
-struct Classifier {
-    /// `classes × dim`, row-major.
-    weight: Vec<f32>,
-    shape: (usize, usize),
-    bias: Vec<f32>,
-    momentum: [Vec<f32>; 2],
-    states: [MomentumState; 2],
-}
-
-impl Classifier {
-    fn new(classes: usize, dim: usize, seed: u64) -> Self {
-        let (weight, bias) = init_classifier(classes, dim, seed);
-        Self {
-            momentum: [vec![0.0; classes * dim], vec![0.0; classes]],
-            states: [MomentumState::default(); 2],
-            weight: weight.iter().copied().collect(),
-            shape: (classes, dim),
-            bias: bias.to_vec(),
-        }
-    }
-
-    /// One step on `features` (rows × dim): returns the mean cross-entropy, the accuracy of
-    /// the rows, and the loss's gradient with respect to the features.
-    fn step(
-        &mut self,
-        features: ArrayView2<'_, f32>,
-        labels: &[usize],
-        lars: &Lars<f32>,
-        lr: f32,
-    ) -> (f64, f64, Array2<f32>) {
-        let weight = ArrayView2::from_shape(self.shape, &self.weight).expect("classes × dim");
-        let mut logits = features.dot(&weight.t());
-        for mut row in logits.rows_mut() {
-            row.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
-        }
-        let correct = logits
-            .rows()
-            .into_iter()
-            .zip(labels)
-            .filter(|(row, label)| {
-                let best = row
-                    .iter()
-                    .enumerate()
-                    .fold(0, |b, (i, v)| if *v > row[b] { i } else { b });
-                best == **label
-            })
-            .count();
-        let loss = cross_entropy_backward(&mut logits, labels);
-        let d_features = logits.dot(&weight);
-        let grad_weight: Vec<f32> = logits.t().dot(&features).iter().copied().collect();
-        let grad_bias = logits.sum_axis(ndarray::Axis(0)).to_vec();
-        {
-            let [m_weight, m_bias] = &mut self.momentum;
-            let [s_weight, s_bias] = &mut self.states;
-            let mut table = [
-                LarsParam {
-                    param: &mut self.weight,
-                    grad: Some(&grad_weight),
-                    momentum: m_weight,
-                    state: s_weight,
-                    kind: ParamKind::Weight,
-                },
-                LarsParam {
-                    param: &mut self.bias,
-                    grad: Some(&grad_bias),
-                    momentum: m_bias,
-                    state: s_bias,
-                    kind: ParamKind::BiasOrNorm,
-                },
-            ];
-            let Ok(()) = lars.step_all(&mut SliceOps, &mut table, lr);
-        }
-        (
-            loss,
-            correct as f64 / labels.len().max(1) as f64,
-            d_features,
-        )
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use swav_augment::dataset::{Dataset, IdxDataset, IdxSplit, SyntheticDataset, is_idx_folder};
+use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
 use swav_augment::transform::eval::{EvalConfig, EvalMode};
+use swav_augment::transform::multi_crop::MultiCropTransform;
 
 use crate::cli::ModelAndData;
 use crate::config::PretrainConfig;
@@ -152,4 +154,20 @@ pub fn require_labels(labels: &[Option<usize>]) -> Result<Vec<usize>> {
         .iter()
         .map(|l| l.ok_or_else(|| anyhow::anyhow!("evaluation needs labelled images (an ImageFolder layout with one sub-folder per class, or an MNIST-format IDX folder)")))
         .collect()
+}
+/// The official evaluations' training transform: one RandomResizedCrop (8-100 % of the
+/// area) to `size`, a horizontal flip, no colour change (the linear probe's augmented epochs
+/// and the semi-supervised fine-tuning).
+pub fn crop_and_flip(size: u32) -> Result<MultiCropTransform> {
+    Ok(MultiCropTransform::new(MultiCropConfig {
+        jitter_probability: 0.0,
+        grayscale_probability: 0.0,
+        blur_probability: 0.0,
+        ..MultiCropConfig::with_crops(vec![CropGroupConfig {
+            count: 1,
+            size,
+            min_scale: 0.08,
+            max_scale: 1.0,
+        }])
+    })?)
 }

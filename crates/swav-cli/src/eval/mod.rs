@@ -1,5 +1,6 @@
 //! Evaluation of frozen features.
 
+pub mod classifier;
 pub mod data;
 pub mod effective_rank;
 pub mod features;
