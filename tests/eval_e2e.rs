@@ -246,7 +246,7 @@ fn semisup_fine_tunes_on_a_share_of_the_labels_and_reports_top1_and_top5() {
         s(&images),
         "--image-size",
         "16",
-        "--batch-size",
+        "--fine-tune-batch",
         "4",
     ];
     let mut args = base.to_vec();

@@ -431,9 +431,12 @@ pub struct LinearArgs {
 /// `swav eval semisup`: the official semi-supervised protocol (defaults: its 10 % recipe).
 #[derive(Debug, Args)]
 pub struct SemisupArgs {
-    /// Model and images (`--batch-size` is the fine-tuning batch; official 256 in all).
+    /// Model and images (`--batch-size` is the validation pass's).
     #[command(flatten)]
     pub source: ModelAndData,
+    /// Images per fine-tuning step (official: 32 per GPU on 8 GPUs, 256).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub fine_tune_batch: usize,
     /// The share of each class's training images whose labels are used, in % (official: 1
     /// or 10; a class-balanced, evenly spread subset).
     #[arg(

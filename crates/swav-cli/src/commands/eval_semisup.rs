@@ -33,8 +33,8 @@ pub fn run(args: &SemisupArgs) -> Result<()> {
     if !(args.lr >= 0.0 && args.lr_last_layer >= 0.0 && args.gamma > 0.0) {
         bail!("--lr, --lr-last-layer must be 0 or more and --gamma above 0");
     }
-    if args.epochs == 0 {
-        bail!("--epochs must be at least 1");
+    if args.epochs == 0 || args.fine_tune_batch == 0 {
+        bail!("--epochs and --fine-tune-batch must be at least 1");
     }
     let weights = WeightsSource::read(&args.source.weights)?;
     on_device(args.source.device, 0, Semisup { args, weights })
@@ -75,11 +75,11 @@ impl BackendJob for Semisup<'_> {
             Subset::percent_per_class(data.train.clone(), args.labels_percent)
                 .context("--labels-percent")?,
         );
-        let batch = source.batch_size.min(labelled.len());
-        if batch < source.batch_size {
+        let batch = args.fine_tune_batch.min(labelled.len());
+        if batch < args.fine_tune_batch {
             eprintln!(
-                "note: --batch-size {} is more than the {} labelled images; fine-tuning with batches of {batch}",
-                source.batch_size,
+                "note: --fine-tune-batch {} is more than the {} labelled images; fine-tuning with batches of {batch}",
+                args.fine_tune_batch,
                 labelled.len()
             );
         }
