@@ -155,10 +155,11 @@ fn an_existing_run_is_not_overwritten_without_resume() {
     );
 }
 
-/// The official `scripts/swav_800ep_pretrain.sh` after `python -u main_swav.py`, word for word.
+/// The official `scripts/swav_400ep_bs256_pretrain.sh` after `python -u main_swav.py`, word
+/// for word, with its DATASET_PATH, dist_url and EXPERIMENT_PATH filled in.
 #[rustfmt::skip]
-const OFFICIAL_800EP: &[&str] = &[
-    "--data_path", "/path/to/imagenet/train",
+const OFFICIAL_400EP_BS256: &[&str] = &[
+    "--data_path", "/path/to/imagenet",
     "--nmb_crops", "2", "6",
     "--size_crops", "224", "96",
     "--min_scale_crops", "0.14", "0.05",
@@ -171,62 +172,82 @@ const OFFICIAL_800EP: &[&str] = &[
     "--nmb_prototypes", "3000",
     "--queue_length", "3840",
     "--epoch_queue_starts", "15",
-    "--epochs", "800",
+    "--epochs", "400",
     "--batch_size", "64",
-    "--base_lr", "4.8",
-    "--final_lr", "0.0048",
+    "--base_lr", "0.6",
+    "--final_lr", "0.0006",
     "--freeze_prototypes_niters", "5005",
     "--wd", "0.000001",
-    "--warmup_epochs", "10",
-    "--start_warmup", "0.3",
+    "--warmup_epochs", "0",
     "--dist_url", "tcp://learnfair0001:40000",
     "--arch", "resnet50",
     "--use_fp16", "true",
     "--sync_bn", "pytorch",
-    "--dump_path", "./experiments/swav_800ep_pretrain",
+    "--dump_path", "./experiments/swav_400ep_bs256_pretrain",
 ];
 
 #[test]
 fn the_official_scripts_command_line_runs_as_it_is() {
     let mut args = vec!["pretrain"];
-    args.extend_from_slice(OFFICIAL_800EP);
+    args.extend_from_slice(OFFICIAL_400EP_BS256);
     args.push("--print-config");
     let out = swav_ok(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     for line in [
-        "data = \"/path/to/imagenet/train\"",
+        "data = \"/path/to/imagenet\"",
         "nmb_crops = [2, 6]",
         "max_scale_crops = [1.0, 0.14]",
         "queue_length = 3840",
-        "epochs = 800",
+        "epochs = 400",
+        "base_lr = 0.6",
+        "warmup_epochs = 0",
         "wd = 0.000001",
         "arch = \"resnet50\"",
+        "hidden_mlp = 2048",
         "sync_bn = \"global\"",
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
-    // The apex spelling of group-wise sync BN, and the two flags that are not settings.
+    // The same line trains: on the built-in images instead of ImageNet, for one iteration
+    // of two images, into a temporary folder (later flags win over earlier ones).
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("official");
-    let text = stderr(&swav_ok(&tiny_pretrain_args(
+    let mut args = vec!["pretrain", "--preset", "defaults"];
+    args.extend_from_slice(&OFFICIAL_400EP_BS256[2..]);
+    args.extend([
+        "--dump_path",
         s(&run),
-        &[
-            "--use_fp16",
-            "true",
-            "--dist_url",
-            "env://",
-            "--sync_bn",
-            "apex",
-            "--max-iterations",
-            "1",
-        ],
-    )));
+        "--batch_size",
+        "2",
+        "--max-iterations",
+        "1",
+        "--workers",
+        "1",
+        "--synthetic-classes",
+        "2",
+        "--synthetic-images-per-class",
+        "1",
+        "--eval-knn",
+        "false",
+    ]);
+    let text = stderr(&swav_ok(&args));
     assert!(
         text.contains("--use_fp16 true: the CPU backend trains in f32 throughout"),
         "{text}"
     );
-    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(config.contains("sync_bn = \"groups\""), "{config}");
+    assert_eq!(metrics(&run).len(), 1);
+    // The apex spelling of group-wise sync BN, and a --dist_url of another form.
+    let config = swav_ok(&tiny_pretrain_args(
+        s(&dir.path().join("apex")),
+        &[
+            "--sync_bn",
+            "apex",
+            "--dist_url",
+            "env://",
+            "--print-config",
+        ],
+    ));
+    assert!(String::from_utf8_lossy(&config.stdout).contains("sync_bn = \"groups\""));
     let err = swav_error(&tiny_pretrain_args(
         s(&dir.path().join("bad")),
         &["--dist_url", "file:///shared/init"],
