@@ -32,6 +32,13 @@ fn supervised_trains_the_same_steps_and_reports_knn_beside_random() {
     );
     assert!(stderr.contains("it 8/8"), "{stderr}");
     assert!(run.join("config.toml").exists());
+    // Its TensorBoard file: the version record, then loss, lr and accuracy at each of the 8
+    // logged iterations.
+    let events = std::fs::read(run.join("events.out.tfevents.swav")).unwrap();
+    let count = |tag: &[u8]| events.windows(tag.len()).filter(|w| *w == tag).count();
+    assert_eq!(count(b"brain.Event:2"), 1);
+    assert_eq!(count(b"train/crop_accuracy"), 8);
+    assert_eq!(count(b"train/loss"), 8);
     let knn: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("knn.json")).unwrap()).unwrap();
     let models: Vec<&str> = knn["results"]

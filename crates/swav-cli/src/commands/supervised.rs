@@ -3,7 +3,8 @@
 //! `swav pretrain` with the same flags, but trained with the labels: a linear classifier on
 //! the pooled trunk features of every crop, cross-entropy. It then runs the same k-NN
 //! evaluation, so a SwAV run's k-NN can be read as its share of the gain labels give:
-//! `(SwAV − random) / (supervised − random)`.
+//! `(SwAV − random) / (supervised − random)`. Its loss, learning rate and crop accuracy go to
+//! the run folder's TensorBoard file as it trains.
 
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayView2;
@@ -16,13 +17,14 @@ use crate::config::PretrainConfig;
 use crate::datasets::training_loader;
 use crate::device::{BackendJob, on_device};
 use crate::eval::classifier::Classifier;
+use crate::event_file::LiveEvents;
 use crate::resolve::resolve_pretrain_config;
 use crate::skipped_files::report_skipped;
 use crate::train::input_feed::crop_groups;
 use crate::train::knn_probe::KnnProbe;
 use crate::train::model_spec::model_config;
 use crate::train::progress::{Progress, ProgressLine, format_duration};
-use crate::train::run_folder::prepare_output;
+use crate::train::run_folder::{files, prepare_output};
 use swav_augment::loader::MultiCropLoader;
 
 /// Runs `swav supervised`.
@@ -106,6 +108,8 @@ impl BackendJob for SupervisedJob<'_> {
         let mut host_features = vec![0.0f32; rows * dim];
         let mut d_features = b.zeros(rows * dim).map_err(dev)?;
         let progress = Progress::new(0, total, true);
+        // TensorBoard's file grows as the run trains, as pretrain's does.
+        let mut events = LiveEvents::open(&self.output.join(files::TENSORBOARD_EVENTS), None)?;
         let started = std::time::Instant::now();
         let mut global = 0u64;
         let (mut last_loss, mut last_accuracy) = (f64::NAN, f64::NAN);
@@ -152,6 +156,16 @@ impl BackendJob for SupervisedJob<'_> {
                     .map_err(dev)?;
                 (last_loss, last_accuracy) = (loss, accuracy);
                 let log = global.is_multiple_of(config.log_every) || global + 1 == total;
+                if log {
+                    events.scalars(
+                        global as i64 + 1,
+                        &[
+                            ("train/loss", loss),
+                            ("train/lr", lr),
+                            ("train/crop_accuracy", accuracy),
+                        ],
+                    )?;
+                }
                 progress.update(
                     &ProgressLine {
                         epoch,
