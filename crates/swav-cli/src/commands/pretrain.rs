@@ -44,6 +44,7 @@ use crate::train::run::{RunRequest, RunSummary};
 use crate::train::run_folder::{files, prepare_output, write_trunk};
 use crate::train::scale_hint::scale_hint;
 use crate::train::startup_guard::StartupGuard;
+use crate::train::time_budget::{BudgetPlan, LiveBudget};
 use crate::train::weights_source::WeightsSource;
 
 /// Runs `swav pretrain`.
@@ -147,14 +148,17 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             config.epochs
         );
     }
+    let mut budget = None;
     let (config, resume) = if resume.is_none() && config.recipe_probe_iterations > 0 {
         let clock = RunClock {
             started,
             evaluated_images: knn_probe.as_ref().map_or(0, KnnProbe::images),
         };
-        let (chosen, probe) = probe_recipes(&config, args, loader.dataset().clone(), &env, clock)?;
+        let (chosen, probe, plan) =
+            probe_recipes(&config, args, loader.dataset().clone(), &env, clock)?;
         prepare_output(&args.output, &chosen)?;
         loader = loader_over(loader.dataset().clone(), &chosen, env.rank, env.world_size)?;
+        budget = plan.map(|plan| LiveBudget { started, plan });
         (chosen, Some(probe))
     } else {
         (config, resume)
@@ -172,6 +176,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             .then(|| Duration::from_secs(args.collective_timeout)),
         knn_probe: knn_probe.as_ref(),
         adaptation: None,
+        budget: budget.as_ref(),
     };
     let mut startup = StartupGuard::start(
         env.rank,
@@ -192,7 +197,7 @@ fn probe_recipes(
     dataset: Arc<dyn Dataset>,
     env: &LaunchEnv,
     clock: RunClock,
-) -> Result<(PretrainConfig, LoadedCheckpoint)> {
+) -> Result<(PretrainConfig, LoadedCheckpoint, Option<BudgetPlan>)> {
     let flags = |c: &mut PretrainConfig| args.overrides.apply_to(c);
     let output = args.output.as_path();
     match config.device {

@@ -1,5 +1,9 @@
 //! A run that escapes collapse (`--on-collapse adapt`): [`train`] again from the last healthy
-//! epoch end with the remedy the diagnosis chose, at most [`MAX_ADAPTATIONS`] times.
+//! epoch end with the remedy the diagnosis chose, at most [`MAX_ADAPTATIONS`] times. A run
+//! whose time budget asked for a shorter plan at an epoch end goes on from there the same
+//! way, with its new length.
+
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use swav_core::Collective;
@@ -8,6 +12,7 @@ use swav_train::GradientCommunication;
 
 use super::checkpoint_state::LoadedCheckpoint;
 use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
+use super::progress::format_duration;
 use super::run::{CollapseEnd, RunRequest, RunSummary, train};
 use super::run_folder::{files, prepare_output};
 use crate::config::PretrainConfig;
@@ -34,51 +39,72 @@ where
     let mut attempt_resume;
     let mut note;
     loop {
-        let remedy = match summary.collapse {
-            None => return Ok((model, summary, config)),
-            Some(CollapseEnd::Stopped) => bail!(
-                "stopped because the run collapsed (--on-collapse stop; the warning above says why); \
-                 the last checkpoint {} is from before",
-                request.output.join(files::CHECKPOINT).display()
-            ),
-            Some(CollapseEnd::Adapt(remedy)) => remedy,
-        };
-        let last_good = request
-            .output
-            .join(files::CHECKPOINTS_DIR)
-            .join(files::LAST_GOOD_CHECKPOINT);
-        attempt_resume = if last_good.exists() {
-            Some(LoadedCheckpoint::read(&last_good)?)
+        if let Some(shorter) = summary.replan {
+            // The budget's check at the epoch end just written: go on from there, shorter.
+            attempt_resume = Some(LoadedCheckpoint::read(
+                &request.output.join(files::CHECKPOINT),
+            )?);
+            note = format!(
+                "time budget: at {:.3} s/iteration, this run's speed, its {} epochs would end after the budget of {}; it now ends after {} epochs",
+                shorter.input.seconds_per_iteration,
+                config.epochs,
+                format_duration(Duration::from_secs_f64(shorter.input.budget_seconds)),
+                shorter.epochs
+            );
+            config.epochs = shorter.epochs;
+            if request.rank == 0 {
+                crate::say!("{note}");
+                prepare_output(request.output, &config)?;
+            }
         } else {
-            None
-        };
-        let restart_at = match &attempt_resume {
-            Some(ck) => ck.position()?.global_iteration,
-            None => 0,
-        };
-        let iters_per_epoch = request.loader.iters_per_epoch() as u64;
-        let change = remedy
-            .apply(&mut config, restart_at, iters_per_epoch)
-            .or_else(|| Remedy::LowerLearningRate.apply(&mut config, restart_at, iters_per_epoch))
-            .expect("halving the learning rate always changes it");
-        let from = match &attempt_resume {
-            Some(ck) => format!("its last healthy epoch end ({})", ck.path.display()),
-            None => "its start (no epoch end was healthy yet)".to_string(),
-        };
-        note = format!(
-            "collapse escape {} of {MAX_ADAPTATIONS}: {change}; restarting from {from}",
-            config.collapse_adaptations.len()
-        );
-        if request.rank == 0 {
-            crate::say!("{note}");
-            prepare_output(request.output, &config)?;
-            let latest = request.output.join(files::CHECKPOINT);
-            match &attempt_resume {
-                Some(ck) => swav_nn::write_atomic(&latest, &ck.bytes)
-                    .with_context(|| format!("cannot write {}", latest.display()))?,
-                None if latest.exists() => std::fs::remove_file(&latest)
-                    .with_context(|| format!("cannot remove {}", latest.display()))?,
-                None => {}
+            let remedy = match summary.collapse {
+                None => return Ok((model, summary, config)),
+                Some(CollapseEnd::Stopped) => bail!(
+                    "stopped because the run collapsed (--on-collapse stop; the warning above says why); \
+                     the last checkpoint {} is from before",
+                    request.output.join(files::CHECKPOINT).display()
+                ),
+                Some(CollapseEnd::Adapt(remedy)) => remedy,
+            };
+            let last_good = request
+                .output
+                .join(files::CHECKPOINTS_DIR)
+                .join(files::LAST_GOOD_CHECKPOINT);
+            attempt_resume = if last_good.exists() {
+                Some(LoadedCheckpoint::read(&last_good)?)
+            } else {
+                None
+            };
+            let restart_at = match &attempt_resume {
+                Some(ck) => ck.position()?.global_iteration,
+                None => 0,
+            };
+            let iters_per_epoch = request.loader.iters_per_epoch() as u64;
+            let change = remedy
+                .apply(&mut config, restart_at, iters_per_epoch)
+                .or_else(|| {
+                    Remedy::LowerLearningRate.apply(&mut config, restart_at, iters_per_epoch)
+                })
+                .expect("halving the learning rate always changes it");
+            let from = match &attempt_resume {
+                Some(ck) => format!("its last healthy epoch end ({})", ck.path.display()),
+                None => "its start (no epoch end was healthy yet)".to_string(),
+            };
+            note = format!(
+                "collapse escape {} of {MAX_ADAPTATIONS}: {change}; restarting from {from}",
+                config.collapse_adaptations.len()
+            );
+            if request.rank == 0 {
+                crate::say!("{note}");
+                prepare_output(request.output, &config)?;
+                let latest = request.output.join(files::CHECKPOINT);
+                match &attempt_resume {
+                    Some(ck) => swav_nn::write_atomic(&latest, &ck.bytes)
+                        .with_context(|| format!("cannot write {}", latest.display()))?,
+                    None if latest.exists() => std::fs::remove_file(&latest)
+                        .with_context(|| format!("cannot remove {}", latest.display()))?,
+                    None => {}
+                }
             }
         }
         let attempt = RunRequest {

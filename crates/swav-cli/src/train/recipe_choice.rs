@@ -130,7 +130,8 @@ pub fn best_probe(probes: &[ProbeResult]) -> Option<usize> {
 /// candidate applied, with the winning probe's checkpoint (now also the run's) to go on
 /// from. `flags` writes the settings the user gave as flags, which win over a candidate's
 /// change as they do over `--recipe`'s. `world` must be 1. With a time budget the returned
-/// configuration's epochs are those that fit in the rest of it (`clock`).
+/// configuration's epochs are those that fit in the rest of it (`clock`), and the plan is
+/// returned for the run to keep to.
 pub fn choose_recipe<B: Backend>(
     b: &mut B,
     base: &PretrainConfig,
@@ -139,7 +140,7 @@ pub fn choose_recipe<B: Backend>(
     output: &Path,
     world: usize,
     clock: RunClock,
-) -> Result<(PretrainConfig, LoadedCheckpoint)> {
+) -> Result<(PretrainConfig, LoadedCheckpoint, Option<BudgetPlan>)> {
     if world > 1 {
         bail!(
             "the recipe probes (recipe_probe_iterations = {}) run on one process, not {world}: \
@@ -226,7 +227,7 @@ pub fn choose_recipe<B: Backend>(
         config.epochs,
         path.display()
     );
-    Ok((config, checkpoint))
+    Ok((config, checkpoint, time_budget))
 }
 
 /// Makes the probe in `folder` the start of the run in `output`: its checkpoint (also the
@@ -302,6 +303,7 @@ fn probe<B: Backend>(
         stall_timeout: None,
         knn_probe: None,
         adaptation: None,
+        budget: None,
     };
     let mut gradients = GradientCommunication::default();
     let (mut model, summary, adapted) =

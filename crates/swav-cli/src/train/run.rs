@@ -34,6 +34,7 @@ use super::progress::{Progress, ProgressLine};
 use super::rank_queues::RankQueues;
 use super::resume_notice::{ResumedQueue, resume_notice};
 use super::run_folder::files;
+use super::time_budget::{BudgetPlan, LiveBudget, REPLAN_AFTER_ITERATIONS};
 use super::watchdog::StallWatchdog;
 use crate::config::{OnCollapse, PretrainConfig};
 use crate::event_file::{LiveEvents, unix_time};
@@ -64,9 +65,13 @@ pub struct RunRequest<'a> {
     pub stall_timeout: Option<Duration>,
     /// Rank 0's k-NN evaluation, for `eval_knn_every` (and the final comparison).
     pub knn_probe: Option<&'a KnnProbe>,
-    /// The settings change this attempt starts with (`--on-collapse adapt`), recorded in the
-    /// first metrics record.
+    /// The settings change this attempt starts with (`--on-collapse adapt`, or a shorter
+    /// plan of the time budget), recorded in the first metrics record.
     pub adaptation: Option<&'a str>,
+    /// The time budget this run keeps to (one process, the command that planned it): at
+    /// each epoch end it ends the run early with a shorter plan when finishing would
+    /// overrun.
+    pub budget: Option<&'a LiveBudget>,
 }
 
 /// How a collapse ended a run early.
@@ -104,6 +109,9 @@ pub struct RunSummary {
     pub seconds: f64,
     /// Images per second over this invocation (all ranks).
     pub images_per_sec: f64,
+    /// The shorter plan the time budget switched to at the last epoch end, when this
+    /// invocation ended for it.
+    pub replan: Option<BudgetPlan>,
 }
 
 /// Trains, and returns the model with a summary. `comm` spans all ranks; `bn_comm` is the
@@ -269,6 +277,7 @@ where
     let mut stopped = false;
     let mut preempted = None;
     let mut collapse_end = None;
+    let mut replan = None;
 
     'epochs: for epoch in position.epoch..config.epochs {
         if queue_rows > 0 && state.queue.is_none() && epoch >= config.epoch_queue_starts {
@@ -450,12 +459,26 @@ where
         if stopped {
             break;
         }
+        if let Some(budget) = req
+            .budget
+            .filter(|_| req.world == 1 && epoch + 1 < config.epochs)
+            .filter(|_| ran >= REPLAN_AFTER_ITERATIONS)
+        {
+            let speed = started.elapsed().as_secs_f64() / ran.max(1) as f64;
+            let elapsed = budget.started.elapsed().as_secs_f64();
+            replan = budget
+                .plan
+                .replan(elapsed, position.global_iteration, speed, config.epochs);
+            if replan.is_some() {
+                break;
+            }
+        }
     }
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let summary = RunSummary {
         position,
-        finished: !stopped && collapse_end.is_none(),
+        finished: !stopped && collapse_end.is_none() && replan.is_none(),
         preempted,
         collapse: collapse_end,
         ended_collapsed: collapse.still_collapsed(),
@@ -464,6 +487,7 @@ where
         last_loss,
         seconds,
         images_per_sec: images_per_step * ran as f64 / seconds.max(1e-9),
+        replan,
     };
     *gradients = step.take_gradient_communication();
     Ok((state.model, summary))

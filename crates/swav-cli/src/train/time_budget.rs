@@ -3,13 +3,22 @@
 //! after them the seconds per iteration and per evaluated image are known; the winner then
 //! trains as many epochs as fit in the rest of the budget, with the time of the k-NN
 //! evaluations (the curve's points and the final comparison with a random network) set
-//! aside.
+//! aside. The run then checks the plan at every epoch end against the speed it really
+//! trains at: when finishing would overrun the budget, it ends earlier
+//! ([`BudgetPlan::replan`]).
+
+use std::time::Instant;
 
 use serde::Serialize;
 
 /// Share of the remaining time planned for: the rest absorbs the checkpoints, the loader's
 /// warm-up and a machine that slows down.
 pub const SAFETY: f64 = 0.95;
+
+/// Iterations a run trains before its own speed is trusted to shorten the plan: the first
+/// epoch's loader start and first checkpoint would otherwise make it look slow (about 3
+/// epochs of `--preset small-data` on 2,000 images).
+pub const REPLAN_AFTER_ITERATIONS: u64 = 100;
 
 /// What one run's budget decides, before the winner goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -61,10 +70,10 @@ impl BudgetInput {
     }
 
     /// The most epochs that finish within [`SAFETY`] of the time left, and at least the
-    /// epoch the winner is in (a run cannot end before the iterations it has trained).
+    /// epochs already begun (a run cannot end before the iterations it has trained).
     pub fn plan(self) -> BudgetPlan {
         let ipe = self.iters_per_epoch.max(1);
-        let shortest = self.done_iterations / ipe + 1;
+        let shortest = self.done_iterations.div_ceil(ipe).max(1);
         let left = (self.budget_seconds - self.spent_seconds) * SAFETY;
         // An upper bound from the iterations alone, then down to the first that fits.
         let by_speed = if self.seconds_per_iteration > 0.0 {
@@ -84,6 +93,42 @@ impl BudgetInput {
             overrun: self.seconds_to_finish(epochs) > left,
         }
     }
+}
+
+impl BudgetPlan {
+    /// At an epoch end, `elapsed` seconds after the command started with `done_iterations`
+    /// trained at `seconds_per_iteration` (as measured by the run itself): the shorter plan
+    /// to switch to when finishing `epochs` would overrun the budget, or `None` while it
+    /// fits (or when no shorter run is left).
+    pub fn replan(
+        &self,
+        elapsed: f64,
+        done_iterations: u64,
+        seconds_per_iteration: f64,
+        epochs: u64,
+    ) -> Option<BudgetPlan> {
+        let now = BudgetInput {
+            spent_seconds: elapsed,
+            seconds_per_iteration,
+            done_iterations,
+            ..self.input
+        };
+        if elapsed + now.seconds_to_finish(epochs) <= now.budget_seconds {
+            return None;
+        }
+        let shorter = now.plan();
+        (shorter.epochs < epochs).then_some(shorter)
+    }
+}
+
+/// A plan the run keeps to while it trains: the command's start and the plan made after the
+/// probes.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveBudget {
+    /// When the command started.
+    pub started: Instant,
+    /// The plan the run is on.
+    pub plan: BudgetPlan,
 }
 
 #[cfg(test)]
@@ -143,10 +188,41 @@ mod tests {
         let plan = late.plan();
         assert_eq!(plan.epochs, 200 / 31 + 1);
         assert!(plan.overrun);
+        // At an epoch end the run may stop right there.
+        let at_end = BudgetInput {
+            done_iterations: 62,
+            ..late
+        };
+        assert_eq!(at_end.plan().epochs, 2);
         let no_speed = BudgetInput {
             seconds_per_iteration: 0.0,
             ..input()
         };
         assert_eq!(no_speed.plan().epochs, 200 / 31 + 1);
+    }
+
+    #[test]
+    fn a_run_slower_than_its_probes_ends_earlier_and_a_run_on_time_keeps_its_plan() {
+        let plan = input().plan();
+        assert_eq!(plan.epochs, 119);
+        // Epoch 40 ends on schedule: nothing changes.
+        let on_time = 150.0 + (40.0 * 31.0 - 200.0) * 0.2;
+        assert_eq!(plan.replan(on_time, 40 * 31, 0.2, 119), None);
+        // The run trains at 0.25 s/iteration, not 0.2: 119 epochs would end near 17 min.
+        let late = 150.0 + (40.0 * 31.0 - 200.0) * 0.25;
+        let shorter = plan
+            .replan(late, 40 * 31, 0.25, 119)
+            .expect("a shorter plan");
+        assert!(
+            shorter.epochs < 119 && shorter.epochs > 40,
+            "{}",
+            shorter.epochs
+        );
+        let left = 900.0 - late;
+        let needed = (shorter.epochs * 31 - 40 * 31) as f64 * 0.25 + 10.0;
+        assert!(needed <= left * SAFETY, "{needed} s in {left} s");
+        // Its own check at the next epoch end, at the same speed, keeps it.
+        let next = late + 31.0 * 0.25;
+        assert_eq!(shorter.replan(next, 41 * 31, 0.25, shorter.epochs), None);
     }
 }
