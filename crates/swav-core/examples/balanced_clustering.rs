@@ -79,8 +79,8 @@ fn main() {
             .max_by(|&a, &b| row[a].total_cmp(&row[b]))
             .expect("a row")
     };
-    let mut nearest = vec![[0usize; 3]; PROTOTYPES];
-    let mut balanced = vec![[0usize; 3]; PROTOTYPES];
+    let mut nearest = [[0usize; 3]; PROTOTYPES];
+    let mut balanced = [[0usize; 3]; PROTOTYPES];
     for i in 0..n {
         let row = i * PROTOTYPES..(i + 1) * PROTOTYPES;
         nearest[argmax(&scores[row.clone()])][blob_of[i]] += 1;
