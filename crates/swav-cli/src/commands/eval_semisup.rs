@@ -10,18 +10,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ndarray::ArrayView2;
 use swav_augment::dataset::{Dataset, Subset};
 use swav_augment::loader::{LoaderConfig, MultiCropLoader};
-use swav_core::{Lars, SingleProcess};
+use swav_core::Lars;
 use swav_nn::{Backend, SwavModel};
-use swav_train::Optimizer;
 
 use crate::cli::SemisupArgs;
 use crate::device::{BackendJob, on_device};
 use crate::eval::classifier::{Classifier, top_k_hits};
 use crate::eval::data::{EvalData, crop_and_flip, eval_data, require_labels};
 use crate::eval::features::extract;
+use crate::eval::labelled_training::LabelledTraining;
 use crate::model_loading::load_model;
 use crate::skipped_files::report_skipped;
 use crate::train::input_feed::crop_groups;
@@ -109,14 +108,16 @@ impl BackendJob for Semisup<'_> {
             args.decay_epochs
         );
         let mut model = load_model(b, &self.weights)?;
-        let sgd = Lars::plain_sgd(0.9, 0.0);
-        let mut optimizer = Optimizer::new(b, &model, sgd).map_err(dev)?;
-        let dim = model.feature_dim();
-        let mut head = Classifier::new(classes, dim, args.seed);
+        let mut training = LabelledTraining::new(
+            b,
+            &model,
+            Lars::plain_sgd(0.9, 0.0),
+            classes,
+            args.seed,
+            batch,
+        )?;
         let side = size as usize;
         let mut inputs = vec![b.alloc_activation(batch * side * side * 3).map_err(dev)?];
-        let mut host_features = vec![0.0f32; batch * dim];
-        let mut d_features = b.zeros(batch * dim).map_err(dev)?;
         let started = Instant::now();
         let mut best: Option<(usize, Validation)> = None;
         let mut last = None;
@@ -133,39 +134,18 @@ impl BackendJob for Semisup<'_> {
                 b.stage_inputs(&data, &mut inputs).map_err(dev)?;
                 b.await_staged_inputs().map_err(dev)?;
                 let groups = crop_groups(&inputs, &[(1, side)]);
-                model
-                    .forward_train_features(b, &groups, batch, &SingleProcess)
-                    .map_err(|e| anyhow!("forward pass: {e}"))?;
-                let features = model.features().expect("forward ran");
-                b.download(features, 0, &mut host_features).map_err(dev)?;
-                let features = ArrayView2::from_shape((batch, dim), &host_features)?;
-                let (loss, accuracy, d_host) = head.step(
-                    features,
-                    &labels,
-                    &sgd,
+                let rates = (
                     (args.lr_last_layer * factor) as f32,
+                    (args.lr * factor) as f32,
                 );
-                if !loss.is_finite() {
-                    bail!("the fine-tuning loss became {loss} in epoch {}", epoch + 1);
-                }
-                b.upload(
-                    d_host.as_slice().expect("standard layout"),
-                    &mut d_features,
-                    0,
-                )
-                .map_err(dev)?;
-                model.zero_grad(b).map_err(dev)?;
-                model
-                    .backward_features(b, &d_features, &SingleProcess)
-                    .map_err(|e| anyhow!("backward pass: {e}"))?;
-                optimizer
-                    .step(b, &mut model, (args.lr * factor) as f32, false)
-                    .map_err(dev)?;
+                let at = format!("in epoch {}", epoch + 1);
+                let (loss, accuracy) =
+                    training.step(b, &mut model, &groups, batch, &labels, rates, &at)?;
                 loss_sum += loss * labels.len() as f64;
                 hits += accuracy * labels.len() as f64;
                 seen += labels.len();
             }
-            let val = validate(b, &mut model, &head, &data, args)?;
+            let val = validate(b, &mut model, training.head(), &data, args)?;
             eprintln!(
                 "epoch {}/{}: train loss {:.4}, train top-1 {:5.1}%; val top-1 {:5.1}%, top-5 {:5.1}% ({})",
                 epoch + 1,

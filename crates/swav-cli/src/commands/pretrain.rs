@@ -29,7 +29,6 @@ use crate::launcher::{LaunchEnv, Launcher};
 use crate::recipe_candidates::RecipeCandidate;
 use crate::report::curves::write_curves;
 use crate::report::run_history::RunHistory;
-use crate::report::tensorboard::write_events_if_missing;
 use crate::resolve::{overlay_args, resolve_pretrain_config};
 use crate::skipped_files::report_skipped;
 use crate::train::adapting_run::{carry_adaptations, train_adapting};
@@ -369,7 +368,8 @@ where
     }
     let history = RunHistory::read(request.output)?;
     let curves = write_curves(&history)?;
-    let (events, _) = write_events_if_missing(&history)?;
+    // The run wrote its TensorBoard file as it trained.
+    let events = request.output.join(files::TENSORBOARD_EVENTS);
     crate::say!(
         "training curves: {} (TensorBoard: {})",
         curves.display(),

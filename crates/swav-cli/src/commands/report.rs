@@ -12,7 +12,7 @@ use crate::report::tensorboard::write_events_if_missing;
 pub fn run(args: &ReportArgs) -> Result<()> {
     let history = RunHistory::read(&args.run)?;
     let path = write_curves(&history)?;
-    let (events, _) = write_events_if_missing(&history)?;
+    let events = write_events_if_missing(&history)?;
     for line in summary(&history) {
         println!("{line}");
     }

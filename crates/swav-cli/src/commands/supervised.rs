@@ -7,16 +7,13 @@
 //! the run folder's TensorBoard file as it trains.
 
 use anyhow::{Context, Result, anyhow, bail};
-use ndarray::ArrayView2;
-use swav_core::SingleProcess;
 use swav_nn::{Backend, SwavModel};
-use swav_train::Optimizer;
 
 use crate::cli::PretrainArgs;
 use crate::config::PretrainConfig;
 use crate::datasets::training_loader;
 use crate::device::{BackendJob, on_device};
-use crate::eval::classifier::Classifier;
+use crate::eval::labelled_training::LabelledTraining;
 use crate::event_file::LiveEvents;
 use crate::resolve::resolve_pretrain_config;
 use crate::skipped_files::report_skipped;
@@ -82,9 +79,6 @@ impl BackendJob for SupervisedJob<'_> {
         }
         let mut model = SwavModel::new(b, model_config(config), config.seed)
             .map_err(|e| anyhow!("building the model: {e}"))?;
-        let lars = config.lars();
-        let mut optimizer = Optimizer::new(b, &model, lars).map_err(dev)?;
-        let mut classifier = Classifier::new(classes, model.feature_dim(), config.seed);
         let iters_per_epoch = self.loader.iters_per_epoch() as u64;
         let schedule = config.lr_schedule(iters_per_epoch);
         let total = self
@@ -104,9 +98,8 @@ impl BackendJob for SupervisedJob<'_> {
             );
         }
         let rows = config.total_crops() * config.batch_size;
-        let dim = model.feature_dim();
-        let mut host_features = vec![0.0f32; rows * dim];
-        let mut d_features = b.zeros(rows * dim).map_err(dev)?;
+        let mut training =
+            LabelledTraining::new(b, &model, config.lars(), classes, config.seed, rows)?;
         let progress = Progress::new(0, total, true);
         // TensorBoard's file grows as the run trains, as pretrain's does.
         let mut events = LiveEvents::open(&self.output.join(files::TENSORBOARD_EVENTS), None)?;
@@ -127,33 +120,19 @@ impl BackendJob for SupervisedJob<'_> {
                 b.stage_inputs(&data, &mut inputs).map_err(dev)?;
                 b.await_staged_inputs().map_err(dev)?;
                 let groups = crop_groups(&inputs, &groups_meta);
-                model
-                    .forward_train_features(b, &groups, config.batch_size, &SingleProcess)
-                    .map_err(|e| anyhow!("forward pass: {e}"))?;
-                let features = model.features().expect("forward ran");
-                b.download(features, 0, &mut host_features).map_err(dev)?;
                 // Rows are in crop order: crop v of image i is row v·batch + i.
                 let row_labels: Vec<usize> = (0..rows).map(|r| labels[r % labels.len()]).collect();
-                let features = ArrayView2::from_shape((rows, dim), &host_features)?;
                 let lr = schedule.lr(global);
-                let (loss, accuracy, d_host) =
-                    classifier.step(features, &row_labels, &lars, lr as f32);
-                if !loss.is_finite() {
-                    bail!("the loss became {loss} at iteration {global}");
-                }
-                b.upload(
-                    d_host.as_slice().expect("standard layout"),
-                    &mut d_features,
-                    0,
-                )
-                .map_err(dev)?;
-                model.zero_grad(b).map_err(dev)?;
-                model
-                    .backward_features(b, &d_features, &SingleProcess)
-                    .map_err(|e| anyhow!("backward pass: {e}"))?;
-                optimizer
-                    .step(b, &mut model, lr as f32, false)
-                    .map_err(dev)?;
+                let at = format!("at iteration {global}");
+                let (loss, accuracy) = training.step(
+                    b,
+                    &mut model,
+                    &groups,
+                    config.batch_size,
+                    &row_labels,
+                    (lr as f32, lr as f32),
+                    &at,
+                )?;
                 (last_loss, last_accuracy) = (loss, accuracy);
                 let log = global.is_multiple_of(config.log_every) || global + 1 == total;
                 if log {

@@ -12,13 +12,13 @@ use crate::train::run_folder::files;
 
 /// Writes the run's scalars as a TensorBoard event file in its folder, unless it already
 /// has one (a run writes its own while it trains, and rewriting it would cut off a run
-/// still going). Returns its path and whether it was written now. `wall_time` is the
+/// still going). Returns its path. `wall_time` is the
 /// record's time of day where the log has it, else the seconds since the run (or its
 /// latest resumption) started.
-pub fn write_events_if_missing(history: &RunHistory) -> Result<(PathBuf, bool)> {
+pub fn write_events_if_missing(history: &RunHistory) -> Result<PathBuf> {
     let path = history.dir.join(files::TENSORBOARD_EVENTS);
     if path.exists() {
-        return Ok((path, false));
+        return Ok(path);
     }
     let mut bytes = file_version_record(0.0);
     for r in &history.records {
@@ -49,5 +49,5 @@ pub fn write_events_if_missing(history: &RunHistory) -> Result<(PathBuf, bool)> 
     }
     swav_nn::write_atomic(&path, &bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok((path, true))
+    Ok(path)
 }
