@@ -61,6 +61,22 @@ pub enum DatasetError {
         /// The decoder's message.
         reason: String,
     },
+    /// A shard list names no shard, or a pattern in it is malformed.
+    #[error("shard list {spec}: {reason}")]
+    ShardList {
+        /// The `--data` value or list file.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A shard cannot be read as a tar archive, or changed since it was counted.
+    #[error("shard {shard}: {reason}")]
+    Shard {
+        /// The shard's path.
+        shard: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The image decoded but is smaller than the configured minimum side.
     #[error("{name} is {width}x{height}, below the minimum side of {min_side} px")]
     TooSmall {
@@ -156,6 +172,9 @@ pub enum LoaderError {
     /// The dataset has no samples.
     #[error("the dataset is empty")]
     EmptyDataset,
+    /// A shard could not be read while streaming an epoch.
+    #[error("{0}")]
+    Shard(#[source] DatasetError),
     /// A resume point past the end of the epoch.
     #[error(
         "start iteration {iteration} is past the end of the epoch ({iters_per_epoch} iterations)"

@@ -7,6 +7,8 @@
 //! * [`transform`]: SwAV's per-crop pipeline (RandomResizedCrop, flip, ColorJitter,
 //!   RandomGrayscale, Gaussian blur, Normalize) reproducing Pillow's arithmetic, and the
 //!   evaluation transform.
+//! * [`shards`]: WebDataset shards: naming, reading, shuffling and writing them; the
+//!   [`ShardLoader`](loader::ShardLoader) trains from them without an index.
 //! * [`loader`]: [`MultiCropLoader`](loader::MultiCropLoader) for training (shuffle and
 //!   sharding with DistributedSampler semantics, resume at any iteration) and
 //!   [`EvalLoader`](loader::EvalLoader), both filling recycled NHWC `f32` buffers on worker
@@ -57,6 +59,7 @@ pub mod error;
 pub mod loader;
 pub mod rgb_image;
 pub mod rng;
+pub mod shards;
 pub mod transform;
 
 pub use error::{ConfigError, DatasetError, LoaderError, TransformError};

@@ -12,6 +12,8 @@ pub type StreamRng = ChaCha8Rng;
 const SHUFFLE_DOMAIN: u64 = u64::MAX;
 /// Tag in the last key word of the synthetic-image streams.
 const SYNTHETIC_DOMAIN: u64 = u64::MAX - 1;
+/// Tag in the last key word of the per-epoch shard streams.
+const SHARD_DOMAIN: u64 = u64::MAX - 2;
 
 /// A stream keyed by four 64-bit words (the 256-bit ChaCha key, little-endian words).
 fn keyed_stream(words: [u64; 4]) -> StreamRng {
@@ -30,6 +32,12 @@ pub fn crop_stream(seed: u64, epoch: u64, index: u64, crop: u64) -> StreamRng {
 /// The stream that shuffles the dataset for `epoch`.
 pub fn shuffle_stream(seed: u64, epoch: u64) -> StreamRng {
     keyed_stream([seed, epoch, u64::MAX, SHUFFLE_DOMAIN])
+}
+
+/// The stream that orders rank `rank`'s shards for `epoch` and then draws from its shuffle
+/// buffer.
+pub fn shard_stream(seed: u64, epoch: u64, rank: u64) -> StreamRng {
+    keyed_stream([seed, epoch, rank, SHARD_DOMAIN])
 }
 
 /// The stream that draws synthetic image `index` of the split tagged `split`.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
 use crate::error::DatasetError;
+use crate::rgb_image::RgbImage;
 
 /// The file format of exported images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,25 +72,31 @@ pub fn export_image_folder(
     (0..dataset.len()).into_par_iter().try_for_each(|index| {
         let image = dataset.load(index)?;
         let path = export_path(dataset, root, index, format);
-        let mut bytes = Vec::new();
-        let encoded = match format {
-            ExportFormat::Png => PngEncoder::new(&mut bytes).write_image(
+        let bytes = encode(&image, format).map_err(|e| write_error(&path, e))?;
+        std::fs::write(&path, bytes).map_err(|e| write_error(&path, e.to_string()))
+    })?;
+    Ok(dataset.len())
+}
+
+/// `image` encoded as a file of `format`.
+pub(crate) fn encode(image: &RgbImage, format: ExportFormat) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let encoded = match format {
+        ExportFormat::Png => PngEncoder::new(&mut bytes).write_image(
+            image.pixels(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        ),
+        ExportFormat::Jpeg { quality } => {
+            JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100)).write_image(
                 image.pixels(),
                 image.width(),
                 image.height(),
                 image::ExtendedColorType::Rgb8,
-            ),
-            ExportFormat::Jpeg { quality } => {
-                JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100)).write_image(
-                    image.pixels(),
-                    image.width(),
-                    image.height(),
-                    image::ExtendedColorType::Rgb8,
-                )
-            }
-        };
-        encoded.map_err(|e| write_error(&path, e.to_string()))?;
-        std::fs::write(&path, bytes).map_err(|e| write_error(&path, e.to_string()))
-    })?;
-    Ok(dataset.len())
+            )
+        }
+    };
+    encoded.map_err(|e| e.to_string())?;
+    Ok(bytes)
 }

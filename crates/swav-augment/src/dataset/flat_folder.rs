@@ -67,4 +67,8 @@ impl Dataset for FlatFolder {
         })?;
         load_image_file(path)
     }
+
+    fn source_file(&self, index: usize) -> Option<&Path> {
+        self.path(index)
+    }
 }

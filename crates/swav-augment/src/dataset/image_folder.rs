@@ -87,4 +87,8 @@ impl Dataset for ImageFolder {
         })?;
         load_image_file(path)
     }
+
+    fn source_file(&self, index: usize) -> Option<&Path> {
+        self.path(index)
+    }
 }

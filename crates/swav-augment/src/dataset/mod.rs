@@ -61,6 +61,12 @@ pub trait Dataset: Send + Sync {
 
     /// Decodes sample `index` to RGB8.
     fn load(&self, index: usize) -> Result<RgbImage, DatasetError>;
+
+    /// The image file sample `index` is read from, for datasets of files (`None` for
+    /// generated or packed ones).
+    fn source_file(&self, _index: usize) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
@@ -78,5 +84,8 @@ impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
     }
     fn load(&self, index: usize) -> Result<RgbImage, DatasetError> {
         (**self).load(index)
+    }
+    fn source_file(&self, index: usize) -> Option<&std::path::Path> {
+        (**self).source_file(index)
     }
 }

@@ -65,4 +65,8 @@ impl<D: Dataset> Dataset for Subset<D> {
             })?;
         self.source.load(i)
     }
+
+    fn source_file(&self, index: usize) -> Option<&std::path::Path> {
+        self.source.source_file(self.source_index(index)?)
+    }
 }

@@ -93,10 +93,19 @@ fn load_checked(
     index: usize,
     policy: &BadInputPolicy,
 ) -> Result<RgbImage, DatasetError> {
-    let image = dataset.load(index)?;
+    check_size(dataset.load(index)?, || dataset.sample_name(index), policy)
+}
+
+/// `image`, or [`DatasetError::TooSmall`] (naming the sample `name()`) when a side is
+/// below the policy's minimum.
+pub(crate) fn check_size(
+    image: RgbImage,
+    name: impl FnOnce() -> String,
+    policy: &BadInputPolicy,
+) -> Result<RgbImage, DatasetError> {
     if image.width() < policy.min_image_side || image.height() < policy.min_image_side {
         return Err(DatasetError::TooSmall {
-            name: dataset.sample_name(index),
+            name: name(),
             width: image.width(),
             height: image.height(),
             min_side: policy.min_image_side,
@@ -120,13 +129,13 @@ impl BadInputLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn is_known_bad(&self, index: usize) -> bool {
+    pub(crate) fn is_known_bad(&self, index: usize) -> bool {
         self.entries().contains_key(&index)
     }
 
     /// Records a bad sample; the first few distinct ones are warned about by name, the
     /// next one says that the rest are only counted.
-    fn record(&self, index: usize, name: String, error: &DatasetError) {
+    pub(crate) fn record(&self, index: usize, name: String, error: &DatasetError) {
         let reason = error.to_string();
         let seen = {
             let mut entries = self.entries();
@@ -146,7 +155,7 @@ impl BadInputLog {
         }
     }
 
-    fn first_reason(&self) -> String {
+    pub(crate) fn first_reason(&self) -> String {
         self.entries()
             .values()
             .next()

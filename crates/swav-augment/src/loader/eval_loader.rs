@@ -6,7 +6,7 @@ use crate::dataset::Dataset;
 use crate::error::{ConfigError, LoaderError};
 use crate::loader::bad_input::{BadInputLog, BadInputPolicy, BadInputSummary};
 use crate::loader::config::{EvalLoaderConfig, validate_common};
-use crate::loader::pipeline::{Engine, EpochBatches, EpochPlan, ImageFiller};
+use crate::loader::pipeline::{Engine, EpochBatches, EpochPlan, Filled, ImageFiller};
 use crate::loader::stats::LoaderStats;
 use crate::transform::crop::CropScratch;
 use crate::transform::eval::EvalTransform;
@@ -20,14 +20,16 @@ struct EvalFiller {
     log: Arc<BadInputLog>,
 }
 
-impl ImageFiller for EvalFiller {
+impl ImageFiller<usize> for EvalFiller {
     fn fill(
         &self,
         _epoch: u64,
-        index: usize,
+        batch: &[usize],
+        position: usize,
         outputs: &mut [&mut [f32]],
         scratch: &mut CropScratch,
-    ) -> Result<Option<usize>, LoaderError> {
+    ) -> Result<Option<Filled>, LoaderError> {
+        let index = batch[position];
         let Some(image) = self.log.load_or_skip(&*self.dataset, index, &self.policy)? else {
             return Ok(None);
         };
@@ -39,7 +41,10 @@ impl ImageFiller for EvalFiller {
                     source,
                 })?;
         }
-        Ok(Some(index))
+        Ok(Some(Filled {
+            index,
+            label: self.dataset.label(index).unwrap_or(0),
+        }))
     }
 }
 
@@ -52,7 +57,7 @@ pub struct EvalLoader {
     config: EvalLoaderConfig,
     indices: Vec<usize>,
     log: Arc<BadInputLog>,
-    engine: Engine,
+    engine: Engine<usize>,
 }
 
 impl EvalLoader {
@@ -95,7 +100,7 @@ impl EvalLoader {
             log: Arc::clone(&log),
         });
         let engine = Engine::new(
-            dataset,
+            !dataset.class_names().is_empty(),
             filler,
             vec![group],
             config.batch_size,
@@ -127,15 +132,12 @@ impl EvalLoader {
 
     /// All batches, in order.
     pub fn batches(&self) -> Result<EpochBatches, LoaderError> {
-        self.engine.run(EpochPlan {
-            epoch: 0,
-            first_iteration: 0,
-            batches: self
-                .indices
-                .chunks(self.config.batch_size)
-                .map(<[usize]>::to_vec)
-                .collect(),
-        })
+        let batches = self
+            .indices
+            .chunks(self.config.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        self.engine.run(EpochPlan::indices(0, 0, batches))
     }
 
     /// Bad samples met so far.

@@ -6,7 +6,7 @@ use crate::dataset::Dataset;
 use crate::error::{ConfigError, LoaderError};
 use crate::loader::bad_input::{BadInputLog, BadInputPolicy, BadInputSummary};
 use crate::loader::config::{LoaderConfig, validate_common};
-use crate::loader::pipeline::{Engine, EpochBatches, EpochPlan, ImageFiller};
+use crate::loader::pipeline::{Engine, EpochBatches, EpochPlan, Filled, ImageFiller};
 use crate::loader::sampler::{DistributedSampler, iterations};
 use crate::loader::stats::LoaderStats;
 use crate::transform::crop::CropScratch;
@@ -21,14 +21,16 @@ struct MultiCropFiller {
     log: Arc<BadInputLog>,
 }
 
-impl ImageFiller for MultiCropFiller {
+impl ImageFiller<usize> for MultiCropFiller {
     fn fill(
         &self,
         epoch: u64,
-        index: usize,
+        batch: &[usize],
+        position: usize,
         outputs: &mut [&mut [f32]],
         scratch: &mut CropScratch,
-    ) -> Result<Option<usize>, LoaderError> {
+    ) -> Result<Option<Filled>, LoaderError> {
+        let index = batch[position];
         let (used, image) = self
             .log
             .load_or_substitute(&*self.dataset, index, &self.policy)?;
@@ -43,7 +45,10 @@ impl ImageFiller for MultiCropFiller {
                 name: self.dataset.sample_name(used),
                 source,
             })?;
-        Ok(Some(used))
+        Ok(Some(Filled {
+            index: used,
+            label: self.dataset.label(used).unwrap_or(0),
+        }))
     }
 }
 
@@ -60,7 +65,7 @@ pub struct MultiCropLoader {
     sampler: DistributedSampler,
     transform: Arc<MultiCropTransform>,
     log: Arc<BadInputLog>,
-    engine: Engine,
+    engine: Engine<usize>,
     classes: usize,
     dataset: Arc<dyn Dataset>,
 }
@@ -105,7 +110,7 @@ impl MultiCropLoader {
             log: Arc::clone(&log),
         });
         let engine = Engine::new(
-            Arc::clone(&dataset),
+            classes > 0,
             filler,
             transform.resolution_groups().to_vec(),
             config.batch_size,
@@ -184,11 +189,7 @@ impl MultiCropLoader {
             });
         }
         let batches = self.epoch_schedule(epoch).split_off(start);
-        self.engine.run(EpochPlan {
-            epoch,
-            first_iteration: start,
-            batches,
-        })
+        self.engine.run(EpochPlan::indices(epoch, start, batches))
     }
 
     /// Bad samples met so far.

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 
-use crate::dataset::Dataset;
 use crate::error::LoaderError;
 use crate::loader::batch::{Batch, BufferPool};
 use crate::loader::stats::StatsCollector;
@@ -33,47 +32,90 @@ thread_local! {
     static SCRATCH: RefCell<CropScratch> = RefCell::new(CropScratch::new());
 }
 
-/// Fills the output slots of one image.
-pub(crate) trait ImageFiller: Send + Sync + 'static {
-    /// Loads scheduled sample `index` of `epoch` and writes its crops to `outputs` (one
-    /// slot per crop, in crop order). Returns the dataset index actually used, or `None`
-    /// when the sample is left out.
+/// The sample an image slot was filled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Filled {
+    /// Its index (a dataset index, or a shard sample's id), kept in [`Batch::indices`].
+    pub(crate) index: usize,
+    /// Its class (0 when unlabelled).
+    pub(crate) label: usize,
+}
+
+/// Fills the output slots of one image. `T` is what a batch is scheduled as: dataset
+/// indices, or samples read from shards.
+pub(crate) trait ImageFiller<T>: Send + Sync + 'static {
+    /// Loads sample `position` of the scheduled `batch` of `epoch` and writes its crops to
+    /// `outputs` (one slot per crop, in crop order). Returns the sample actually used (a
+    /// bad one may be replaced by another), or `None` when the sample is left out.
     fn fill(
         &self,
         epoch: u64,
-        index: usize,
+        batch: &[T],
+        position: usize,
         outputs: &mut [&mut [f32]],
         scratch: &mut CropScratch,
-    ) -> Result<Option<usize>, LoaderError>;
+    ) -> Result<Option<Filled>, LoaderError>;
 }
 
+/// The scheduled batches of one epoch run, produced lazily (a stream may still be reading
+/// them); an error ends the epoch with that error.
+pub(crate) type ScheduledBatches<T> = Box<dyn Iterator<Item = Result<Vec<T>, LoaderError>> + Send>;
+
 /// What one epoch run needs.
-pub(crate) struct EpochPlan {
+pub(crate) struct EpochPlan<T> {
     pub(crate) epoch: u64,
     /// Iteration number of the first batch in `batches`.
     pub(crate) first_iteration: usize,
-    /// The scheduled dataset indices of each batch.
-    pub(crate) batches: Vec<Vec<usize>>,
+    /// How many batches `batches` yields.
+    pub(crate) count: usize,
+    /// The scheduled samples of each batch.
+    pub(crate) batches: ScheduledBatches<T>,
+}
+
+impl EpochPlan<usize> {
+    /// A plan over batches of dataset indices known in advance.
+    pub(crate) fn indices(epoch: u64, first_iteration: usize, batches: Vec<Vec<usize>>) -> Self {
+        Self {
+            epoch,
+            first_iteration,
+            count: batches.len(),
+            batches: Box::new(batches.into_iter().map(Ok)),
+        }
+    }
 }
 
 /// The parts of a loader the pipeline runs on.
-#[derive(Clone)]
-pub(crate) struct Engine {
+pub(crate) struct Engine<T> {
     pub(crate) pool: Arc<rayon::ThreadPool>,
     pub(crate) buffers: Arc<BufferPool>,
     pub(crate) stats: Arc<StatsCollector>,
     pub(crate) groups: Arc<[ResolutionGroup]>,
-    pub(crate) dataset: Arc<dyn Dataset>,
-    pub(crate) filler: Arc<dyn ImageFiller>,
+    /// Whether batches carry labels.
+    pub(crate) labelled: bool,
+    pub(crate) filler: Arc<dyn ImageFiller<T>>,
     prefetch: usize,
 }
 
-impl Engine {
+impl<T> Clone for Engine<T> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: Arc::clone(&self.pool),
+            buffers: Arc::clone(&self.buffers),
+            stats: Arc::clone(&self.stats),
+            groups: Arc::clone(&self.groups),
+            labelled: self.labelled,
+            filler: Arc::clone(&self.filler),
+            prefetch: self.prefetch,
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Engine<T> {
     /// Builds the worker pool and the buffer pool (which keeps `prefetch + 1` spare
     /// buffers: the prefetched batches plus the one the consumer holds).
     pub(crate) fn new(
-        dataset: Arc<dyn Dataset>,
-        filler: Arc<dyn ImageFiller>,
+        labelled: bool,
+        filler: Arc<dyn ImageFiller<T>>,
         groups: Vec<ResolutionGroup>,
         batch_size: usize,
         workers: usize,
@@ -92,15 +134,15 @@ impl Engine {
             buffers: Arc::new(BufferPool::new(&groups, batch_size, prefetch + 1)),
             stats: Arc::new(StatsCollector::new(workers)),
             groups: groups.into(),
-            dataset,
+            labelled,
             filler,
             prefetch,
         })
     }
 
     /// Starts producing the batches of `plan`.
-    pub(crate) fn run(&self, plan: EpochPlan) -> Result<EpochBatches, LoaderError> {
-        let count = plan.batches.len();
+    pub(crate) fn run(&self, plan: EpochPlan<T>) -> Result<EpochBatches, LoaderError> {
+        let count = plan.count;
         // Unbounded, yet never longer than the prefetch depth: each result used a credit.
         let (results_tx, results_rx) = crossbeam_channel::unbounded();
         let (cancel_tx, cancel_rx) = crossbeam_channel::bounded::<()>(0);
@@ -134,14 +176,15 @@ impl Engine {
     }
 
     /// Feeder thread: one pool task per batch, each started once a credit is available.
+    /// A batch the schedule fails to produce is delivered as its error, and ends the epoch.
     fn feed(
         self,
-        plan: EpochPlan,
+        plan: EpochPlan<T>,
         results: Sender<(usize, Result<Batch, LoaderError>)>,
         credits: Receiver<()>,
         cancel: Receiver<()>,
     ) {
-        for (position, indices) in plan.batches.into_iter().enumerate() {
+        for (position, scheduled) in plan.batches.enumerate() {
             let granted = crossbeam_channel::select! {
                 recv(credits) -> credit => credit.is_ok(),
                 recv(cancel) -> _ => false,
@@ -149,20 +192,27 @@ impl Engine {
             if !granted {
                 return;
             }
+            let samples = match scheduled {
+                Ok(samples) => samples,
+                Err(error) => {
+                    let _ = results.send((position, Err(error)));
+                    return;
+                }
+            };
             let storage = self.buffers.acquire();
             let iteration = plan.first_iteration + position;
             let batch = Batch::new(
                 plan.epoch,
                 iteration,
                 Arc::clone(&self.groups),
-                !self.dataset.class_names().is_empty(),
+                self.labelled,
                 storage,
                 self.buffers.recycler(),
             );
             let engine = self.clone();
             let results = results.clone();
             self.pool.spawn(move || {
-                let result = engine.fill_batch(batch, plan.epoch, &indices);
+                let result = engine.fill_batch(batch, plan.epoch, &samples);
                 // The consumer may have gone; the batch then recycles itself.
                 let _ = results.send((position, result));
             });
@@ -174,10 +224,10 @@ impl Engine {
         &self,
         mut batch: Batch,
         epoch: u64,
-        indices: &[usize],
+        samples: &[T],
     ) -> Result<Batch, LoaderError> {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.fill_images(&mut batch, epoch, indices)
+            self.fill_images(&mut batch, epoch, samples)
         }));
         match outcome {
             Ok(Ok(())) => Ok(batch),
@@ -189,14 +239,9 @@ impl Engine {
         }
     }
 
-    fn fill_images(
-        &self,
-        batch: &mut Batch,
-        epoch: u64,
-        indices: &[usize],
-    ) -> Result<(), LoaderError> {
+    fn fill_images(&self, batch: &mut Batch, epoch: u64, samples: &[T]) -> Result<(), LoaderError> {
         let groups = Arc::clone(&self.groups);
-        let n = indices.len();
+        let n = samples.len();
         let Some(storage) = batch.storage_mut() else {
             return Ok(());
         };
@@ -212,18 +257,22 @@ impl Engine {
                 slots[k % n].push(slot);
             }
         }
-        let filled: Vec<(Result<Option<usize>, LoaderError>, Duration)> = slots
+        let filled: Vec<(Result<Option<Filled>, LoaderError>, Duration)> = slots
             .par_iter_mut()
-            .zip(indices.par_iter())
-            .map(|(outputs, &index)| {
+            .enumerate()
+            .map(|(position, outputs)| {
                 let started = Instant::now();
                 // A dataset whose `load` itself uses rayon can make this thread run another
                 // image while the scratch is borrowed; that image gets fresh buffers.
                 let result = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                    Ok(mut scratch) => self.filler.fill(epoch, index, outputs, &mut scratch),
-                    Err(_) => self
-                        .filler
-                        .fill(epoch, index, outputs, &mut CropScratch::new()),
+                    Ok(mut scratch) => {
+                        self.filler
+                            .fill(epoch, samples, position, outputs, &mut scratch)
+                    }
+                    Err(_) => {
+                        self.filler
+                            .fill(epoch, samples, position, outputs, &mut CropScratch::new())
+                    }
                 });
                 (result, started.elapsed())
             })
@@ -233,20 +282,21 @@ impl Engine {
             .record_work(n, filled.iter().map(|(_, busy)| *busy).sum());
         let mut kept = Vec::with_capacity(n);
         for (position, (result, _)) in filled.into_iter().enumerate() {
-            if let Some(index) = result? {
-                kept.push((position, index));
+            if let Some(sample) = result? {
+                kept.push((position, sample));
             }
         }
         if kept.len() < n {
             compact(&groups, &mut storage.groups, n, &kept);
         }
         storage.indices.clear();
-        storage.indices.extend(kept.iter().map(|&(_, index)| index));
+        storage
+            .indices
+            .extend(kept.iter().map(|(_, sample)| sample.index));
         storage.labels.clear();
-        storage.labels.extend(
-            kept.iter()
-                .map(|&(_, index)| self.dataset.label(index).unwrap_or(0)),
-        );
+        storage
+            .labels
+            .extend(kept.iter().map(|(_, sample)| sample.label));
         batch.set_len(kept.len());
         Ok(())
     }
@@ -258,7 +308,7 @@ fn compact(
     groups: &[ResolutionGroup],
     buffers: &mut [Vec<f32>],
     n: usize,
-    kept: &[(usize, usize)],
+    kept: &[(usize, Filled)],
 ) {
     let m = kept.len();
     for (group, buffer) in groups.iter().zip(buffers.iter_mut()) {
