@@ -6,7 +6,7 @@ use anyhow::Result;
 use crate::cli::{Cli, Command, EvalCommand};
 use crate::commands::{
     assign, bench, eval_knn, eval_linear, eval_semisup, export, extract, import, pretrain, report,
-    supervised,
+    shard, supervised,
 };
 
 /// Runs one command line.
@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Extract(args) => extract::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Shard(args) => shard::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Assign(args) => assign::run(&args),

@@ -41,6 +41,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Import torchvision or official SwAV weights (safetensors) as a swav checkpoint.
     Import(ImportArgs),
+    /// Pack a folder of images into WebDataset shards (PREFIX-000000.tar, ...) that
+    /// `swav pretrain --data` streams.
+    Shard(ShardArgs),
     /// Time training steps on synthetic inputs (images/s), for speed comparisons.
     Bench(BenchArgs),
     /// Draw a run folder's training curves into RUN_DIR/curves.svg (and a TensorBoard event
@@ -65,10 +68,11 @@ pub struct PretrainArgs {
     /// A TOML file of settings (official key names; any subset; may set `preset`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Training images: an ImageFolder-style or flat folder, or an MNIST-format IDX folder
-    /// (train-images-idx3-ubyte[.gz], ...; docs/datasets.md) [default: the built-in
-    /// synthetic dataset]. Also `--data_path`.
-    #[arg(long, alias = "data_path", value_name = "DIR")]
+    /// Training images: an ImageFolder-style or flat folder, an MNIST-format IDX folder
+    /// (train-images-idx3-ubyte[.gz], ...), or WebDataset shards ('shards/train-{000000..000146}.tar'
+    /// or a file listing shard paths; docs/datasets.md) [default: the built-in synthetic
+    /// dataset]. Also `--data_path`.
+    #[arg(long, alias = "data_path", value_name = "DIR|SHARDS")]
     pub data: Option<PathBuf>,
     /// Where checkpoints, metrics and the resolved config go. Also `--dump_path`.
     #[arg(
@@ -342,6 +346,9 @@ pub struct Overrides {
     /// Stop on the first unreadable image instead of skipping it.
     #[arg(long)]
     pub strict_data: bool,
+    /// --data shards: samples held by the shuffle buffer each rank streams through [1000].
+    #[arg(long, value_name = "N")]
+    pub shuffle_buffer: Option<usize>,
 }
 
 /// `swav eval ...`.
@@ -556,6 +563,29 @@ pub struct ImportArgs {
     /// The swav checkpoint to write.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+}
+
+/// `swav shard`.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// The images: an ImageFolder (class sub-folders; the class number goes to `.cls`), a
+    /// flat folder, or an MNIST-format IDX folder (its training split).
+    #[arg(value_name = "DIR")]
+    pub data: PathBuf,
+    /// Shards are written as PREFIX-000000.tar, PREFIX-000001.tar, ..., with
+    /// PREFIX-manifest.tsv saying which source file each key came from.
+    #[arg(long, value_name = "PREFIX")]
+    pub output: PathBuf,
+    /// Samples per shard [1000].
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub shard_size: usize,
+    /// The samples are written in an order shuffled from this seed, so that a shuffle
+    /// buffer mixes classes [0].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Write the samples in the folder's order instead.
+    #[arg(long)]
+    pub keep_order: bool,
 }
 
 /// `swav bench`.

@@ -98,8 +98,9 @@ pub enum SyncBn {
 #[serde(deny_unknown_fields)]
 pub struct PretrainConfig {
     // ----- data -----
-    /// An image folder (ImageFolder layout or flat) or an MNIST-format IDX folder; `None`:
-    /// the built-in synthetic dataset.
+    /// An image folder (ImageFolder layout or flat), an MNIST-format IDX folder, or WebDataset
+    /// shards (a brace pattern, a `.tar` or a list file); `None`: the built-in synthetic
+    /// dataset.
     pub data: Option<PathBuf>,
     /// Synthetic dataset: number of classes (shapes).
     pub synthetic_classes: usize,
@@ -134,6 +135,10 @@ pub struct PretrainConfig {
     /// the first N of each class; 0: every image. Absent from older configurations: 0.
     #[serde(default)]
     pub eval_images_per_class: usize,
+    /// `data` shards only: samples held by the shuffle buffer each rank streams through
+    /// (absent from older configurations: 1000).
+    #[serde(default = "default_shuffle_buffer")]
+    pub shuffle_buffer: usize,
 
     // ----- multi-crop (official names) -----
     /// Crops per resolution group (`--nmb_crops`; SwAV recipe: 2 6).
@@ -312,6 +317,10 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> PretrainConfigError
 /// before the setting existed.
 fn any_orientation() -> u32 {
     180
+}
+
+fn default_shuffle_buffer() -> usize {
+    swav_augment::loader::DEFAULT_SHUFFLE_BUFFER
 }
 
 fn any_rotation() -> f64 {

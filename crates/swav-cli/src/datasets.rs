@@ -9,7 +9,10 @@ use swav_augment::dataset::{
     Dataset, FlatFolder, IdxDataset, IdxSplit, ImageFolder, Subset, SyntheticConfig,
     SyntheticDataset, SyntheticSplit, is_idx_folder,
 };
-use swav_augment::loader::{BadInputPolicy, LoaderConfig, MultiCropLoader};
+use swav_augment::loader::{
+    BadInputPolicy, LoaderConfig, MultiCropLoader, ShardLoader, TrainingLoader, count_shards,
+};
+use swav_augment::shards::{is_shard_spec, shard_paths};
 use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
 use swav_augment::transform::eval::{EvalConfig, EvalMode};
 use swav_augment::transform::multi_crop::MultiCropTransform;
@@ -117,6 +120,10 @@ fn training_folder(dir: &Path) -> PathBuf {
 /// each class of those.
 pub fn training_dataset(config: &PretrainConfig) -> Result<Arc<dyn Dataset>> {
     match &config.data {
+        Some(spec) if is_shard_spec(spec) => bail!(
+            "--data {} names WebDataset shards, which only `swav pretrain` streams; this command reads an image folder or an IDX folder",
+            spec.display()
+        ),
         Some(dir) => {
             let per_class = config.data_images_per_class;
             let source = training_folder(dir);
@@ -161,8 +168,26 @@ pub fn multi_crop(config: &PretrainConfig) -> Result<MultiCropTransform> {
     Ok(MultiCropTransform::new(crop_config)?)
 }
 
-/// The training loader of rank `rank` out of `world`.
+/// The training loader of rank `rank` out of `world`: over WebDataset shards when `--data`
+/// names them, else over the run's dataset.
 pub fn training_loader(
+    config: &PretrainConfig,
+    rank: usize,
+    world: usize,
+) -> Result<TrainingLoader> {
+    match config.data.as_deref() {
+        Some(spec) if is_shard_spec(spec) => Ok(TrainingLoader::Shards(shard_loader(
+            config, spec, rank, world,
+        )?)),
+        _ => Ok(TrainingLoader::Dataset(dataset_loader(
+            config, rank, world,
+        )?)),
+    }
+}
+
+/// The training loader of rank `rank` out of `world` over the run's dataset (a folder, an
+/// IDX folder or the built-in set).
+pub fn dataset_loader(
     config: &PretrainConfig,
     rank: usize,
     world: usize,
@@ -180,6 +205,90 @@ pub fn training_loader(
     loader_over(dataset, config, rank, world)
 }
 
+/// The training loader of rank `rank` out of `world` over the shards `spec` names, which
+/// every rank counts from their headers (so all agree on the epoch's length).
+fn shard_loader(
+    config: &PretrainConfig,
+    spec: &Path,
+    rank: usize,
+    world: usize,
+) -> Result<ShardLoader> {
+    let started = Instant::now();
+    let shards = count_shards(&shard_paths(spec)?)?;
+    let loader = ShardLoader::new(
+        shards,
+        multi_crop(config)?,
+        loader_config(config, rank, world),
+        config.shuffle_buffer,
+    )?;
+    if rank == 0 {
+        let counts = loader.shards().iter().map(|s| s.count);
+        let samples: usize = counts.clone().map(|c| c.samples).sum();
+        let without_image: usize = counts.clone().map(|c| c.without_image).sum();
+        let labels = if loader.is_labelled() {
+            "with cls labels"
+        } else {
+            "not all labelled"
+        };
+        let skipped = if without_image > 0 {
+            format!("; {without_image} samples without an image member are skipped")
+        } else {
+            String::new()
+        };
+        crate::say!(
+            "training shards: {} shards from {}, {samples} samples ({labels}){skipped}; counted from the tar headers in {:.2} s",
+            loader.shards().len(),
+            spec.display(),
+            started.elapsed().as_secs_f64()
+        );
+        let per_rank = loader.rank_samples();
+        let (fewest, most) = (
+            per_rank.iter().min().copied().unwrap_or(0),
+            per_rank.iter().max().copied().unwrap_or(0),
+        );
+        let streams = match (world, fewest == most) {
+            (1, _) => "one rank streams every shard".to_string(),
+            (_, true) => {
+                format!("each of {world} ranks streams its own shards ({most} samples each)")
+            }
+            (_, false) => {
+                format!("each of {world} ranks streams its own shards ({fewest} to {most} samples)")
+            }
+        };
+        crate::say!(
+            "{streams} through a shuffle buffer of {}: {} iterations per epoch{}",
+            config.shuffle_buffer,
+            loader.iters_per_epoch(),
+            if most > fewest {
+                format!(
+                    ", set by the smallest rank; up to {} samples of the others go unread each epoch",
+                    most - fewest
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(loader)
+}
+
+/// The loader settings of rank `rank` out of `world` for `config`.
+fn loader_config(config: &PretrainConfig, rank: usize, world: usize) -> LoaderConfig {
+    LoaderConfig {
+        batch_size: config.batch_size,
+        seed: config.seed,
+        rank,
+        world_size: world,
+        workers: config.workers,
+        prefetch: 2,
+        drop_last: true,
+        bad_input: BadInputPolicy {
+            strict: config.strict_data,
+            ..BadInputPolicy::default()
+        },
+    }
+}
+
 /// The training loader of rank `rank` out of `world` over `dataset` (already read), with
 /// `config`'s crops and augmentations.
 pub fn loader_over(
@@ -188,24 +297,11 @@ pub fn loader_over(
     rank: usize,
     world: usize,
 ) -> Result<MultiCropLoader> {
-    let loader = MultiCropLoader::new(
+    Ok(MultiCropLoader::new(
         dataset,
         multi_crop(config)?,
-        LoaderConfig {
-            batch_size: config.batch_size,
-            seed: config.seed,
-            rank,
-            world_size: world,
-            workers: config.workers,
-            prefetch: 2,
-            drop_last: true,
-            bad_input: BadInputPolicy {
-                strict: config.strict_data,
-                ..BadInputPolicy::default()
-            },
-        },
-    )?;
-    Ok(loader)
+        loader_config(config, rank, world),
+    )?)
 }
 
 /// The evaluation transform for images of a run's data: the whole image resized for small
@@ -235,11 +331,12 @@ pub type TrainValSplit = (Arc<dyn Dataset>, Arc<dyn Dataset>);
 
 /// The (train, validation) datasets k-NN evaluation uses for a run: the synthetic splits;
 /// an IDX folder's `train` and `t10k` splits; or `train/` and `val/` under the data folder
-/// (`None` if neither exists). Of a folder, the training side keeps the first
+/// (`None` if neither exists, and for shards). Of a folder, the training side keeps the first
 /// `data_images_per_class` images of each class and the validation side the first
 /// `eval_images_per_class` (0: all).
 pub fn knn_datasets(config: &PretrainConfig) -> Result<Option<TrainValSplit>> {
     match &config.data {
+        Some(spec) if is_shard_spec(spec) => Ok(None),
         None => {
             let synthetic = synthetic_config(config);
             let val_per_class = (config.synthetic_images_per_class / 2).max(20);

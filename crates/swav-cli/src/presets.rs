@@ -187,6 +187,7 @@ fn official_defaults() -> PretrainConfig {
         strict_data: false,
         data_images_per_class: 0,
         eval_images_per_class: 0,
+        shuffle_buffer: swav_augment::loader::DEFAULT_SHUFFLE_BUFFER,
         nmb_crops: vec![2],
         size_crops: vec![224],
         min_scale_crops: vec![0.14],

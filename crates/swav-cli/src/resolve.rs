@@ -73,6 +73,7 @@ impl Overrides {
             synthetic_seed,
             data_images_per_class,
             eval_images_per_class,
+            shuffle_buffer,
         );
         if self.epochs.is_some() && self.time_budget_minutes.is_none() {
             // Epochs asked for on the command line are trained, not replaced by a budget.

@@ -45,7 +45,7 @@ use crate::shards::tar_samples::{
     IMAGE_MEMBERS, RawSample, ShardCount, count_samples, read_samples,
 };
 use crate::transform::crop::CropScratch;
-use crate::transform::multi_crop::{MultiCropTransform, SampleKey};
+use crate::transform::multi_crop::{MultiCropTransform, ResolutionGroup, SampleKey};
 
 /// Samples held by the shuffle buffer unless configured otherwise.
 pub const DEFAULT_SHUFFLE_BUFFER: usize = 1000;
@@ -175,6 +175,7 @@ pub struct ShardLoader {
     rank_samples: Vec<usize>,
     iters: usize,
     shuffle_buffer: usize,
+    transform: Arc<MultiCropTransform>,
     log: Arc<BadInputLog>,
     engine: Engine<ShardSample>,
 }
@@ -258,6 +259,7 @@ impl ShardLoader {
             rank_samples,
             iters,
             shuffle_buffer,
+            transform,
             log,
             engine,
         })
@@ -276,6 +278,11 @@ impl ShardLoader {
     /// Batches per epoch: `floor(min over ranks of its samples / batch_size)`.
     pub fn iters_per_epoch(&self) -> usize {
         self.iters
+    }
+
+    /// The resolution groups of every batch.
+    pub fn resolution_groups(&self) -> &[ResolutionGroup] {
+        self.transform.resolution_groups()
     }
 
     /// Whether every sample has a `cls` label.

@@ -9,6 +9,7 @@ use crate::loader::multi_crop_loader::MultiCropLoader;
 use crate::loader::pipeline::EpochBatches;
 use crate::loader::shard_loader::ShardLoader;
 use crate::loader::stats::LoaderStats;
+use crate::transform::multi_crop::ResolutionGroup;
 
 /// A run's training loader: the same batches, laid out the same way, from either source.
 pub enum TrainingLoader {
@@ -24,6 +25,14 @@ impl TrainingLoader {
         match self {
             Self::Dataset(loader) => loader.iters_per_epoch(),
             Self::Shards(loader) => loader.iters_per_epoch(),
+        }
+    }
+
+    /// The resolution groups of every batch.
+    pub fn resolution_groups(&self) -> &[ResolutionGroup] {
+        match self {
+            Self::Dataset(loader) => loader.resolution_groups(),
+            Self::Shards(loader) => loader.resolution_groups(),
         }
     }
 

@@ -11,4 +11,5 @@ pub mod extract;
 pub mod import;
 pub mod pretrain;
 pub mod report;
+pub mod shard;
 pub mod supervised;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use swav_augment::dataset::Dataset;
+use swav_augment::loader::TrainingLoader;
 use swav_core::{Collective, SingleProcess};
 use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
@@ -105,20 +106,34 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         .map(|p| WeightsSource::read(p).context("--init-weights"))
         .transpose()?;
     let mut loader = training_loader(&config, env.rank, env.world_size)?;
-    if let (0, None, Some(hint)) = (
-        env.rank,
-        &resume,
-        scale_hint(&config, loader.dataset().as_ref()),
-    ) {
+    let hint = loader
+        .dataset()
+        .and_then(|dataset| scale_hint(&config, dataset.as_ref()));
+    if let (0, None, Some(hint)) = (env.rank, &resume, hint) {
         crate::say!("{hint}");
+    }
+    let probes_wanted = resume.is_none() && config.recipe_probe_iterations > 0;
+    if probes_wanted && loader.dataset().is_none() {
+        bail!(
+            "the recipe probes (--preset small-data) need an indexable dataset, not shards; \
+             pass --recipe NAME or --recipe-probe-iterations 0 to train from shards"
+        );
     }
     let knn_probe = if env.rank == 0 && (config.eval_knn || config.eval_knn_every > 0) {
         let probe = KnnProbe::for_run(&config)?;
         if probe.is_none() {
-            crate::say!(
-                "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
-                config.data.as_deref().unwrap_or(Path::new("")).display()
-            );
+            let data = config.data.as_deref().unwrap_or(Path::new(""));
+            if loader.dataset().is_none() {
+                crate::say!(
+                    "k-NN evaluation skipped: the shards {} hold no validation split; evaluate the checkpoint with `swav eval knn --data DIR`",
+                    data.display()
+                );
+            } else {
+                crate::say!(
+                    "k-NN evaluation skipped: {} has no train/ and val/ sub-folders",
+                    data.display()
+                );
+            }
         }
         probe
     } else {
@@ -148,15 +163,15 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         );
     }
     let mut budget = None;
-    let (config, resume) = if resume.is_none() && config.recipe_probe_iterations > 0 {
+    let probe_dataset = loader.dataset().cloned().filter(|_| probes_wanted);
+    let (config, resume) = if let Some(dataset) = probe_dataset {
         let clock = RunClock {
             started,
             evaluated_images: knn_probe.as_ref().map_or(0, KnnProbe::images),
         };
-        let (chosen, probe, plan) =
-            probe_recipes(&config, args, loader.dataset().clone(), &env, clock)?;
+        let (chosen, probe, plan) = probe_recipes(&config, args, dataset.clone(), &env, clock)?;
         prepare_output(&args.output, &chosen)?;
-        loader = loader_over(loader.dataset().clone(), &chosen, env.rank, env.world_size)?;
+        loader = TrainingLoader::Dataset(loader_over(dataset, &chosen, env.rank, env.world_size)?);
         budget = plan.map(|plan| LiveBudget { started, plan });
         (chosen, Some(probe))
     } else {

@@ -11,7 +11,7 @@ use swav_nn::{Backend, SwavModel};
 
 use crate::cli::PretrainArgs;
 use crate::config::PretrainConfig;
-use crate::datasets::training_loader;
+use crate::datasets::dataset_loader;
 use crate::device::{BackendJob, on_device};
 use crate::eval::labelled_training::LabelledTraining;
 use crate::event_file::LiveEvents;
@@ -44,7 +44,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     if let Some(fp16) = args.use_fp16 {
         crate::say!("{}", super::pretrain::precision_note(fp16, config.device));
     }
-    let loader = training_loader(&config, 0, 1)?;
+    let loader = dataset_loader(&config, 0, 1)?;
     prepare_output(&args.output, &config)?;
     on_device(
         config.device,

@@ -25,6 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use swav_augment::dataset::{Dataset, Subset};
+use swav_augment::loader::TrainingLoader;
 use swav_core::SingleProcess;
 use swav_nn::{Backend, SwavModel};
 use swav_train::GradientCommunication;
@@ -283,7 +284,7 @@ fn probe<B: Backend>(
     candidate.apply_under_flags(&mut config, flags);
     config.eval_knn = false;
     config.eval_knn_every = 0;
-    let loader = loader_over(dataset.clone(), &config, 0, 1)?;
+    let loader = TrainingLoader::Dataset(loader_over(dataset.clone(), &config, 0, 1)?);
     // A probe as long as the run would leave the winner nothing to go on with.
     let total = config.epochs * loader.iters_per_epoch() as u64;
     let iterations = base

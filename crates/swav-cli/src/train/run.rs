@@ -40,14 +40,14 @@ use crate::config::{OnCollapse, PretrainConfig};
 use crate::event_file::{LiveEvents, unix_time};
 use crate::metrics::{MetricsLog, StepRecord};
 use crate::train::weights_source::WeightsSource;
-use swav_augment::loader::MultiCropLoader;
+use swav_augment::loader::TrainingLoader;
 
 /// What to run.
 pub struct RunRequest<'a> {
     /// The resolved configuration.
     pub config: &'a PretrainConfig,
     /// This rank's training loader.
-    pub loader: &'a MultiCropLoader,
+    pub loader: &'a TrainingLoader,
     /// The output folder (exists and is writable).
     pub output: &'a Path,
     /// Continue from this checkpoint.

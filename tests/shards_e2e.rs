@@ -1,0 +1,169 @@
+//! WebDataset shards through the binary: `swav shard` packs an image folder with a
+//! manifest, `swav pretrain` trains on shards written by Python's `webdataset` package and
+//! on its own, a sharded run stopped and resumed matches the uninterrupted one bit for bit,
+//! and bad shard names and commands that cannot stream shards fail in one line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use swav::swav_augment::dataset::export::{ExportFormat, export_image_folder};
+use swav::swav_augment::dataset::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
+
+/// The two shards `scripts/shards/webdataset_interop.py fixture` wrote with webdataset's
+/// ShardWriter: 12 JPEG and 12 PNG samples with `.cls` labels, one with a `.txt` too.
+fn webdataset_fixture() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/webdataset/wds-{000000..000001}.tar")
+        .display()
+        .to_string()
+}
+
+/// The built-in shapes (4 classes of 10, 16 px) as an ImageFolder of PNGs, packed by
+/// `swav shard` into shards of 6 under `dir`; returns the shard pattern.
+fn packed_shapes(dir: &Path) -> String {
+    let folder = dir.join("shapes");
+    let config = SyntheticConfig {
+        image_size: 16,
+        num_classes: 4,
+        images_per_class: 10,
+        ..SyntheticConfig::default()
+    };
+    let data = SyntheticDataset::new(config, SyntheticSplit::Train).expect("synthetic");
+    export_image_folder(&data, &folder, ExportFormat::Png).expect("export");
+    let prefix: PathBuf = dir.join("shards").join("shapes");
+    let out = swav_ok(&[
+        "shard",
+        s(&folder),
+        "--output",
+        s(&prefix),
+        "--shard-size",
+        "6",
+    ]);
+    let log = stderr(&out);
+    assert!(log.contains("wrote 40 samples into 7 shards"), "{log}");
+    let pattern = format!("{}-{{000000..000006}}.tar", prefix.display());
+    assert!(
+        log.contains(&pattern),
+        "the last line says how to train: {log}"
+    );
+    let manifest =
+        std::fs::read_to_string(dir.join("shards").join("shapes-manifest.tsv")).expect("manifest");
+    let lines: Vec<&str> = manifest.lines().collect();
+    assert_eq!(lines[0], "key\tshard\tsource");
+    assert_eq!(lines.len(), 41);
+    assert!(
+        lines[1].starts_with("000000\tshapes-000000.tar\t"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].ends_with(".png"), "the source file: {}", lines[1]);
+    pattern
+}
+
+#[test]
+fn shards_written_by_webdataset_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &["--data", &webdataset_fixture(), "--epochs", "1", "--eval-knn", "true"],
+    ));
+    let log = stderr(&out);
+    assert!(
+        log.contains("training shards: 2 shards") && log.contains("24 samples (with cls labels)"),
+        "{log}"
+    );
+    assert!(log.contains("3 iterations per epoch"), "{log}");
+    assert!(log.contains("hold no validation split"), "{log}");
+    assert_eq!(metrics(&run).len(), 3);
+}
+
+#[test]
+fn a_sharded_run_stopped_and_resumed_matches_the_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = packed_shapes(dir.path());
+    let extra = ["--data", shards.as_str(), "--shuffle-buffer", "10"];
+    let whole = dir.path().join("whole");
+    swav_ok(&tiny_pretrain_args(s(&whole), &extra));
+
+    // 40 samples, batches of 8: 5 iterations per epoch. Stop mid-epoch 0, then mid-epoch 1.
+    let parts = dir.path().join("parts");
+    let mut first = tiny_pretrain_args(s(&parts), &extra);
+    first.extend(["--max-iterations", "3"]);
+    swav_ok(&first);
+    swav_ok(&[
+        "pretrain",
+        "--output",
+        s(&parts),
+        "--resume",
+        "--max-iterations",
+        "4",
+    ]);
+    swav_ok(&["pretrain", "--output", s(&parts), "--resume"]);
+
+    let (a, b) = (metrics(&whole), metrics(&parts));
+    assert_eq!(a.len(), 10);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        for key in ["iteration", "loss", "codes_entropy", "prototypes_in_use"] {
+            assert_eq!(x[key], y[key], "iteration {}: {key}", x["iteration"]);
+        }
+    }
+    assert_eq!(
+        tensors(&whole.join("checkpoint.safetensors")),
+        tensors(&parts.join("checkpoint.safetensors"))
+    );
+
+    // Another shuffle buffer is another order, hence another run.
+    let other = dir.path().join("other");
+    swav_ok(&tiny_pretrain_args(
+        s(&other),
+        &[
+            "--data",
+            shards.as_str(),
+            "--shuffle-buffer",
+            "1",
+            "--epochs",
+            "1",
+        ],
+    ));
+    assert_ne!(metrics(&other)[0]["loss"], a[0]["loss"]);
+}
+
+#[test]
+fn bad_shard_names_and_commands_that_cannot_stream_fail_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let fixture = webdataset_fixture();
+    let missing = format!("{}/none-{{0..3}}.tar", dir.path().display());
+    let e = swav_error(&tiny_pretrain_args(s(&run), &["--data", &missing]));
+    assert!(
+        e.contains("4 of its 4 shards do not exist") && e.contains("none-0.tar"),
+        "{e}"
+    );
+    let e = swav_error(&tiny_pretrain_args(s(&run), &["--data", "x-{1..}.tar"]));
+    assert!(e.contains("'' is not a non-negative integer"), "{e}");
+
+    let e = swav_error(&tiny_pretrain_args(
+        s(&run),
+        &["--data", &fixture, "--preset", "small-data"],
+    ));
+    assert!(e.contains("--recipe-probe-iterations 0"), "{e}");
+    let mut supervised = tiny_pretrain_args(s(&run), &["--data", &fixture]);
+    supervised[0] = "supervised";
+    let e = swav_error(&supervised);
+    assert!(e.contains("only `swav pretrain` streams"), "{e}");
+
+    let broken = dir.path().join("broken.tar");
+    std::fs::write(&broken, vec![1u8; 1024]).unwrap();
+    let e = swav_error(&tiny_pretrain_args(s(&run), &["--data", s(&broken)]));
+    assert!(
+        e.contains("broken.tar") && e.contains("not a readable tar archive"),
+        "{e}"
+    );
+    let e = swav_error(&["shard", s(&dir.path().join("nowhere")), "--output", "x"]);
+    assert!(e.contains("nowhere"), "{e}");
+    assert!(!run.exists(), "no failed command created the run folder");
+}
