@@ -1,6 +1,7 @@
 //! Two CPU ranks under Open MPI's `mpirun` (SyncBN, distributed Sinkhorn, averaged
 //! gradients) train the same parameters as one rank holding the combined batch; and when one
-//! rank freezes inside the job, the other stops on its stall watchdog instead of hanging.
+//! rank freezes inside the job, the other stops on its stall watchdog instead of hanging;
+//! runs stopped and resumed (also on WebDataset shards) match the uninterrupted ones.
 //!
 //! Skipped with a message when `mpirun` is missing; `SWAV_REQUIRE_MPI=1` (set by CI) turns
 //! the skip into a failure.
@@ -644,4 +645,59 @@ fn the_recipe_probes_refuse_more_than_one_rank_in_one_line() {
         "{stderr}"
     );
     assert!(!run.join("probes").exists(), "nothing was probed");
+}
+
+#[test]
+fn two_ranks_on_shards_stopped_and_resumed_match_the_uninterrupted_run_bit_for_bit() {
+    use swav::swav_augment::dataset::{SyntheticConfig, SyntheticDataset, SyntheticSplit};
+    use swav::swav_augment::shards::write_shards;
+    if !mpi_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 40 images in 8 shards of 5: each rank streams 4 shards (20 samples), batch 4.
+    let config = SyntheticConfig {
+        image_size: 16,
+        num_classes: 4,
+        images_per_class: 10,
+        ..SyntheticConfig::default()
+    };
+    let data = SyntheticDataset::new(config, SyntheticSplit::Train).unwrap();
+    write_shards(&data, &dir.path().join("shards/s"), 5, Some(1), |_| {}).unwrap();
+    let spec = format!("{}/shards/s-{{000000..000007}}.tar", dir.path().display());
+    let extra = [
+        "--data",
+        spec.as_str(),
+        "--batch-size",
+        "4",
+        "--shuffle-buffer",
+        "6",
+    ];
+    let whole = dir.path().join("whole");
+    let stderr = mpirun_ok(&tiny_pretrain_args(s(&whole), &extra));
+    assert!(
+        stderr.contains("each of 2 ranks streams its own shards (20 samples each)")
+            && stderr.contains("5 iterations per epoch"),
+        "{stderr}"
+    );
+
+    let parts = dir.path().join("parts");
+    let mut first = tiny_pretrain_args(s(&parts), &extra);
+    first.extend(["--max-iterations", "7"]);
+    mpirun_ok(&first);
+    let mut again = tiny_pretrain_args(s(&parts), &extra);
+    again.extend(["--resume", "auto"]);
+    mpirun_ok(&again);
+
+    assert_eq!(
+        tensors(&whole.join("checkpoint.safetensors")),
+        tensors(&parts.join("checkpoint.safetensors")),
+        "the resumed sharded run differs from the uninterrupted one"
+    );
+    let (la, lb) = (metrics(&whole), metrics(&parts));
+    assert_eq!(la.len(), 10);
+    assert_eq!(la.len(), lb.len());
+    for (x, y) in la.iter().zip(&lb) {
+        assert_eq!(x["loss"], y["loss"], "iteration {}", x["iteration"]);
+    }
 }

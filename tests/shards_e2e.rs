@@ -68,7 +68,14 @@ fn shards_written_by_webdataset_train() {
     let run = dir.path().join("run");
     let out = swav_ok(&tiny_pretrain_args(
         s(&run),
-        &["--data", &webdataset_fixture(), "--epochs", "1", "--eval-knn", "true"],
+        &[
+            "--data",
+            &webdataset_fixture(),
+            "--epochs",
+            "1",
+            "--eval-knn",
+            "true",
+        ],
     ));
     let log = stderr(&out);
     assert!(

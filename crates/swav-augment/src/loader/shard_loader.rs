@@ -347,9 +347,14 @@ impl ShardLoader {
         self.log.summary()
     }
 
-    /// Throughput counters since creation.
+    /// Throughput counters since creation or the last [`Self::reset_stats`].
     pub fn stats(&self) -> LoaderStats {
         self.engine.stats.snapshot(self.engine.buffers.allocated())
+    }
+
+    /// Restarts the throughput counters.
+    pub fn reset_stats(&self) {
+        self.engine.stats.reset();
     }
 }
 

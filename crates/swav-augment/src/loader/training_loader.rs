@@ -60,6 +60,14 @@ impl TrainingLoader {
         }
     }
 
+    /// Restarts the throughput counters.
+    pub fn reset_stats(&self) {
+        match self {
+            Self::Dataset(loader) => loader.reset_stats(),
+            Self::Shards(loader) => loader.reset_stats(),
+        }
+    }
+
     /// The dataset, when the batches come from one (not from shards).
     pub fn dataset(&self) -> Option<&Arc<dyn Dataset>> {
         match self {

@@ -17,6 +17,10 @@ use crate::error::DatasetError;
 /// The extensions of the members that hold a sample's image.
 pub const IMAGE_MEMBERS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 
+/// The largest member a shard may hold (256 MiB): a header claiming more is refused before
+/// anything is allocated for it.
+pub const MAX_MEMBER_BYTES: u64 = 1 << 28;
+
 /// The extension of the member that holds a sample's class.
 pub const LABEL_EXTENSION: &str = "cls";
 
@@ -104,6 +108,16 @@ pub fn read_samples(
         let Some((key, ext)) = split_key(&name) else {
             continue;
         };
+        if entry.size() > MAX_MEMBER_BYTES {
+            return Err(unreadable(
+                path,
+                members,
+                format!(
+                    "member {name} claims {} bytes, more than the {MAX_MEMBER_BYTES} a sample member may hold",
+                    entry.size()
+                ),
+            ));
+        }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry
             .read_to_end(&mut bytes)
@@ -206,6 +220,26 @@ mod tests {
         );
         assert_eq!(split_key("README"), None);
         assert_eq!(split_key("dir/.hidden"), None);
+    }
+
+    #[test]
+    fn a_member_claiming_more_than_the_limit_is_refused_without_allocating() {
+        let dir = std::env::temp_dir().join(format!("swav-tar-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("huge.tar");
+        let mut header = tar::Header::new_ustar();
+        header.set_path("000001.jpg").unwrap();
+        header.set_size(1 << 40);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[0xFF; 512]);
+        std::fs::write(&path, bytes).unwrap();
+        let error = read_samples(&path, |_| ControlFlow::Continue(()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("claims 1099511627776 bytes"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
