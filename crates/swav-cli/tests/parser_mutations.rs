@@ -1,7 +1,7 @@
 //! Seeded mutation fuzzing of every parser `swav` owns, on stable Rust: the checkpoint file,
 //! the weights reader with its safetensors import, the `.npy` reader, the JPEG structure
-//! check with the image decoder behind it, the TOML configuration file, and the MNIST-format
-//! IDX reader.
+//! check with the image decoder behind it, the TOML configuration file, the MNIST-format
+//! IDX reader, and the WebDataset shard reader (tar members grouped into samples).
 //!
 //! The seeds are files the tool itself writes (a checkpoint and exports of a tiny run, its
 //! `config.toml`, `.npy` matrices, JPEG images, an MNIST-format pair). Each target must turn every mutated input
@@ -22,6 +22,7 @@ use swav_augment::dataset::export::{ExportFormat, export_image_folder};
 use swav_augment::dataset::idx::IdxDataset;
 use swav_augment::dataset::jpeg_structure::jpeg_is_complete;
 use swav_augment::dataset::{Dataset, SyntheticConfig, SyntheticDataset, SyntheticSplit};
+use swav_augment::shards::{ShardWriter, count_samples, read_samples};
 use swav_cli::checkpoint_file::CheckpointFile;
 use swav_cli::config_file::overlay_file;
 use swav_cli::model_loading::load_model;
@@ -305,6 +306,49 @@ fn idx_target(data: &[u8]) -> Outcome {
     std::fs::write(&labels_path, labels).unwrap();
     let dataset = IdxDataset::from_files(&images_path, &labels_path, 10);
     outcome(dataset.and_then(|d| (0..d.len()).try_for_each(|i| d.load(i).map(drop))))
+}
+
+/// A shard of three samples as `swav shard` writes them: two JPEGs with their classes and
+/// a caption-only sample.
+fn shard_seed() -> Vec<u8> {
+    let prefix = scratch_file("shard-seed");
+    let mut writer = ShardWriter::new(&prefix, 10).unwrap();
+    let jpeg = &seeds().jpeg;
+    writer
+        .add("000000", &[("jpg", &jpeg[0]), ("cls", b"1")])
+        .unwrap();
+    writer
+        .add("000001", &[("jpg", &jpeg[1]), ("cls", b"0")])
+        .unwrap();
+    writer.add("000002", &[("txt", b"a caption")]).unwrap();
+    let shard = writer.finish().unwrap().remove(0);
+    let bytes = std::fs::read(&shard).unwrap();
+    let _ = std::fs::remove_file(shard);
+    bytes
+}
+
+fn shard_target(data: &[u8]) -> Outcome {
+    let path = scratch_file("shard.tar");
+    std::fs::write(&path, data).unwrap();
+    let counted = count_samples(&path);
+    let read = read_samples(&path, |sample| {
+        let _ = (sample.image(), sample.label(), sample.extensions());
+        std::ops::ControlFlow::Continue(())
+    });
+    outcome(counted.and(read))
+}
+
+#[test]
+fn the_shard_reader_survives_mutated_tar_files() {
+    let budget = Budget {
+        inputs: Budget::inputs(3000, 300),
+        per_input: Duration::from_secs(5),
+        // The streaming reader's 1 MiB read buffer, then copies of the members.
+        allocation_limit: |len| 8 * len + (2 << 20),
+    };
+    let tally = fuzz("shard", 8, &[shard_seed()], budget, shard_target);
+    let _ = std::fs::remove_file(scratch_file("shard.tar"));
+    assert!(tally.accepted >= 1, "the seed itself is read");
 }
 
 #[test]

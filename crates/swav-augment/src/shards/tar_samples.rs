@@ -118,7 +118,9 @@ pub fn read_samples(
                 ),
             ));
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        // The header's size is only a claim: reserve at most 1 MiB up front and let the
+        // vector grow with the bytes that actually arrive.
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 20) as usize);
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| unreadable(path, members, e))?;
