@@ -7,7 +7,10 @@
 //! * a text file listing one shard path or pattern per line (blank lines and lines
 //!   starting with `#` are skipped; relative paths are relative to the list's folder).
 //!
-//! Every shard named must exist: the error names the first missing one.
+//! A shard may be written as a `file:` URL (`file:///data/train-000000.tar` or
+//! `file:train-000000.tar`), as webdataset accepts; other schemes (`http://`, `s3://`,
+//! `pipe:`) are refused with the advice to copy or mount the shards. Every shard named must
+//! exist: the error names the first missing one.
 
 use std::path::{Path, PathBuf};
 
@@ -38,20 +41,18 @@ pub fn shard_paths(spec: &Path) -> Result<Vec<PathBuf>, DatasetError> {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            paths.extend(
-                expand_braces(line)
-                    .map_err(list_error)?
-                    .into_iter()
-                    .map(|p| base.join(p)),
-            );
+            for name in expand_braces(line).map_err(list_error)? {
+                paths.push(base.join(local_path(&name).map_err(list_error)?));
+            }
         }
         paths
     } else {
         expand_braces(&text)
             .map_err(list_error)?
-            .into_iter()
-            .map(PathBuf::from)
-            .collect()
+            .iter()
+            .map(|name| local_path(name).map(PathBuf::from))
+            .collect::<Result<_, _>>()
+            .map_err(list_error)?
     };
     if paths.is_empty() {
         return Err(list_error("names no shard".into()));
@@ -66,6 +67,22 @@ pub fn shard_paths(spec: &Path) -> Result<Vec<PathBuf>, DatasetError> {
         )));
     }
     Ok(paths)
+}
+
+/// The local path a shard name stands for: the name itself, or the path of a `file:` URL.
+fn local_path(name: &str) -> Result<&str, String> {
+    if let Some(path) = name
+        .strip_prefix("file://")
+        .or_else(|| name.strip_prefix("file:"))
+    {
+        return Ok(path);
+    }
+    if name.contains("://") || name.starts_with("pipe:") {
+        return Err(format!(
+            "{name}: only local shards are read (a path or a file: URL); copy or mount remote shards first"
+        ));
+    }
+    Ok(name)
 }
 
 /// Expands every brace group of `pattern` (no nesting).
@@ -168,6 +185,19 @@ mod tests {
                 .unwrap_err()
                 .contains("nested")
         );
+    }
+
+    #[test]
+    fn file_urls_are_paths_and_other_schemes_are_refused() {
+        assert_eq!(local_path("file:///d/a.tar"), Ok("/d/a.tar"));
+        assert_eq!(local_path("file:a.tar"), Ok("a.tar"));
+        assert_eq!(local_path("d/a.tar"), Ok("d/a.tar"));
+        for remote in ["https://host/a.tar", "s3://bucket/a.tar", "pipe:curl x"] {
+            assert!(
+                local_path(remote).unwrap_err().contains("copy or mount"),
+                "{remote}"
+            );
+        }
     }
 
     #[test]
