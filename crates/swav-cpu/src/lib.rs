@@ -15,6 +15,8 @@
 //!   (AVX-512, stride 1, 16 input channels or more) or patch tiles into an sgemm;
 //! * batch norm's statistics gathered in the convolution's epilogue while the tile is in
 //!   cache; normalisation, affine, residual addition and ReLU in one pass;
+//! * the LARC + SGD step of every parameter in two parallel passes over all tensors (their
+//!   norms, then the update), bit-identical to the per-tensor step;
 //! * every sgemm single-threaded (matrixmultiply's AVX-512 kernel where the CPU has it),
 //!   rayon over tiles; per-thread scratch reused between calls.
 //!
@@ -60,6 +62,7 @@ mod conv;
 mod gemm;
 mod head_ops;
 mod l2_normalize;
+mod lars;
 mod linear;
 mod partition;
 mod pool;
@@ -69,7 +72,6 @@ mod scratch;
 pub use profile::{OpStats, Profile};
 
 use conv::ConvScratch;
-use swav_nn::OptimizerOps;
 
 /// swav-nn's [`Backend`](swav_nn::Backend) on the CPU: `f32` host vectors as buffers, sgemm
 /// and rayon kernels. Each op family is implemented in its own module (`conv`,
@@ -84,10 +86,6 @@ pub struct CpuBackend {
     /// Per-operation timing, when enabled.
     profile: Option<Profile>,
 }
-
-/// The optimiser step is the unfused default: one LARC step per tensor through
-/// [`HeadOps`](swav_core::HeadOps), whose element-wise operations are already parallel.
-impl OptimizerOps for CpuBackend {}
 
 impl CpuBackend {
     /// A backend with empty scratch buffers (they grow to the largest layer and are kept).

@@ -12,8 +12,10 @@ mod matrix;
 mod reduce;
 mod sgd;
 
-/// Elements per task of the element-wise operations.
-const CHUNK: usize = 1 << 14;
+pub(crate) use reduce::chunk_sum_squares;
+
+/// Elements per task of the element-wise operations (and of the optimiser's passes).
+pub(crate) const CHUNK: usize = 1 << 14;
 
 /// Rows per task of the row-wise operations: at least one, about [`CHUNK`] elements.
 fn rows_per_task(cols: usize) -> usize {
