@@ -63,6 +63,41 @@ fn packed_shapes(dir: &Path) -> String {
 }
 
 #[test]
+fn a_folder_with_train_and_val_packs_its_training_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SyntheticConfig {
+        image_size: 16,
+        num_classes: 2,
+        images_per_class: 3,
+        ..SyntheticConfig::default()
+    };
+    for (split, which) in [
+        ("train", SyntheticSplit::Train),
+        ("val", SyntheticSplit::Val),
+    ] {
+        let data = SyntheticDataset::new(config.clone(), which).expect("synthetic");
+        export_image_folder(
+            &data,
+            &dir.path().join("split").join(split),
+            ExportFormat::Png,
+        )
+        .expect("export");
+    }
+    let out = swav_ok(&[
+        "shard",
+        s(&dir.path().join("split")),
+        "--output",
+        s(&dir.path().join("packed")),
+    ]);
+    let log = stderr(&out);
+    let train = dir.path().join("split").join("train");
+    assert!(
+        log.contains(&format!("packing 6 images of {}", train.display())),
+        "{log}"
+    );
+}
+
+#[test]
 fn shards_written_by_webdataset_train() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

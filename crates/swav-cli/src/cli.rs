@@ -569,7 +569,8 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct ShardArgs {
     /// The images: an ImageFolder (class sub-folders; the class number goes to `.cls`), a
-    /// flat folder, or an MNIST-format IDX folder (its training split).
+    /// flat folder, or an MNIST-format IDX folder (its training split); of a folder with
+    /// `train/` and `val/`, its `train/`.
     #[arg(value_name = "DIR")]
     pub data: PathBuf,
     /// Shards are written as PREFIX-000000.tar, PREFIX-000001.tar, ..., with

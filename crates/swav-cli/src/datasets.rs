@@ -107,7 +107,7 @@ fn train_val_folders(dir: &Path) -> Option<(PathBuf, PathBuf)> {
 
 /// The folder a run trains on: `dir/train` when `dir` has `train/` and `val/` (and is not an
 /// IDX folder), else `dir`.
-fn training_folder(dir: &Path) -> PathBuf {
+pub fn training_folder(dir: &Path) -> PathBuf {
     match train_val_folders(dir) {
         Some((train, _)) if !is_idx_folder(dir) => train,
         _ => dir.to_path_buf(),

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use swav_augment::shards::write_shards;
 
 use crate::cli::ShardArgs;
-use crate::datasets::open_folder;
+use crate::datasets::{open_folder, training_folder};
 
 /// Seconds between progress lines.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -20,11 +20,13 @@ pub fn run(args: &ShardArgs) -> Result<()> {
         bail!("--shard-size must be at least 1");
     }
     let started = Instant::now();
-    let dataset = open_folder(&args.data)?;
+    // A folder with train/ and val/ packs its training split, as `swav pretrain` trains on.
+    let source = training_folder(&args.data);
+    let dataset = open_folder(&source)?;
     let total = dataset.len();
     crate::say!(
         "packing {total} images of {} into shards of {} as {}-NNNNNN.tar",
-        args.data.display(),
+        source.display(),
         args.shard_size,
         args.output.display()
     );
