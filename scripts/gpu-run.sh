@@ -19,12 +19,15 @@
 #                 (gpu_conformance), bf16 against f32 at ResNet-50's shapes at batch 64
 #                 (gpu_training_shapes)
 #   step          one f32 SwAV step against the CPU, and bit-identical repeated bf16 steps
-#   bench         swav bench --device cuda (deterministic, then SWAV_CUDNN_ALGOS=fastest)
-#                 against scripts/bench/gpu_swav_step.py (PyTorch bf16 channels_last): the ratio
 #   loss          50 bf16 steps of ResNet-50 multi-crop whose loss must fall below ln K
 #   head-staging  head operations against swav-core's reference; staged input batches
 #   nccl          NCCL with a world of one (NCCL_SOCKET_IFNAME=lo, NCCL_CUMEM_ENABLE=0,
 #                 NCCL_DEBUG=WARN)
+#   bench         swav bench --device cuda (deterministic, then SWAV_CUDNN_ALGOS=fastest)
+#                 against scripts/bench/gpu_swav_step.py (PyTorch bf16 channels_last): the
+#                 ratio. Last, so that a slow benchmark can never keep the checks from
+#                 running; a PyTorch baseline that fails or runs past its cap is reported,
+#                 not fatal (the ratio is then missing).
 # Every result goes under $OUT (default ./out), in at most 8 files: summary.txt (each
 # stage's status and time, the key figures, the tail of a failed stage's log, the stages not
 # run) and one log per stage. Exits 0 only if every stage passed.
@@ -43,12 +46,13 @@ STAGES=(
     "probe|20|probe"
     "conformance|75|gpu_conformance gpu_training_shapes"
     "step|40|gpu_training:one_f32_step_matches_the_cpu gpu_training:deterministic_algorithms_repeat_resnet50_steps_exactly"
-    "bench|110|bench"
     "loss|35|gpu_training:resnet50_multi_crop_loss_falls_below_ln_k"
     "head-staging|20|gpu_head_ops gpu_upload"
     "nccl|15|gpu_nccl"
+    "bench|125|bench"
 )
-# Seconds of the bench stage given to each of its three runs.
+# Seconds of the bench stage given to each of its three runs. Each `timeout -k 5` may take
+# 5 s more to kill, so the stage needs 40 + 40 + 25 + 3 × 5 = 120 s: its cap is 125.
 BENCH_CAPS=(40 40 25)
 # What every stage needs from the carry besides its test executables.
 COMMON_NEEDS="scripts/gpu-env.sh kernels/manifest.txt"
@@ -101,9 +105,14 @@ stage_bench() {
         > "$SCRATCH/rust.json" || return 1
     cat "$SCRATCH/rust.json"
     echo "== scripts/bench/gpu_swav_step.py (PyTorch bf16 channels_last)"
-    timeout -k 5 "${BENCH_CAPS[1]}" python3 "$CARRY/scripts/gpu_swav_step.py" --batch "$BATCH" \
-        --steps "$STEPS" --json "$SCRATCH/torch.json" || return 1
-    cat "$SCRATCH/torch.json"
+    # The baseline is a figure, not a check: a failure or a timeout leaves the ratio out.
+    if timeout -k 5 "${BENCH_CAPS[1]}" python3 "$CARRY/scripts/gpu_swav_step.py" --batch "$BATCH" \
+        --steps "$STEPS" --json "$SCRATCH/torch.json"; then
+        cat "$SCRATCH/torch.json"
+    else
+        echo "bench: the PyTorch baseline did not finish (exit $?); no ratio, not fatal"
+        rm -f "$SCRATCH/torch.json"
+    fi
     # A measurement for comparison, not a check: its failure is noted, not fatal.
     echo "== SWAV_CUDNN_ALGOS=fastest swav bench --device cuda"
     if SWAV_CUDNN_ALGOS=fastest timeout -k 5 "${BENCH_CAPS[2]}" "$swav" bench --device cuda \
@@ -263,7 +272,7 @@ done
 {
     echo
     echo "== key figures"
-    grep -hE '^(device 0:|configuration:|kernels:|backend:|stem |loaded:)' "$OUT/probe.log" 2>/dev/null
+    grep -hE '^(device 0:|configuration:|kernels:|backend:|stem |loaded:|library origins:)' "$OUT/probe.log" 2>/dev/null
     grep -hE '^(loss: cuda|losses:|[0-9]+ steps in)' "$OUT/step.log" "$OUT/loss.log" 2>/dev/null
     grep -hE '^test result:' "$OUT"/*.log 2>/dev/null | sort | uniq -c
     if [ -s "$SCRATCH/rust.json" ] || [ -s "$SCRATCH/torch.json" ]; then

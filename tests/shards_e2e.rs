@@ -75,7 +75,7 @@ fn a_folder_with_train_and_val_packs_its_training_split() {
         ("train", SyntheticSplit::Train),
         ("val", SyntheticSplit::Val),
     ] {
-        let data = SyntheticDataset::new(config.clone(), which).expect("synthetic");
+        let data = SyntheticDataset::new(config, which).expect("synthetic");
         export_image_folder(
             &data,
             &dir.path().join("split").join(split),

@@ -39,8 +39,8 @@ pub struct ConvPolicy {
     pub search: AlgorithmSearch,
     /// Only algorithms whose results are bit-identical from run to run (cuDNN's
     /// `CUDNN_DETERMINISTIC`). On by default: the backend promises deterministic results.
-    /// In f32, a shape with no qualifying deterministic algorithm takes the best other one,
-    /// with a note on stderr.
+    /// A shape with no qualifying deterministic algorithm (in f32 or bf16) takes the best
+    /// other one, with a note on stderr.
     pub deterministic: bool,
     /// The largest workspace one convolution may use, in bytes.
     pub workspace_limit: usize,

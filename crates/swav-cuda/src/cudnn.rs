@@ -201,10 +201,7 @@ impl ConvPlan {
         let y = TensorDesc::new()?;
         let w = FilterDesc::new()?;
         let conv = ConvDesc::new()?;
-        let math = match dtype {
-            DType::Bf16 => cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
-            DType::F32 => cudnnMathType_t::CUDNN_FMA_MATH,
-        };
+        let math = base_math(dtype);
         // SAFETY: the descriptors were just created and are destroyed only by their Drop.
         unsafe {
             dnn::set_tensor4d_descriptor(
@@ -548,16 +545,21 @@ direction!(
     "convolution backward filter",
 );
 
-/// The most candidates any direction has (cuDNN's `*_ALGO_COUNT`).
-const MAX_CANDIDATES: usize = 8;
+/// Room for every result a search returns: up to 8 algorithms (cuDNN's largest
+/// `*_ALGO_COUNT`), each possibly under two math types.
+const MAX_CANDIDATES: usize = 16;
 
 /// The first candidate (cuDNN sorts best first) that ran, fits and meets determinism. In
 /// f32 the product must be exact to f32 rounding, as `Precision::F32` promises: tensor-op
 /// math (TF32) is excluded, the algorithm runs in FMA math whatever cuDNN's default math
 /// would allow, and FFT and Winograd algorithms (whose transforms add rounding error beyond
-/// a direct sum's) are skipped. When those exclusions leave no deterministic f32 candidate,
-/// the best non-deterministic one is taken, with a one-line note on stderr: exactness is
-/// worth more there than bit-identical repeats.
+/// a direct sum's) are skipped. Among f32 candidates, one timed in FMA math (the math it is
+/// launched in) comes first; one timed in default math is taken only when no FMA result
+/// qualifies, with a one-line note, since its timing and support were measured under
+/// other rules. When the policy's determinism leaves no candidate (in any precision, e.g.
+/// a 3-channel stem's backward filter in NHWC bf16), the best non-deterministic one is
+/// taken, with a one-line note on stderr: a run that trains is worth more there than
+/// bit-identical repeats.
 fn pick<P: PerfResult>(
     results: &[P],
     policy: &ConvPolicy,
@@ -566,18 +568,36 @@ fn pick<P: PerfResult>(
     shape: &Conv2dShape,
 ) -> Result<Choice<P::Algo>, CudaError> {
     let exact = dtype == DType::F32;
-    let qualifies = |r: &&P, deterministic: bool| {
+    let qualifies = |r: &&P, deterministic: bool, fma_timed: bool| {
         r.usable()
             && r.memory() <= policy.workspace_limit
             && (!deterministic || r.deterministic())
             && (!exact || (!uses_tensor_ops(r.math()) && !transform_based(r.algo())))
+            && (!exact || !fma_timed || r.math() == cudnnMathType_t::CUDNN_FMA_MATH)
     };
-    let mut found = results.iter().find(|r| qualifies(r, policy.deterministic));
-    if found.is_none() && exact && policy.deterministic {
-        found = results.iter().find(|r| qualifies(r, false));
+    let first = |deterministic: bool| {
+        results
+            .iter()
+            .find(|r| qualifies(r, deterministic, true))
+            .or_else(|| {
+                let r = results.iter().find(|r| qualifies(r, deterministic, false))?;
+                if exact {
+                    eprintln!(
+                        "swav-cuda: no f32 {operation} algorithm for {} was timed in FMA math; using {:?}, timed in {:?}",
+                        describe_shape(shape),
+                        r.algo(),
+                        r.math()
+                    );
+                }
+                Some(r)
+            })
+    };
+    let mut found = first(policy.deterministic);
+    if found.is_none() && policy.deterministic {
+        found = first(false);
         if let Some(r) = found {
             eprintln!(
-                "swav-cuda: no deterministic f32 {operation} algorithm for {}; using {:?}, which is not deterministic",
+                "swav-cuda: no deterministic {dtype:?} {operation} algorithm for {}; using {:?}, which is not deterministic",
                 describe_shape(shape),
                 r.algo()
             );
@@ -597,10 +617,10 @@ fn pick<P: PerfResult>(
         .ok_or_else(|| CudaError::NoConvolutionAlgorithm {
             operation,
             shape: describe_shape(shape),
-            constraint: match (policy.deterministic, exact) {
-                (true, false) => "deterministic, within the workspace limit",
-                (_, true) => "within the workspace limit, f32 without TF32, FFT or Winograd",
-                (false, false) => "within the workspace limit",
+            constraint: if exact {
+                "within the workspace limit, f32 without TF32, FFT or Winograd"
+            } else {
+                "within the workspace limit"
             },
         })
 }
@@ -698,10 +718,16 @@ fn choose<D: Direction>(
             policy,
         )?),
     };
+    // Every direction searches under the plan's base math, not whatever math the previous
+    // direction's launch left on the descriptor.
     // SAFETY: descriptors belong to `plan`; operand pointers are live buffers of the
     // described sizes; the scratch outlives the search.
-    unsafe { D::rank(handle, plan, ops, scratch.as_ref(), &mut found) }
-        .map_err(CudaError::cudnn(D::SEARCH))?;
+    unsafe {
+        dnn::set_convolution_math_type(plan.conv.0, base_math(dtype))
+            .map_err(CudaError::cudnn("set math type"))?;
+        D::rank(handle, plan, ops, scratch.as_ref(), &mut found)
+    }
+    .map_err(CudaError::cudnn(D::SEARCH))?;
     drop(scratch);
     let mut choice = pick(found.found(), policy, dtype, D::NAME, shape)?;
     // SAFETY: descriptors belong to `plan`. The size depends on the math type.
@@ -713,6 +739,15 @@ fn choose<D: Direction>(
     .map_err(CudaError::cudnn(D::WORKSPACE_SIZE))?;
     choice.workspace = choice.workspace.max(exact);
     Ok(choice)
+}
+
+/// The math type a plan's descriptor starts in, and every search runs under: tensor ops
+/// for bf16, FMA (no TF32) for f32.
+fn base_math(dtype: DType) -> cudnnMathType_t {
+    match dtype {
+        DType::Bf16 => cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
+        DType::F32 => cudnnMathType_t::CUDNN_FMA_MATH,
+    }
 }
 
 fn data_type(dtype: DType) -> cudnnDataType_t {
@@ -789,3 +824,111 @@ owned_descriptor!(
     create_convolution_descriptor,
     destroy_convolution_descriptor
 );
+
+#[cfg(test)]
+mod tests {
+    //! The algorithm choice ([`pick`]) on made-up search results: it needs no GPU.
+
+    use super::*;
+
+    #[derive(Debug, Clone, Copy)]
+    struct Result_ {
+        algo: &'static str,
+        deterministic: bool,
+        math: cudnnMathType_t,
+        memory: usize,
+    }
+
+    impl PerfResult for Result_ {
+        type Algo = &'static str;
+        fn algo(&self) -> &'static str {
+            self.algo
+        }
+        fn usable(&self) -> bool {
+            true
+        }
+        fn memory(&self) -> usize {
+            self.memory
+        }
+        fn deterministic(&self) -> bool {
+            self.deterministic
+        }
+        fn math(&self) -> cudnnMathType_t {
+            self.math
+        }
+    }
+
+    const FMA: cudnnMathType_t = cudnnMathType_t::CUDNN_FMA_MATH;
+    const DEFAULT: cudnnMathType_t = cudnnMathType_t::CUDNN_DEFAULT_MATH;
+    const TENSOR: cudnnMathType_t = cudnnMathType_t::CUDNN_TENSOR_OP_MATH;
+
+    fn result(algo: &'static str, deterministic: bool, math: cudnnMathType_t) -> Result_ {
+        Result_ {
+            algo,
+            deterministic,
+            math,
+            memory: 0,
+        }
+    }
+
+    fn choose(results: &[Result_], dtype: DType) -> Result<Choice<&'static str>, CudaError> {
+        let stem = Conv2dShape {
+            batch: 64,
+            in_height: 224,
+            in_width: 224,
+            in_channels: 3,
+            out_channels: 64,
+            kernel: 7,
+            stride: 2,
+            padding: 3,
+        };
+        pick(
+            results,
+            &ConvPolicy::default(),
+            dtype,
+            "backward-filter",
+            &stem,
+        )
+    }
+
+    #[test]
+    fn f32_prefers_a_result_timed_in_fma_math_and_never_takes_tf32_or_transforms() {
+        let results = [
+            result("IMPLICIT_GEMM_TF32", true, TENSOR),
+            result("WINOGRAD", true, FMA),
+            result("GEMM_DEFAULT_MATH", true, DEFAULT),
+            result("GEMM_FMA", true, FMA),
+        ];
+        let c = choose(&results, DType::F32).unwrap();
+        assert_eq!((c.algo, c.math), ("GEMM_FMA", FMA));
+        // Without an FMA-timed result, the default-math one runs, launched in FMA math.
+        let c = choose(&results[..3], DType::F32).unwrap();
+        assert_eq!((c.algo, c.math), ("GEMM_DEFAULT_MATH", FMA));
+        assert!(choose(&results[..2], DType::F32).is_err());
+    }
+
+    #[test]
+    fn without_a_deterministic_algorithm_any_precision_takes_the_best_other_one() {
+        let results = [
+            result("ALGO_0", false, TENSOR),
+            result("ALGO_1", false, FMA),
+        ];
+        let c = choose(&results, DType::Bf16).unwrap();
+        assert_eq!((c.algo, c.deterministic), ("ALGO_0", false));
+        let c = choose(&results, DType::F32).unwrap();
+        assert_eq!((c.algo, c.deterministic), ("ALGO_1", false));
+        // A deterministic one is still preferred to a faster non-deterministic one.
+        let with_one = [results[0], result("ALGO_DET", true, TENSOR)];
+        assert_eq!(choose(&with_one, DType::Bf16).unwrap().algo, "ALGO_DET");
+    }
+
+    #[test]
+    fn nothing_within_the_workspace_limit_names_the_constraint() {
+        let huge = Result_ {
+            memory: usize::MAX,
+            ..result("ALGO_0", true, FMA)
+        };
+        let e = choose(&[huge], DType::Bf16).unwrap_err().to_string();
+        assert!(e.contains("within the workspace limit"), "{e}");
+    }
+}

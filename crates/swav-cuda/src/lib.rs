@@ -139,7 +139,7 @@ pub use context::{DeviceInfo, device_count};
 pub use conv_policy::{ALGOS_ENV, AlgorithmSearch, ConvPolicy, SEARCH_ENV, STEM_ENV};
 pub use dtype::{DType, Precision};
 pub use error::CudaError;
-pub use libraries::{LibraryStatus, LibraryVersions, loaded_library_files};
+pub use libraries::{LibraryStatus, LibraryVersions, files_outside, loaded_library_files};
 pub use nccl::{NcclCollective, NcclId};
 pub use nccl_bucket_stream::NcclBucketStream;
 pub use profile::{OpCategory, OpTime, ProfileReport};

@@ -144,6 +144,24 @@ pub fn loaded_library_files() -> Vec<String> {
     files
 }
 
+/// The files of `files` whose resolved path lies under none of `roots` (themselves
+/// resolved): a copy of a library loaded from somewhere the set-up did not intend, such as a
+/// toolkit's `libcublas.so` beating the wheel's. A file or root that cannot be resolved is
+/// compared as written.
+pub fn files_outside(files: &[String], roots: &[std::path::PathBuf]) -> Vec<String> {
+    let resolve =
+        |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let roots: Vec<std::path::PathBuf> = roots.iter().map(|r| resolve(r)).collect();
+    files
+        .iter()
+        .filter(|f| {
+            let path = resolve(std::path::Path::new(f.as_str()));
+            !roots.iter().any(|root| path.starts_with(root))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The versions of the libraries that are present (absent ones are `None`), for reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryVersions {
@@ -198,5 +216,29 @@ impl fmt::Display for LibraryVersions {
             show(&self.cudnn),
             show(&self.nccl)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_outside_the_intended_folders_are_named() {
+        let dir = std::env::temp_dir().join(format!("swav-libs-{}", std::process::id()));
+        let (wheels, toolkit) = (dir.join("wheels"), dir.join("toolkit"));
+        std::fs::create_dir_all(&wheels).unwrap();
+        std::fs::create_dir_all(&toolkit).unwrap();
+        let wheel_lib = wheels.join("libcublas.so.13");
+        let toolkit_lib = toolkit.join("libcublas.so");
+        std::fs::write(&wheel_lib, b"").unwrap();
+        std::fs::write(&toolkit_lib, b"").unwrap();
+        let files = [
+            wheel_lib.display().to_string(),
+            toolkit_lib.display().to_string(),
+        ];
+        assert_eq!(files_outside(&files, &[wheels.clone()]), [files[1].clone()]);
+        assert!(files_outside(&files, &[wheels, toolkit]).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
