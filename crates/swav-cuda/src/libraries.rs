@@ -237,7 +237,10 @@ mod tests {
             wheel_lib.display().to_string(),
             toolkit_lib.display().to_string(),
         ];
-        assert_eq!(files_outside(&files, std::slice::from_ref(&wheels)), [files[1].clone()]);
+        assert_eq!(
+            files_outside(&files, std::slice::from_ref(&wheels)),
+            [files[1].clone()]
+        );
         assert!(files_outside(&files, &[wheels, toolkit]).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,5 +1,7 @@
-//! The NCCL collective with a world of one: reductions are identities computed by NCCL, and
-//! Sinkhorn through it gives the same codes as through `SingleProcess`.
+//! The NCCL collective with a world of one: reductions are identities computed by NCCL,
+//! Sinkhorn through it gives the same codes as through `SingleProcess`, and the gradient
+//! buckets' communication stream (its events, its own stream, NCCL on it) runs step after
+//! step and hands every bucket back whole.
 //!
 //! Skipped (with a message) where there is no GPU; `SWAV_REQUIRE_GPU=1` makes that a failure.
 
@@ -9,7 +11,7 @@ use common::{Rng, download, gpu, upload};
 use swav_core::{
     BufferOps, Collective, MatrixOps, SingleProcess, SinkhornConfig, SinkhornWorkspace, sinkhorn,
 };
-use swav_cuda::{DType, NcclCollective, NcclId, Precision};
+use swav_cuda::{DType, NcclBucketStream, NcclCollective, NcclId, Precision};
 
 #[test]
 fn single_rank_collective_is_the_identity() {
@@ -33,6 +35,43 @@ fn single_rank_collective_is_the_identity() {
         .unwrap();
     assert_eq!(download(&mut g, &half, x.len()), before);
     assert_eq!(download(&mut g, &other, x.len()), x);
+}
+
+#[test]
+fn the_bucket_stream_is_ordered_with_the_compute_stream() {
+    let Some(mut g) = gpu(Precision::F32) else {
+        return;
+    };
+    let world = NcclCollective::single(&g).expect("NCCL must load on the GPU machine (gpu-env.sh)");
+    let mut buckets_stream =
+        NcclBucketStream::new(&mut g, &world).expect("the communication stream");
+    let mut rng = Rng::new(5);
+    // Three steps of three 4 M-value buckets, filled on the compute stream, summed on the
+    // communication stream, read back on the compute stream: the events, the second stream
+    // and NCCL on it must work, and the sums come back whole. With one rank a sum is the
+    // bucket itself, so a missing wait cannot change a value here: that takes two ranks.
+    for step in 0..3 {
+        let sources: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(1 << 22, 1.0, 0.0)).collect();
+        let staged: Vec<_> = sources.iter().map(|s| upload(&mut g, s)).collect();
+        let mut buckets: Vec<_> = (0..3)
+            .map(|_| g.alloc(1 << 22, DType::F32).unwrap())
+            .collect();
+        for (from, bucket) in staged.iter().zip(&mut buckets) {
+            // Enqueued on the compute stream; the launch must wait for it.
+            g.copy(from, 0, bucket, 0, 1 << 22).unwrap();
+            buckets_stream.launch(&g, bucket).unwrap();
+        }
+        buckets_stream.join(&g).unwrap();
+        // The compute stream now reads each sum (with a world of one, the bucket itself).
+        let mut read = g.alloc(1 << 22, DType::F32).unwrap();
+        for (source, bucket) in sources.iter().zip(&buckets) {
+            g.copy(bucket, 0, &mut read, 0, 1 << 22).unwrap();
+            assert!(
+                download(&mut g, &read, 1 << 22) == *source,
+                "step {step}: a bucket differs"
+            );
+        }
+    }
 }
 
 #[test]
