@@ -198,6 +198,19 @@ fn bad_shard_names_and_commands_that_cannot_stream_fail_in_one_line() {
     let e = swav_error(&supervised);
     assert!(e.contains("only `swav pretrain` streams"), "{e}");
 
+    let e = swav_error(&tiny_pretrain_args(
+        s(&run),
+        &["--data", &fixture, "--images-per-class", "3"],
+    ));
+    assert!(
+        e.contains("--images-per-class") && e.contains("streamed without an index"),
+        "{e}"
+    );
+    // A folder of shards given as a folder says how to name them.
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/webdataset");
+    let e = swav_error(&tiny_pretrain_args(s(&run), &["--data", s(&folder)]));
+    assert!(e.contains("holds no images but 2 .tar files"), "{e}");
+
     let broken = dir.path().join("broken.tar");
     std::fs::write(&broken, vec![1u8; 1024]).unwrap();
     let e = swav_error(&tiny_pretrain_args(s(&run), &["--data", s(&broken)]));

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use swav_augment::DatasetError;
 use swav_augment::dataset::{
     Dataset, FlatFolder, IdxDataset, IdxSplit, ImageFolder, Subset, SyntheticConfig,
     SyntheticDataset, SyntheticSplit, is_idx_folder,
@@ -47,11 +48,31 @@ pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
         .with_context(|| format!("cannot list data folder {}", dir.display()))?
         .filter_map(|e| e.ok())
         .any(|e| e.file_type().is_ok_and(|t| t.is_dir()));
-    Ok(if has_subfolders {
-        Arc::new(ImageFolder::open(dir)?)
+    let opened: Result<Arc<dyn Dataset>, DatasetError> = if has_subfolders {
+        ImageFolder::open(dir).map(|d| Arc::new(d) as Arc<dyn Dataset>)
     } else {
-        Arc::new(FlatFolder::open(dir)?)
+        FlatFolder::open(dir).map(|d| Arc::new(d) as Arc<dyn Dataset>)
+    };
+    opened.map_err(|e| match (&e, tar_files(dir)) {
+        (DatasetError::NoImages { .. }, tars) if tars > 0 => anyhow!(
+            "data folder {} holds no images but {tars} .tar files: to train on WebDataset shards, name them, e.g. --data '{}/NAME-{{000000..000099}}.tar', or list them in a file",
+            dir.display(),
+            dir.display()
+        ),
+        _ => e.into(),
     })
+}
+
+/// How many `.tar` files `dir` holds directly.
+fn tar_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "tar"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// `dataset`, read from `dir`, cut to the first `per_class` images of each class (0: all
@@ -213,6 +234,17 @@ fn shard_loader(
     rank: usize,
     world: usize,
 ) -> Result<ShardLoader> {
+    for (flag, n) in [
+        ("--images-per-class", config.data_images_per_class),
+        ("--eval-images-per-class", config.eval_images_per_class),
+    ] {
+        if n > 0 {
+            bail!(
+                "{flag} takes the first images of each class of a folder; shards are streamed without an index, so it does not apply to --data {}",
+                spec.display()
+            );
+        }
+    }
     let started = Instant::now();
     let shards = count_shards(&shard_paths(spec)?)?;
     let loader = ShardLoader::new(
