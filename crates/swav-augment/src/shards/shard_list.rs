@@ -31,9 +31,18 @@ pub fn shard_paths(spec: &Path) -> Result<Vec<PathBuf>, DatasetError> {
         reason,
     };
     let paths: Vec<PathBuf> = if !text.contains('{') && !text.ends_with(".tar") && spec.is_file() {
-        let content = std::fs::read_to_string(spec).map_err(|source| DatasetError::Io {
-            path: spec.to_path_buf(),
-            source,
+        let content = std::fs::read_to_string(spec).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::InvalidData {
+                list_error(
+                    "is a file but not a text list of shards (nor a folder, nor a .tar shard)"
+                        .into(),
+                )
+            } else {
+                DatasetError::Io {
+                    path: spec.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         let base = spec.parent().unwrap_or(Path::new("."));
         let mut paths = Vec::new();
@@ -215,6 +224,10 @@ mod tests {
             [dir.join("a-0.tar"), dir.join("a-1.tar"), dir.join("b.tar")]
         );
         assert!(is_shard_spec(&list));
+        let image = dir.join("photo.jpg");
+        std::fs::write(&image, [0xFF, 0xD8, 0xFF, 0xE0, 0x80, 0x81]).unwrap();
+        let error = shard_paths(&image).unwrap_err().to_string();
+        assert!(error.contains("not a text list of shards"), "{error}");
         let missing = shard_paths(&dir.join("a-{0..3}.tar"))
             .unwrap_err()
             .to_string();
