@@ -92,8 +92,9 @@ impl MultiCropLoader {
             return Err(ConfigError::new(
                 "batch_size",
                 format!(
-                    "{} exceeds the {} samples of this rank's shard, so drop_last leaves no batch",
+                    "{} exceeds the {} samples of this rank's shard, so drop_last leaves no batch; use a batch size of at most {}",
                     config.batch_size,
+                    sampler.num_samples(),
                     sampler.num_samples()
                 ),
             )

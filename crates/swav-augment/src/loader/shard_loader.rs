@@ -227,7 +227,7 @@ impl ShardLoader {
             return Err(ConfigError::new(
                 "batch_size",
                 format!(
-                    "{} exceeds the {fewest} samples of the smallest rank's shards, so no batch is full",
+                    "{} exceeds the {fewest} samples of the smallest rank's shards, so no batch is full; use a batch size of at most {fewest}",
                     config.batch_size
                 ),
             )
