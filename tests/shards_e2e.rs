@@ -197,6 +197,36 @@ fn bad_shard_names_and_commands_that_cannot_stream_fail_in_one_line() {
     supervised[0] = "supervised";
     let e = swav_error(&supervised);
     assert!(e.contains("only `swav pretrain` streams"), "{e}");
+    let trained = dir.path().join("trained");
+    swav_ok(&tiny_pretrain_args(s(&trained), &["--epochs", "1"]));
+    let weights = trained.join("checkpoint.safetensors");
+    for command in [
+        vec!["eval", "knn", "--weights", s(&weights), "--data", &fixture],
+        vec![
+            "extract",
+            "--weights",
+            s(&weights),
+            "--data",
+            &fixture,
+            "--output",
+            "f.npy",
+        ],
+        vec![
+            "assign",
+            "--weights",
+            s(&weights),
+            "--data",
+            &fixture,
+            "--output",
+            "a.npy",
+        ],
+    ] {
+        let e = swav_error(&command);
+        assert!(
+            e.contains("only `swav pretrain` streams"),
+            "{command:?}: {e}"
+        );
+    }
 
     let e = swav_error(&tiny_pretrain_args(
         s(&run),

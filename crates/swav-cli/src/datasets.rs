@@ -37,6 +37,7 @@ pub fn synthetic_config(config: &PretrainConfig) -> SyntheticConfig {
 /// `train-images-idx3-ubyte[.gz]` or another of its four files), else the ImageFolder
 /// layout when `dir` has sub-folders, else a flat folder.
 pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
+    refuse_shards(dir)?;
     let meta = std::fs::metadata(dir).with_context(|| format!("data folder {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("data path {} is not a folder", dir.display());
@@ -61,6 +62,20 @@ pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
         ),
         _ => e.into(),
     })
+}
+
+/// Stops with one line when `--data` value `dir` names WebDataset shards (a brace pattern
+/// or a `.tar`), which only `swav pretrain` streams. (Any other file is refused as not a
+/// folder by the caller.)
+pub fn refuse_shards(dir: &Path) -> Result<()> {
+    let text = dir.to_string_lossy();
+    if text.contains('{') || text.ends_with(".tar") {
+        bail!(
+            "--data {} names WebDataset shards, which only `swav pretrain` streams; this command reads an image folder or an IDX folder",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// How many `.tar` files `dir` holds directly.
@@ -141,10 +156,6 @@ pub fn training_folder(dir: &Path) -> PathBuf {
 /// each class of those.
 pub fn training_dataset(config: &PretrainConfig) -> Result<Arc<dyn Dataset>> {
     match &config.data {
-        Some(spec) if is_shard_spec(spec) => bail!(
-            "--data {} names WebDataset shards, which only `swav pretrain` streams; this command reads an image folder or an IDX folder",
-            spec.display()
-        ),
         Some(dir) => {
             let per_class = config.data_images_per_class;
             let source = training_folder(dir);

@@ -11,7 +11,7 @@ use swav_augment::transform::multi_crop::MultiCropTransform;
 
 use crate::cli::ModelAndData;
 use crate::config::PretrainConfig;
-use crate::datasets::{first_per_class, open_folder, synthetic_config};
+use crate::datasets::{first_per_class, open_folder, refuse_shards, synthetic_config};
 use crate::presets::Preset;
 
 /// Train and validation images with their evaluation transform.
@@ -124,6 +124,7 @@ pub fn eval_data(source: &ModelAndData, training: Option<&PretrainConfig>) -> Re
         }
         return synthetic_data(training, source.image_size);
     };
+    refuse_shards(dir)?;
     let (data, train_dir, val_dir) = if is_idx_folder(dir) {
         let data = idx_data(dir, training, source.image_size)?;
         (data, dir.to_path_buf(), dir.to_path_buf())
