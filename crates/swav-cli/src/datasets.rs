@@ -273,14 +273,17 @@ fn shard_loader(
         } else {
             "not all labelled"
         };
-        let skipped = if without_image > 0 {
-            format!("; {without_image} samples without an image member are skipped")
-        } else {
-            String::new()
+        let skipped = match without_image {
+            0 => String::new(),
+            1 => "; 1 sample without an image member is skipped".to_string(),
+            n => format!("; {n} samples without an image member are skipped"),
+        };
+        let shards = match loader.shards().len() {
+            1 => "1 shard".to_string(),
+            n => format!("{n} shards"),
         };
         crate::say!(
-            "training shards: {} shards from {}, {samples} samples ({labels}){skipped}; counted from the tar headers in {:.2} s",
-            loader.shards().len(),
+            "training shards: {shards} from {}, {samples} samples ({labels}){skipped}; counted from the tar headers in {:.2} s",
             spec.display(),
             started.elapsed().as_secs_f64()
         );
