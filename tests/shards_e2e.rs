@@ -252,3 +252,49 @@ fn bad_shard_names_and_commands_that_cannot_stream_fail_in_one_line() {
     assert!(e.contains("nowhere"), "{e}");
     assert!(!run.exists(), "no failed command created the run folder");
 }
+
+#[test]
+fn bad_samples_in_a_shard_are_skipped_and_reported_by_shard_and_key() {
+    use swav::swav_augment::shards::ShardWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let png = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/swav-augment/tests/goldens/texture.png"),
+    )
+    .unwrap();
+    let prefix = dir.path().join("mixed");
+    let mut writer = ShardWriter::new(&prefix, 100).unwrap();
+    for i in 0..20 {
+        let key = format!("{i:04}");
+        match i {
+            3 => writer.add(&key, &[("jpg", b"garbage".as_slice()), ("cls", b"0")]),
+            7 => writer.add(&key, &[("txt", b"a caption".as_slice())]),
+            _ => writer.add(&key, &[("png", png.as_slice()), ("cls", b"1")]),
+        }
+        .unwrap();
+    }
+    let shard = writer.finish().unwrap().remove(0);
+    let run = dir.path().join("run");
+    // One batch of all 19 samples, so that every bad one is met.
+    let out = swav_ok(&tiny_pretrain_args(
+        s(&run),
+        &["--data", s(&shard), "--epochs", "1", "--batch-size", "19"],
+    ));
+    let log = stderr(&out);
+    assert!(
+        log.contains("19 samples (with cls labels); 1 sample without an image member is skipped"),
+        "{log}"
+    );
+    let name = |key: &str| format!("{}:{key}", shard.display());
+    assert!(
+        log.contains(&format!(
+            "training data: 2 files skipped; first: {}",
+            name("0003")
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&name("0007")),
+        "the caption-only sample is named: {log}"
+    );
+    assert_eq!(metrics(&run).len(), 1, "one batch of 19");
+}
