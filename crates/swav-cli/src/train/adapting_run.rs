@@ -13,8 +13,9 @@ use swav_train::GradientCommunication;
 use super::checkpoint_state::LoadedCheckpoint;
 use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
 use super::progress::format_duration;
-use super::run::{CollapseEnd, RunRequest, RunSummary, train};
+use super::run::{CollapseEnd, RunSummary, train};
 use super::run_folder::{files, prepare_output};
+use super::run_request::RunRequest;
 use crate::config::PretrainConfig;
 
 /// Trains; with `--on-collapse adapt`, a run that collapses goes back to its last healthy

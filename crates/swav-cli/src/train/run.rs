@@ -23,56 +23,23 @@ use swav_train::{
     Collectives, GradientCommunication, Iteration, StepPlan, SwavStep, TrainingState,
 };
 
-use super::checkpoint_state::{LoadedCheckpoint, RunPosition, RunRecord, save_run};
+use super::checkpoint_state::{RunPosition, RunRecord, save_run};
 use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
 use super::collapse_watch::{CollapseContext, CollapseKind, CollapseSignals, CollapseWatch};
 use super::input_feed::InputFeed;
-use super::knn_probe::{KnnPoint, KnnProbe};
+use super::knn_probe::KnnPoint;
 use super::model_spec::model_config;
 use super::preemption;
 use super::progress::{Progress, ProgressLine};
 use super::rank_queues::RankQueues;
-use super::resume_notice::{ResumedQueue, resume_notice};
 use super::run_folder::files;
-use super::time_budget::{BudgetPlan, LiveBudget, REPLAN_AFTER_ITERATIONS};
+use super::run_request::RunRequest;
+use super::start_state::start_state;
+use super::time_budget::{BudgetPlan, REPLAN_AFTER_ITERATIONS};
 use super::watchdog::StallWatchdog;
 use crate::config::{OnCollapse, PretrainConfig};
 use crate::event_file::{LiveEvents, unix_time};
 use crate::metrics::{MetricsLog, StepRecord};
-use crate::train::weights_source::WeightsSource;
-use swav_augment::loader::TrainingLoader;
-
-/// What to run.
-pub struct RunRequest<'a> {
-    /// The resolved configuration.
-    pub config: &'a PretrainConfig,
-    /// This rank's training loader.
-    pub loader: &'a TrainingLoader,
-    /// The output folder (exists and is writable).
-    pub output: &'a Path,
-    /// Continue from this checkpoint.
-    pub resume: Option<&'a LoadedCheckpoint>,
-    /// Start from these weights (not the optimiser state).
-    pub init_weights: Option<&'a WeightsSource>,
-    /// Stop after this many iterations of this invocation.
-    pub max_iterations: Option<u64>,
-    /// This process's rank.
-    pub rank: usize,
-    /// The number of processes.
-    pub world: usize,
-    /// With more than one process: end this one when no step completes for this long (a
-    /// dead peer would otherwise leave every rank waiting in a collective forever).
-    pub stall_timeout: Option<Duration>,
-    /// Rank 0's k-NN evaluation, for `eval_knn_every` (and the final comparison).
-    pub knn_probe: Option<&'a KnnProbe>,
-    /// The settings change this attempt starts with (`--on-collapse adapt`, or a shorter
-    /// plan of the time budget), recorded in the first metrics record.
-    pub adaptation: Option<&'a str>,
-    /// The time budget this run keeps to (one process, the command that planned it): at
-    /// each epoch end it ends the run early with a shorter plan when finishing would
-    /// overrun.
-    pub budget: Option<&'a LiveBudget>,
-}
 
 /// How a collapse ended a run early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,70 +114,8 @@ where
     let mut state = TrainingState::new(b, model, config.lars()).map_err(dev)?;
     let queue_rows =
         FeatureQueue::<B::Buf>::rows_per_rank(config.queue_length, config.batch_size, req.world);
-    let mut position = RunPosition::default();
 
-    if let Some(ck) = req.resume {
-        let stored_world = ck.world_size()?;
-        if stored_world != req.world {
-            bail!(
-                "checkpoint {} was written by a run on {stored_world} rank(s) but this run has {}: \
-                 resume on {stored_world} rank(s) (each rank's queue and share of the data belong to it)",
-                ck.path.display(),
-                req.world
-            );
-        }
-        ck.load_model(b, &mut state.model)?;
-        ck.load_optimizer(b, &state.model, &mut state.optimizer)?;
-        position = ck.position()?;
-        let stored_queues = ck.queues()?;
-        let stored_queue = stored_queues.as_ref().and_then(|q| q.rank(req.rank));
-        if main_rank {
-            let queue_state = match stored_queue {
-                Some((values, shape)) => ResumedQueue::stored(values, shape),
-                None if queue_rows == 0 => ResumedQueue::Disabled,
-                None => ResumedQueue::NotYet {
-                    starts_at_epoch: config.epoch_queue_starts,
-                },
-            };
-            crate::say!(
-                "{}",
-                resume_notice(
-                    &ck.path,
-                    position,
-                    config.epochs,
-                    iters_per_epoch,
-                    queue_state
-                )
-            );
-        }
-        if let Some((values, [crops, rows, dim])) = stored_queue {
-            if crops != config.crops_for_assign.len()
-                || rows != queue_rows
-                || dim != config.feat_dim
-            {
-                bail!(
-                    "checkpoint {}: its queue is {crops} × {rows} × {dim} but this run needs {} × {queue_rows} × {}",
-                    ck.path.display(),
-                    config.crops_for_assign.len(),
-                    config.feat_dim
-                );
-            }
-            state.queue = Some(
-                FeatureQueue::from_host(b, values, crops, rows, dim, config.batch_size)
-                    .map_err(dev)?,
-            );
-        }
-    } else if let Some(weights) = req.init_weights {
-        weights.load_into(b, &mut state.model)?;
-    }
-    if position.global_iteration != position.epoch * iters_per_epoch + position.iteration_in_epoch {
-        bail!(
-            "the checkpoint's position (epoch {}, iteration {}) does not fit {iters_per_epoch} iterations per epoch: \
-             was it written with another batch size, dataset or number of ranks?",
-            position.epoch,
-            position.iteration_in_epoch
-        );
-    }
+    let mut position = start_state(b, req, &mut state, queue_rows, iters_per_epoch)?;
 
     let plan = StepPlan::from(config);
     let mut step = SwavStep::new(b, plan, queue_rows)?;
