@@ -20,6 +20,7 @@ pub mod run_request;
 pub mod scale_hint;
 pub mod start_state;
 pub mod startup_guard;
+pub mod step_log;
 pub mod step_plan;
 pub mod time_budget;
 pub mod watchdog;

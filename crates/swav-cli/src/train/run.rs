@@ -24,10 +24,9 @@ use swav_train::{
 };
 
 use super::checkpoint_state::{RunPosition, RunRecord, save_run};
-use super::collapse_escape::{MAX_ADAPTATIONS, Remedy};
-use super::collapse_watch::{CollapseContext, CollapseKind, CollapseSignals, CollapseWatch};
+use super::collapse_escape::Remedy;
+use super::collapse_watch::CollapseKind;
 use super::input_feed::InputFeed;
-use super::knn_probe::KnnPoint;
 use super::model_spec::model_config;
 use super::preemption;
 use super::progress::{Progress, ProgressLine};
@@ -35,11 +34,12 @@ use super::rank_queues::RankQueues;
 use super::run_folder::files;
 use super::run_request::RunRequest;
 use super::start_state::start_state;
+use super::step_log::StepLog;
 use super::time_budget::{BudgetPlan, REPLAN_AFTER_ITERATIONS};
 use super::watchdog::StallWatchdog;
-use crate::config::{OnCollapse, PretrainConfig};
-use crate::event_file::{LiveEvents, unix_time};
-use crate::metrics::{MetricsLog, StepRecord};
+use crate::config::PretrainConfig;
+use crate::event_file::unix_time;
+use crate::metrics::StepRecord;
 
 /// How a collapse ended a run early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +49,6 @@ pub enum CollapseEnd {
     /// `--on-collapse adapt`: restart with this remedy.
     Adapt(Remedy),
 }
-
-/// The collective code of a collapse decision (0: none).
-const STOP_ON_COLLAPSE: u8 = 9;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,44 +126,14 @@ where
         .collect();
     let mut feed = InputFeed::new(b, &groups_meta, config.batch_size).map_err(dev)?;
 
-    let metrics_path = req.output.join(files::METRICS);
-    let mut metrics = if main_rank {
-        if req.resume.is_some() {
-            let from = position.global_iteration;
-            truncate_jsonl::<StepRecord>(&metrics_path, |r| r.iteration < from)?;
-            let knn_path = req.output.join(files::KNN_CURVE);
-            truncate_jsonl::<KnnPoint>(&knn_path, |p| p.iteration <= from)?;
-        }
-        Some(MetricsLog::open(&metrics_path, req.resume.is_some())?)
-    } else {
-        None
-    };
-    // TensorBoard's file grows with the metrics log; a resumed run starts a new session at
-    // its first step, which drops the interrupted run's later points.
-    let mut events = if main_rank {
-        let resumed_at = req.resume.map(|_| position.global_iteration as i64 + 1);
-        Some(LiveEvents::open(
-            &req.output.join(files::TENSORBOARD_EVENTS),
-            resumed_at,
-        )?)
+    let mut step_log = if main_rank {
+        Some(StepLog::open(req, position, queue_rows, iters_per_epoch)?)
     } else {
         None
     };
 
     let total = schedule.len();
     let progress = Progress::new(position.global_iteration, total, main_rank);
-    let mut collapse = CollapseWatch::new(
-        CollapseContext::for_run(config, req.world, queue_rows),
-        config.freeze_prototypes_niters.max(iters_per_epoch),
-        iters_per_epoch,
-    );
-    let on_collapse = match config.on_collapse {
-        OnCollapse::Adapt if config.collapse_adaptations.len() >= MAX_ADAPTATIONS => {
-            OnCollapse::Warn
-        }
-        other => other,
-    };
-    let mut adaptation = req.adaptation.map(str::to_string);
     let mut collapse_code = 0u8;
     let images_per_step = (config.batch_size * req.world) as f64;
     let started = Instant::now();
@@ -268,7 +235,8 @@ where
             } else {
                 None
             };
-            if let (Some(m), Some(c), Some(totals)) = (metrics.as_mut(), report.collapse, totals) {
+            if let (Some(log), Some(c), Some(totals)) = (step_log.as_mut(), report.collapse, totals)
+            {
                 let record = StepRecord {
                     epoch,
                     iteration: global,
@@ -283,27 +251,11 @@ where
                     unix_time: unix_time(),
                     skipped_files: totals.skipped_files,
                     data_ms: totals.data_ms,
-                    adaptation: adaptation.take(),
+                    adaptation: None,
                     diagnostics: report.diagnostics,
                 };
-                m.write(&record)?;
-                if let Some(events) = events.as_mut() {
-                    events.step(&record)?;
-                }
-                let signals = CollapseSignals {
-                    iteration: global,
-                    loss: c.loss,
-                    diagnostics: report.diagnostics.as_ref(),
-                    sample_code_entropy: c.sample_code_entropy,
-                    prototypes_in_use: c.prototypes_in_use,
-                };
-                if let Some(verdict) = collapse.observe(&signals) {
-                    progress.println(&verdict.warning);
-                    collapse_code = match on_collapse {
-                        OnCollapse::Warn => 0,
-                        OnCollapse::Stop => STOP_ON_COLLAPSE,
-                        OnCollapse::Adapt => verdict.remedy.code(),
-                    };
+                if let Some(code) = log.write(record, &progress)? {
+                    collapse_code = code;
                 }
             }
             progress.update(
@@ -356,7 +308,7 @@ where
             write_checkpoint(b, comm, req, &state, position, &mut scratch)?;
             if main_rank {
                 end_of_epoch(b, req, &mut state, position, epoch, &progress)?;
-                if collapse.healthy() {
+                if step_log.as_ref().is_some_and(StepLog::healthy) {
                     keep_as_last_good(req.output)?;
                 }
             }
@@ -386,7 +338,7 @@ where
         finished: !stopped && collapse_end.is_none() && replan.is_none(),
         preempted,
         collapse: collapse_end,
-        ended_collapsed: collapse.still_collapsed(),
+        ended_collapsed: step_log.as_ref().and_then(StepLog::still_collapsed),
         iterations: ran,
         total_iterations: total,
         last_loss,
@@ -445,7 +397,8 @@ where
 struct Agreement {
     /// Some rank received SIGTERM or SIGUSR1.
     signal: bool,
-    /// Rank 0's collapse decision: a [`Remedy::code`], [`STOP_ON_COLLAPSE`], or 0.
+    /// Rank 0's collapse decision: a [`Remedy::code`],
+    /// [`STOP_ON_COLLAPSE`](super::step_log::STOP_ON_COLLAPSE), or 0.
     collapse: u8,
 }
 
@@ -595,25 +548,4 @@ fn end_of_epoch<B: Backend>(
         progress.println(&point.summary());
     }
     Ok(())
-}
-
-/// Keeps the records of a JSON-lines log that satisfy `keep` (those of iterations a resumed
-/// run is about to run again are dropped).
-fn truncate_jsonl<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    keep: impl Fn(&T) -> bool,
-) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|line| serde_json::from_str::<T>(line).is_ok_and(|r| keep(&r)))
-        .collect();
-    let mut out = kept.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    swav_nn::write_atomic(path, out.as_bytes())
-        .with_context(|| format!("cannot rewrite {}", path.display()))
 }
