@@ -12,6 +12,7 @@ pub mod model_spec;
 pub mod preemption;
 pub mod progress;
 pub mod rank_queues;
+pub mod rank_scratch;
 pub mod recipe_choice;
 pub mod resume_notice;
 pub mod run;
