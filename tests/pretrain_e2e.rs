@@ -67,24 +67,9 @@ fn a_stopped_and_resumed_run_matches_the_uninterrupted_one_bit_for_bit() {
         "--epoch-queue-starts",
         "1",
     ];
-    let whole = dir.path().join("whole");
-    swav_ok(&tiny_pretrain_args(s(&whole), &extra));
-
     // Stop mid-epoch (after 6 iterations: epoch 1, iteration 2, queue half full), then
     // after 3 more (epoch 2, iteration 1), then finish.
-    let parts = dir.path().join("parts");
-    let mut first = tiny_pretrain_args(s(&parts), &extra);
-    first.extend(["--max-iterations", "6"]);
-    swav_ok(&first);
-    swav_ok(&[
-        "pretrain",
-        "--output",
-        s(&parts),
-        "--resume",
-        "--max-iterations",
-        "3",
-    ]);
-    swav_ok(&["pretrain", "--output", s(&parts), "--resume"]);
+    let (whole, parts) = whole_and_resumed_twice(dir.path(), &extra, "6", "3");
 
     let (a, b) = (metrics(&whole), metrics(&parts));
     assert_eq!(a.len(), b.len(), "same number of logged iterations");

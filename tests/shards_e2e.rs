@@ -127,23 +127,8 @@ fn a_sharded_run_stopped_and_resumed_matches_the_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let shards = packed_shapes(dir.path());
     let extra = ["--data", shards.as_str(), "--shuffle-buffer", "10"];
-    let whole = dir.path().join("whole");
-    swav_ok(&tiny_pretrain_args(s(&whole), &extra));
-
     // 40 samples, batches of 8: 5 iterations per epoch. Stop mid-epoch 0, then mid-epoch 1.
-    let parts = dir.path().join("parts");
-    let mut first = tiny_pretrain_args(s(&parts), &extra);
-    first.extend(["--max-iterations", "3"]);
-    swav_ok(&first);
-    swav_ok(&[
-        "pretrain",
-        "--output",
-        s(&parts),
-        "--resume",
-        "--max-iterations",
-        "4",
-    ]);
-    swav_ok(&["pretrain", "--output", s(&parts), "--resume"]);
+    let (whole, parts) = whole_and_resumed_twice(dir.path(), &extra, "3", "4");
 
     let (a, b) = (metrics(&whole), metrics(&parts));
     assert_eq!(a.len(), 10);

@@ -140,6 +140,33 @@ pub fn tiny_pretrain_args<'a>(output: &'a str, extra: &[&'a str]) -> Vec<&'a str
     args
 }
 
+/// The tiny run with `extra`, once uninterrupted into `dir/whole`, and once into
+/// `dir/parts` stopped after `first` iterations, resumed for `second` more, then resumed to
+/// the end; returns (whole, parts), for tests that compare the two.
+pub fn whole_and_resumed_twice(
+    dir: &Path,
+    extra: &[&str],
+    first: &str,
+    second: &str,
+) -> (PathBuf, PathBuf) {
+    let whole = dir.join("whole");
+    swav_ok(&tiny_pretrain_args(s(&whole), extra));
+    let parts = dir.join("parts");
+    let mut args = tiny_pretrain_args(s(&parts), extra);
+    args.extend(["--max-iterations", first]);
+    swav_ok(&args);
+    swav_ok(&[
+        "pretrain",
+        "--output",
+        s(&parts),
+        "--resume",
+        "--max-iterations",
+        second,
+    ]);
+    swav_ok(&["pretrain", "--output", s(&parts), "--resume"]);
+    (whole, parts)
+}
+
 /// The metrics log's records, one JSON object per line.
 pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))

@@ -13,7 +13,7 @@ use swav_augment::dataset::{
 use swav_augment::loader::{
     BadInputPolicy, LoaderConfig, MultiCropLoader, ShardLoader, TrainingLoader, count_shards,
 };
-use swav_augment::shards::{is_shard_spec, shard_paths};
+use swav_augment::shards::{is_shard_pattern, is_shard_spec, shard_paths};
 use swav_augment::transform::config::{CropGroupConfig, MultiCropConfig};
 use swav_augment::transform::eval::{EvalConfig, EvalMode};
 use swav_augment::transform::multi_crop::MultiCropTransform;
@@ -68,8 +68,7 @@ pub fn open_folder(dir: &Path) -> Result<Arc<dyn Dataset>> {
 /// or a `.tar`), which only `swav pretrain` streams. (Any other file is refused as not a
 /// folder by the caller.)
 pub fn refuse_shards(dir: &Path) -> Result<()> {
-    let text = dir.to_string_lossy();
-    if text.contains('{') || text.ends_with(".tar") {
+    if is_shard_pattern(dir) {
         bail!(
             "--data {} names WebDataset shards, which only `swav pretrain` streams; this command reads an image folder or an IDX folder",
             dir.display()

@@ -147,6 +147,6 @@ impl EvalLoader {
 
     /// Throughput counters since creation.
     pub fn stats(&self) -> LoaderStats {
-        self.engine.stats.snapshot(self.engine.buffers.allocated())
+        self.engine.stats()
     }
 }

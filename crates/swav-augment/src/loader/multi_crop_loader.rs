@@ -200,7 +200,7 @@ impl MultiCropLoader {
 
     /// Throughput counters since creation or the last [`Self::reset_stats`].
     pub fn stats(&self) -> LoaderStats {
-        self.engine.stats.snapshot(self.engine.buffers.allocated())
+        self.engine.stats()
     }
 
     /// Restarts the throughput counters.

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use crate::error::LoaderError;
 use crate::loader::batch::{Batch, BufferPool};
-use crate::loader::stats::StatsCollector;
+use crate::loader::stats::{LoaderStats, StatsCollector};
 use crate::transform::crop::CropScratch;
 use crate::transform::multi_crop::ResolutionGroup;
 
@@ -138,6 +138,11 @@ impl<T: Send + Sync + 'static> Engine<T> {
             filler,
             prefetch,
         })
+    }
+
+    /// Throughput counters since creation or the last reset.
+    pub(crate) fn stats(&self) -> LoaderStats {
+        self.stats.snapshot(self.buffers.allocated())
     }
 
     /// Starts producing the batches of `plan`.

@@ -349,7 +349,7 @@ impl ShardLoader {
 
     /// Throughput counters since creation or the last [`Self::reset_stats`].
     pub fn stats(&self) -> LoaderStats {
-        self.engine.stats.snapshot(self.engine.buffers.allocated())
+        self.engine.stats()
     }
 
     /// Restarts the throughput counters.

@@ -15,7 +15,7 @@ pub mod shard_writer;
 pub mod shuffle_buffer;
 pub mod tar_samples;
 
-pub use shard_list::{is_shard_spec, shard_paths};
+pub use shard_list::{is_shard_pattern, is_shard_spec, shard_paths};
 pub use shard_writer::{ShardWriter, write_shards};
 pub use shuffle_buffer::ShuffleBuffer;
 pub use tar_samples::{RawSample, ShardCount, count_samples, read_samples};

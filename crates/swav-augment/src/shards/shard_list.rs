@@ -16,11 +16,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::DatasetError;
 
-/// Whether `--data` value `spec` names shards rather than a folder of images: a pattern
-/// with braces, a path ending in `.tar`, or an existing file (a list of shards).
+/// Whether `--data` value `spec` names shards rather than a folder of images: a shard
+/// pattern ([`is_shard_pattern`]) or an existing file (a list of shards).
 pub fn is_shard_spec(spec: &Path) -> bool {
+    is_shard_pattern(spec) || spec.is_file()
+}
+
+/// Whether `spec` is written as shards: a pattern with braces, or a path ending in `.tar`.
+pub fn is_shard_pattern(spec: &Path) -> bool {
     let text = spec.to_string_lossy();
-    text.contains('{') || text.ends_with(".tar") || spec.is_file()
+    text.contains('{') || text.ends_with(".tar")
 }
 
 /// The shard paths `spec` names, in order (see the module documentation).
@@ -30,7 +35,7 @@ pub fn shard_paths(spec: &Path) -> Result<Vec<PathBuf>, DatasetError> {
         spec: text.clone(),
         reason,
     };
-    let paths: Vec<PathBuf> = if !text.contains('{') && !text.ends_with(".tar") && spec.is_file() {
+    let paths: Vec<PathBuf> = if !is_shard_pattern(spec) && spec.is_file() {
         let content = std::fs::read_to_string(spec).map_err(|source| {
             if source.kind() == std::io::ErrorKind::InvalidData {
                 list_error(

@@ -79,6 +79,28 @@ fn unreadable(path: &Path, members: usize, error: impl std::fmt::Display) -> Dat
     }
 }
 
+/// `(name, key, extension)` of a member that belongs to a sample, or `None` for one to
+/// ignore (not a regular file, or a name without a `.`); `members` is its ordinal, for errors.
+fn member_name<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    path: &Path,
+    members: usize,
+) -> Result<Option<(String, String, String)>, DatasetError> {
+    if !entry.header().entry_type().is_file() {
+        return Ok(None);
+    }
+    let name = entry
+        .path()
+        .map_err(|e| unreadable(path, members, e))?
+        .to_string_lossy()
+        .into_owned();
+    let Some((key, ext)) = split_key(&name) else {
+        return Ok(None);
+    };
+    let key = key.to_string();
+    Ok(Some((name, key, ext)))
+}
+
 fn open(path: &Path) -> Result<File, DatasetError> {
     File::open(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
@@ -97,15 +119,7 @@ pub fn read_samples(
     let mut current: Option<RawSample> = None;
     for (members, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| unreadable(path, members, e))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let name = entry
-            .path()
-            .map_err(|e| unreadable(path, members, e))?
-            .to_string_lossy()
-            .into_owned();
-        let Some((key, ext)) = split_key(&name) else {
+        let Some((name, key, ext)) = member_name(&entry, path, members)? else {
             continue;
         };
         if entry.size() > MAX_MEMBER_BYTES {
@@ -128,7 +142,7 @@ pub fn read_samples(
             Some(sample) if sample.key == key => sample.members.push((ext, bytes)),
             _ => {
                 let next = RawSample {
-                    key: key.to_string(),
+                    key,
                     members: vec![(ext, bytes)],
                 };
                 if let Some(done) = current.replace(next)
@@ -187,21 +201,13 @@ pub fn count_samples(path: &Path) -> Result<ShardCount, DatasetError> {
     let mut extensions: Vec<String> = Vec::new();
     for (members, entry) in entries.enumerate() {
         let entry = entry.map_err(|e| unreadable(path, members, e))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let name = entry
-            .path()
-            .map_err(|e| unreadable(path, members, e))?
-            .to_string_lossy()
-            .into_owned();
-        let Some((member_key, ext)) = split_key(&name) else {
+        let Some((_, member_key, ext)) = member_name(&entry, path, members)? else {
             continue;
         };
         if member_key != key {
             count.close(&extensions);
             extensions.clear();
-            key = member_key.to_string();
+            key = member_key;
         }
         extensions.push(ext);
     }
